@@ -1,0 +1,23 @@
+"""initspec: hold neural-network weight initializers to a declarative spec.
+
+``import initspec`` imports no ML framework; bindings load when a run needs them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+__all__ = ["__version__", "assert_conforms", "check", "check_framework", "resolve"]
+
+
+def __getattr__(name: str) -> Any:  # lazy: keep `import initspec` cheap
+    if name in ("check", "assert_conforms", "check_framework"):
+        from initspec import api
+
+        return getattr(api, name)
+    if name == "resolve":
+        from initspec.spec import resolve
+
+        return resolve
+    raise AttributeError(f"module 'initspec' has no attribute {name!r}")

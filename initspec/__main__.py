@@ -1,0 +1,3 @@
+from initspec.cli import main
+
+main()

@@ -1,0 +1,83 @@
+"""The Python API: ``check`` and ``assert_conforms``."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from initspec.errors import InputError
+from initspec.fans import get_layout, parse_shape
+from initspec.manifest import Case, Entry, default_shapes, load_manifest, load_xfails, manifest_path
+from initspec.report import Report, failure_message
+from initspec.runner import DEFAULT_ALPHA, DEFAULT_MAX_DRAWS, DEFAULT_SEED, Progress, run, xfail_matches
+from initspec.target import Target, parse_target
+
+
+def check_framework(framework: str, *, only: str | None = None, seed: int = DEFAULT_SEED,
+                    alpha: float = DEFAULT_ALPHA, samples: int | None = None,
+                    max_draws: int = DEFAULT_MAX_DRAWS, progress: Progress | None = None,
+                    manifest: str | None = None, xfails: bool = True) -> Report:
+    """Hold every entry of a framework's manifest to its claim."""
+    from initspec.frameworks import binding_for
+
+    path = manifest_path(framework) if manifest is None else manifest
+    m = load_manifest(path) if not hasattr(path, "entries") else path
+    binding = binding_for(m.framework)
+    entries = m.entries
+    if only:
+        entries = [e for e in entries if fnmatch.fnmatchcase(e.id, only)]
+        if not entries:
+            raise InputError(f"--only {only!r} matches no entry of {m.framework}")
+    xf = load_xfails(m.framework) if xfails else []
+    results = run(entries, seed=seed, alpha=alpha, samples=samples, max_draws=max_draws,
+                  framework=m.framework, xfails=xf, progress=progress)
+    report = Report(m.framework, binding.version(), seed, alpha, results)
+    if not only:
+        report.warnings += [f"xfail pattern {p!r} matches no result" for p, _ in xf
+                            if not any(xfail_matches(r, p) for r in results)]
+    return report
+
+
+def _entry_for(target: str | Callable[..., Any], scheme: str, convention: str, layout: str,
+               shapes: Iterable[Any] | None, dtypes: Sequence[str]) -> tuple[Entry, Any]:
+    from initspec.frameworks import binding_for
+
+    binding = binding_for(convention, convention=True)
+    if isinstance(target, str):
+        t = parse_target(target)
+        obj = t.load()
+    else:
+        obj = target
+        name = getattr(target, "__qualname__", type(target).__name__)
+        t = Target(text=f"{getattr(target, '__module__', '?')}:{name}", module="", attr=name)
+    lay = get_layout(layout)
+    cases = [Case(parse_shape(s)) for s in shapes] if shapes else [Case(s) for s in default_shapes(layout)]
+    entry = Entry(id=t.attr, call=t.text, convention=convention, claims=scheme, layout=lay,
+                  cases=cases, dtypes=list(dtypes), framework=binding.FRAMEWORK)
+    return entry, binding.prepare(obj, t, convention)
+
+
+def check(target: str | Callable[..., Any], *, scheme: str, convention: str = "numpy",
+          layout: str = "torch", shapes: Iterable[Any] | None = None, dtypes: Sequence[str] = ("float32",),
+          seed: int = DEFAULT_SEED, alpha: float = DEFAULT_ALPHA, samples: int | None = None,
+          max_draws: int = DEFAULT_MAX_DRAWS, progress: Progress | None = None) -> Report:
+    """Audit one initializer (a ``MODULE:ATTR(args)`` string or the callable itself)."""
+    from initspec.frameworks import binding_for
+
+    entry, drawer = _entry_for(target, scheme, convention, layout, shapes, dtypes)
+    binding = binding_for(convention, convention=True)
+    results = run([entry], seed=seed, alpha=alpha, samples=samples, max_draws=max_draws,
+                  progress=progress, drawers={entry.id: drawer})
+    return Report(binding.FRAMEWORK, binding.version(), seed, alpha, results)
+
+
+def assert_conforms(target: str | Callable[..., Any], *, scheme: str, convention: str = "numpy",
+                    **kwargs: Any) -> Report:
+    """Like :func:`check`, raising AssertionError with the repro of every failed result."""
+    __tracebackhide__ = True
+    report = check(target, scheme=scheme, convention=convention, **kwargs)
+    if not report.ok:
+        bad = [r for r in report.results if r.verdict in ("fail", "error")]
+        raise AssertionError("\n".join(failure_message(r) for r in bad))
+    return report

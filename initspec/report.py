@@ -1,0 +1,106 @@
+"""Reports: the run's results with metadata, as JSON and as a terminal table."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from initspec.runner import Result
+
+#: verdicts that make a run fail (xfail and xpass do not)
+FAILING = ("fail", "error")
+
+
+@dataclass
+class Report:
+    """A run: who was tested, with which settings, and every result."""
+
+    framework: str
+    framework_version: str
+    seed: int
+    alpha: float
+    results: list[Result]
+    warnings: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> dict[str, int]:
+        count = {v: sum(r.verdict == v for r in self.results) for v in ("pass", "fail", "error", "xfail", "xpass")}
+        return {"passed": count["pass"], "failed": count["fail"], "errors": count["error"],
+                "xfailed": count["xfail"], "xpassed": count["xpass"]}
+
+    @property
+    def ok(self) -> bool:
+        return not any(r.verdict in FAILING for r in self.results)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        from initspec import __version__
+
+        return {"initspec_version": __version__, "framework": self.framework,
+                "framework_version": self.framework_version, "seed": self.seed, "alpha": self.alpha,
+                **self.meta, "results": [r.to_dict() for r in self.results], "summary": self.summary,
+                "warnings": self.warnings}
+
+    def write_json(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def _g(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) and math.isfinite(v) else str(v)
+
+
+def one_line(r: Result) -> str:
+    """Why a result failed, in one line: the failed tests and the top diagnosis."""
+    if r.error:
+        return r.error
+    failed = ", ".join(f"{t.name} (p={t.p_value:.2g})" if t.p_value is not None else t.name for t in r.failed_tests)
+    text = f"failed: {failed}" if failed else ""
+    if r.diagnosis:
+        d = r.diagnosis[0]
+        text += f"; probably {d['id']}: {d['message']}"
+    return text
+
+
+def failure_message(r: Result) -> str:
+    """The repro block of a failed result (seed, shape, layout, expected vs observed, diagnosis, CLI)."""
+    exp = ", ".join(f"{k} {_g(v)}" for k, v in r.expected.items())
+    obs = ", ".join(f"{k} {_g(v)}" for k, v in r.observed.items())
+    lines = [f"{r.id}: {r.target} does not conform to {r.scheme}",
+             f"  seed {r.seed}, shape {r.shape}, layout {r.layout}, dtype {r.dtype}, "
+             f"fan_in {r.fan_in}, fan_out {r.fan_out}",
+             f"  expected: {exp}", f"  observed: {obs}", f"  {one_line(r)}", f"  reproduce: {r.repro}"]
+    return "\n".join(lines)
+
+
+_STYLE = {"pass": "green", "fail": "bold red", "error": "bold magenta", "xfail": "yellow", "xpass": "cyan"}
+
+
+def print_table(report: Report, console: Any, *, quiet: bool = False) -> None:
+    """A rich table of results (failures first), then a summary line."""
+    from rich.table import Table
+
+    if not quiet:
+        table = Table(title=f"initspec: {report.framework} {report.framework_version} "
+                      f"(seed {report.seed}, alpha {report.alpha:g})")
+        for col in ("initializer", "shape", "dtype", "claims", "verdict", "var obs/exp", "n", "why"):
+            table.add_column(col, overflow="fold")
+        order = {"error": 0, "fail": 1, "xfail": 2, "xpass": 3, "pass": 4}
+        for r in sorted(report.results, key=lambda r: order[r.verdict]):
+            ratio = (r.observed.get("var", math.nan) / r.expected["var"]
+                     if r.expected.get("var") and "var" in r.observed else math.nan)
+            why = r.xfail if r.xfail and r.verdict == "xfail" else one_line(r)
+            table.add_row(r.entry, "x".join(map(str, r.shape)), r.dtype, r.scheme,
+                          f"[{_STYLE[r.verdict]}]{r.verdict}[/]", _g(ratio), str(r.observed.get("n", "")), why)
+        console.print(table)
+    for w in report.warnings:
+        console.print(f"[yellow]warning:[/] {w}")
+    s = report.summary
+    console.print(f"{s['passed']} passed, {s['failed']} failed, {s['errors']} errors, "
+                  f"{s['xfailed']} xfailed, {s['xpassed']} xpassed")

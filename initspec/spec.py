@@ -1,0 +1,307 @@
+"""The declarative spec: load the TOML scheme families and resolve scheme expressions.
+
+A scheme expression is a preset name with optional keyword arguments whose values are
+literals or bare words (``he_normal(mode=fan_out)``,
+``variance_scaling(scale=2, mode=fan_in, distribution=truncated_normal)``).  It is parsed
+with :mod:`ast` and never evaluated.  Resolution turns it into a :class:`Scheme`: the
+family ``kind`` plus the complete set of that kind's base parameters.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import json
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from initspec._data import data_dir
+from initspec.errors import InputError, closest
+
+MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
+DISTRIBUTIONS = ("normal", "truncated_normal", "uniform")
+
+# Each kind's base parameters and their defaults (None: required from the preset).
+KIND_PARAMS: dict[str, dict[str, Any]] = {
+    "variance_scaling": {
+        "scale": None, "gain": None, "nonlinearity": None, "a": None,
+        "mode": "fan_in", "distribution": "truncated_normal", "mean": 0.0,
+        "lower": -2.0, "upper": 2.0, "truncation_correction": "exact",
+    },
+    "normal": {"mean": 0.0, "std": 1.0},
+    "truncated_normal": {"mean": 0.0, "std": 1.0, "lower": -2.0, "upper": 2.0, "bounds": "std"},
+    "uniform": {"low": 0.0, "high": 1.0},
+    "constant": {"value": 0.0},
+    "orthogonal": {"gain": 1.0},
+    "identity": {"gain": 1.0},
+    "dirac": {"groups": 1},
+    "sparse": {"sparsity": 0.1, "std": 0.01},
+}
+_SCALE_KEYS = ("scale", "gain", "nonlinearity")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One named scheme as written in a spec file."""
+
+    name: str
+    kind: str
+    summary: str
+    defaults: dict[str, Any]
+    rename: dict[str, str] = field(default_factory=dict)
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+    source: str = ""
+
+    def accepted(self) -> set[str]:
+        """Parameter names a user may pass to this preset."""
+        return set(self.defaults) | set(self.rename) | set(self.values) | set(KIND_PARAMS[self.kind])
+
+
+@dataclass(frozen=True, eq=False)
+class Scheme:
+    """A resolved scheme: a kind and its complete base parameters."""
+
+    name: str
+    kind: str
+    params: dict[str, Any]
+    expr: str
+    summary: str = ""
+
+    def __getitem__(self, key: str) -> Any:
+        return self.params[key]
+
+    @property
+    def is_random(self) -> bool:
+        return self.kind not in ("constant", "identity", "dirac")
+
+    @property
+    def fan_dependent(self) -> bool:
+        return self.kind == "variance_scaling"
+
+    def __repr__(self) -> str:
+        return f"Scheme({self.expr})"
+
+
+def _line_of(text: str, needles: list[str]) -> int:
+    """1-based line of the first needle found (searched in order, each after the last)."""
+    pos = 0
+    for needle in needles:
+        m = re.search(rf"(^|[\s.\[\"]){re.escape(needle)}([\s.\]\"=]|$)", text[pos:], re.M)
+        if m is None:
+            break
+        pos += m.start() + 1
+    return text.count("\n", 0, pos) + 1
+
+
+@functools.cache
+def _schema() -> dict:
+    return json.loads((data_dir("spec") / "schema.json").read_text())
+
+
+def load_family(path: Path) -> list[Preset]:
+    """Parse and validate one spec file; errors name the file, line and key."""
+    import jsonschema
+
+    text = path.read_text()
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise InputError(f"{path}: malformed TOML: {e}") from None
+    errors = sorted(jsonschema.Draft202012Validator(_schema()).iter_errors(doc), key=lambda e: list(e.path))
+    if errors:
+        err = errors[0]
+        keys = [str(k) for k in err.path]
+        where = ".".join(keys) or "(top level)"
+        line = _line_of(text, keys[1:] if keys[:1] == ["schemes"] else keys)
+        raise InputError(f"{path}:{line}: key {where}: {err.message}")
+    presets = []
+    for name, body in doc["schemes"].items():
+        p = Preset(
+            name=name, kind=body["kind"], summary=body["summary"], defaults=dict(body["defaults"]),
+            rename=dict(body.get("rename", {})), values=dict(body.get("values", {})),
+            aliases=tuple(body.get("aliases", ())), source=f"{path.name}:{_line_of(text, [name])}",
+        )
+        unknown = set(p.defaults) - p.accepted() | (set(p.rename.values()) - set(KIND_PARAMS[p.kind]))
+        if unknown:
+            key = sorted(unknown)[0]
+            raise InputError(f"{path}:{_line_of(text, [name, key])}: key schemes.{name}: "
+                             f"{key!r} is not a parameter of kind {p.kind}")
+        presets.append(p)
+    return presets
+
+
+@functools.cache
+def gains() -> dict[str, Any]:
+    """The activation gain table of spec/gains.toml."""
+    with open(data_dir("spec") / "gains.toml", "rb") as f:
+        return tomllib.load(f)["gains"]
+
+
+def gain(nonlinearity: str, a: float | None = None) -> float:
+    """The recommended gain of an activation (torch ``calculate_gain``'s table)."""
+    table = gains()
+    if nonlinearity not in table:
+        raise InputError(f"unknown nonlinearity {nonlinearity!r}{closest(nonlinearity, list(table))}")
+    entry = table[nonlinearity]
+    if isinstance(entry, dict):  # leaky_relu: sqrt(2 / (1 + a²))
+        slope = entry["default_slope"] if a is None else float(a)
+        return math.sqrt(2.0 / (1.0 + slope**2))
+    return float(entry)
+
+
+@functools.cache
+def registry() -> dict[str, Preset]:
+    """Every preset by name and alias, from all spec/*.toml files."""
+    out: dict[str, Preset] = {}
+    for path in sorted(data_dir("spec").glob("*.toml")):
+        if path.name in ("gains.toml", "shapes.toml"):
+            continue
+        for p in load_family(path):
+            for name in (p.name, *p.aliases):
+                if name in out:
+                    raise InputError(f"{path}: scheme {name!r} is defined twice (also in {out[name].source})")
+                out[name] = p
+    return out
+
+
+def presets() -> list[Preset]:
+    """Each preset once, in spec order."""
+    seen: dict[str, Preset] = {}
+    for p in registry().values():
+        seen.setdefault(p.name, p)
+    return list(seen.values())
+
+
+def _literal(node: ast.expr, where: str) -> Any:
+    if isinstance(node, ast.Name):  # a bare word: fan_in, truncated_normal, relu, FAN_IN
+        return node.id
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        raise InputError(f"{where}: {ast.unparse(node)!r} is not a literal") from None
+
+
+def parse_call(text: str, what: str = "scheme") -> tuple[str, list[Any], dict[str, Any]]:
+    """Split ``name(args...)`` into name, positional and keyword literals (never evaluated)."""
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError:
+        raise InputError(f"{what} {text!r}: not of the form NAME or NAME(key=literal, ...)") from None
+    if isinstance(node, (ast.Name, ast.Attribute)):
+        return ast.unparse(node), [], {}
+    if not isinstance(node, ast.Call) or not isinstance(node.func, (ast.Name, ast.Attribute)):
+        raise InputError(f"{what} {text!r}: not of the form NAME or NAME(key=literal, ...)")
+    where = f"{what} {text!r}"
+    args = [_literal(a, where) for a in node.args]
+    kwargs = {}
+    for kw in node.keywords:
+        if kw.arg is None:
+            raise InputError(f"{where}: **kwargs are not allowed")
+        kwargs[kw.arg] = _literal(kw.value, where)
+    return ast.unparse(node.func), args, kwargs
+
+
+def _translate(preset: Preset, given: dict[str, Any]) -> dict[str, Any]:
+    """Apply the preset's value tables, then its renames."""
+    out = dict(given)
+    for key, table in preset.values.items():
+        if key not in out:
+            continue
+        raw = out.pop(key)
+        label = str(raw).lower() if isinstance(raw, bool) else str(raw)
+        if label not in table:
+            raise InputError(f"scheme {preset.name}: {key}={raw!r} is not one of {sorted(table)}")
+        new = table[label]
+        if isinstance(new, dict):
+            out.update(new)
+        else:
+            out[key] = new
+    for old, new in preset.rename.items():
+        if old in out:
+            out[new] = out.pop(old)
+    return out
+
+
+def _fmt(v: Any) -> str:
+    return v if isinstance(v, str) and v.isidentifier() else repr(v)
+
+
+def resolve(expr: str | Scheme) -> Scheme:
+    """Resolve a scheme expression to a :class:`Scheme` (raises InputError when bad)."""
+    if isinstance(expr, Scheme):
+        return expr
+    name, args, kwargs = parse_call(expr)
+    reg = registry()
+    if name not in reg:
+        raise InputError(f"unknown scheme {name!r}{closest(name, list(reg))}; `initspec list` shows them all")
+    preset = reg[name]
+    if args:
+        example = next(iter(preset.defaults), "x")
+        raise InputError(f"scheme {expr!r}: pass arguments by keyword, e.g. {name}({example}=...)")
+    bad = set(kwargs) - preset.accepted()
+    if bad:
+        key = sorted(bad)[0]
+        raise InputError(f"scheme {expr!r}: unknown parameter {key!r}{closest(key, sorted(preset.accepted()))}")
+    defaults = dict(preset.defaults)
+    if any(k in kwargs for k in _SCALE_KEYS):  # a user-given scale replaces the preset's
+        for k in _SCALE_KEYS:
+            defaults.pop(k, None)
+    params = _translate(preset, defaults)
+    params.update(_translate(preset, kwargs))
+    params = _complete(preset.kind, params, expr)
+    canon = name + (f"({', '.join(f'{k}={_fmt(v)}' for k, v in kwargs.items())})" if kwargs else "")
+    return Scheme(name=preset.name, kind=preset.kind, params=params, expr=canon, summary=preset.summary)
+
+
+def _number(params: dict[str, Any], key: str, expr: str) -> float:
+    v = params[key]
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise InputError(f"scheme {expr!r}: {key} must be a number, got {v!r}")
+    return float(v)
+
+
+def _complete(kind: str, params: dict[str, Any], expr: str) -> dict[str, Any]:
+    """Fill the kind's defaults, derive the scale, and check every value."""
+    out = {k: v for k, v in KIND_PARAMS[kind].items() if v is not None}
+    out.update(params)
+    if kind == "variance_scaling":
+        if "nonlinearity" in out:
+            scale = gain(str(out.pop("nonlinearity")), out.pop("a", None)) ** 2
+        elif "gain" in out:
+            scale = _number(out, "gain", expr) ** 2
+        else:
+            scale = out.get("scale", 1.0)
+        for k in ("gain", "a"):
+            out.pop(k, None)
+        out["scale"] = scale
+        _number(out, "scale", expr)
+        if out["scale"] <= 0:
+            raise InputError(f"scheme {expr!r}: scale must be positive, got {out['scale']}")
+        if out["mode"] not in MODES:
+            raise InputError(f"scheme {expr!r}: mode {out['mode']!r} is not one of {', '.join(MODES)}")
+        if out["distribution"] not in DISTRIBUTIONS:
+            raise InputError(f"scheme {expr!r}: distribution {out['distribution']!r} is not one of "
+                             f"{', '.join(DISTRIBUTIONS)}")
+        tc = out["truncation_correction"]
+        if tc not in ("exact", "none") and (isinstance(tc, bool) or not isinstance(tc, (int, float))):
+            raise InputError(f"scheme {expr!r}: truncation_correction must be exact, none or a number")
+    for key, default in KIND_PARAMS[kind].items():
+        if isinstance(default, float):
+            out[key] = _number(out, key, expr)
+        elif isinstance(default, int) and (isinstance(out[key], bool) or not isinstance(out[key], int)
+                                           or out[key] < 1):
+            raise InputError(f"scheme {expr!r}: {key} must be a positive integer, got {out[key]!r}")
+    if kind == "truncated_normal" and out["bounds"] not in ("std", "absolute"):
+        raise InputError(f"scheme {expr!r}: bounds must be std or absolute, got {out['bounds']!r}")
+    for lo, hi in (("lower", "upper"), ("low", "high")):
+        if lo in out and hi in out and not out[lo] < out[hi]:
+            raise InputError(f"scheme {expr!r}: {lo} ({out[lo]}) must be below {hi} ({out[hi]})")
+    for key in ("std",):
+        if key in out and out[key] <= 0:
+            raise InputError(f"scheme {expr!r}: {key} must be positive, got {out[key]}")
+    return out

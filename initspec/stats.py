@@ -1,0 +1,139 @@
+"""The statistical tests, their sample sizes and Holm's correction.
+
+Every test here returns a p-value that is uniform on (0, 1) when the samples follow the
+reference (exactly for KS and the bounds test; asymptotically, n >= 10^4, for the z-tests).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+#: the smallest error in std the default sample size is sized to catch, and with what power
+STD_ERROR = 0.01
+POWER = 0.99
+
+
+@dataclass
+class Moments:
+    """Streaming float64 moments of a sample (mean, central m2..m4), mergeable."""
+
+    n: int = 0
+    mean: float = 0.0
+    m2: float = 0.0
+    minimum: float = math.inf
+    maximum: float = -math.inf
+
+    def add(self, x: np.ndarray) -> None:
+        """Merge a chunk (Chan et al.'s parallel update; float64 throughout)."""
+        x = np.asarray(x, dtype=np.float64).ravel()
+        if x.size == 0:
+            return
+        mb = float(x.mean())
+        m2b = float(((x - mb) ** 2).sum())
+        n = self.n + x.size
+        delta = mb - self.mean
+        self.mean += delta * x.size / n
+        self.m2 += m2b + delta**2 * self.n * x.size / n
+        self.n = n
+        self.minimum = min(self.minimum, float(x.min()))
+        self.maximum = max(self.maximum, float(x.max()))
+
+    @property
+    def var(self) -> float:
+        """The unbiased sample variance."""
+        return self.m2 / (self.n - 1) if self.n > 1 else math.nan
+
+
+def variance_test(m: Moments, var: float, mu4: float) -> tuple[float, float]:
+    """z-test of the sample variance, standard error from the reference's fourth moment.
+
+    Var(s²) = (mu4 - var² (n-3)/(n-1)) / n exactly for i.i.d. samples.
+    """
+    n = m.n
+    se = math.sqrt(max(mu4 - var**2 * (n - 3) / (n - 1), 0.0) / n)
+    if se == 0.0:
+        return (0.0, 1.0) if m.var == var else (math.inf, 0.0)
+    z = (m.var - var) / se
+    return z, float(2 * stats.norm.sf(abs(z)))
+
+
+def mean_test(m: Moments, mean: float, var: float) -> tuple[float, float]:
+    """z-test of the sample mean."""
+    if var == 0.0:
+        return (0.0, 1.0) if m.mean == mean else (math.inf, 0.0)
+    z = (m.mean - mean) / math.sqrt(var / m.n)
+    return z, float(2 * stats.norm.sf(abs(z)))
+
+
+def ks_uniform(u: np.ndarray) -> tuple[float, float]:
+    """One-sample KS of PIT values against U(0, 1): (D, exact p from scipy's kstwo).
+
+    One sort plus scipy's Kolmogorov distribution; the same D as ``scipy.stats.kstest``
+    without its per-call overhead.
+    """
+    u = np.sort(np.asarray(u, dtype=np.float64))
+    n = u.size
+    i = np.arange(1, n + 1, dtype=np.float64)
+    d = max(float((i / n - u).max()), float((u - (i - 1) / n).max()))
+    return d, float(stats.kstwo.sf(d, n))
+
+
+def bounds_reached_test(p_at_most_max: float, p_at_least_min: float, n: int) -> float:
+    """p-value that the sample extremes stay this far inside a bounded support.
+
+    P(max of n <= M) = P(X <= M)^n and P(min of n >= m) = P(X >= m)^n; two-sided by
+    doubling the smaller.  Exact for continuous laws, conservative for rounded ones.
+    """
+    p_hi = math.exp(n * math.log(max(p_at_most_max, 1e-300)))
+    p_lo = math.exp(n * math.log(max(p_at_least_min, 1e-300)))
+    return min(1.0, 2.0 * min(p_hi, p_lo))
+
+
+def fan_law_test(z_values: list[float]) -> tuple[float, float]:
+    """Joint test that the variance follows the claimed law on every shape: sum of z² ~ chi²(k)."""
+    chi2 = float(sum(z * z for z in z_values))
+    return chi2, float(stats.chi2.sf(chi2, len(z_values)))
+
+
+def holm(p_values: list[float], alpha: float) -> list[bool]:
+    """Holm's step-down method: which hypotheses are rejected at family-wise level alpha."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    m = len(p_values)
+    rejected = [False] * m
+    for rank, i in enumerate(order):
+        if p_values[i] > alpha / (m - rank):
+            break
+        rejected[i] = True
+    return rejected
+
+
+def samples_for_power(kurtosis: float, alpha_each: float, std_error: float = STD_ERROR,
+                      power: float = POWER) -> int:
+    """Samples for the variance z-test to catch a relative std error with the given power.
+
+    With k = mu4/var², Var(s²) ≈ (k - 1) var⁴ / n.  A std off by a factor (1 ± e) moves
+    the variance by r = (1 ± e)² - 1 and its standard error by (1 ± e)².  The test
+    rejects with probability `power` when |r| >= z_(1-alpha/2) SE0 + z_power SE1, so
+    n = (k - 1) (z_a + z_b (1 ± e)²)² / r²; the larger of the two directions is returned.
+    """
+    za = stats.norm.isf(alpha_each / 2)
+    zb = stats.norm.isf(1 - power)
+    need = 0.0
+    for sign in (1, -1):
+        f = (1 + sign * std_error) ** 2
+        need = max(need, (kurtosis - 1) * (za + zb * f) ** 2 / (f - 1) ** 2)
+    return math.ceil(need)
+
+
+def variance_power(n: int, kurtosis: float, alpha_each: float, std_error: float = STD_ERROR) -> float:
+    """Power of the variance z-test at n samples against a std off by (1 - std_error)."""
+    if n < 2:
+        return 0.0
+    za = stats.norm.isf(alpha_each / 2)
+    f = (1 - std_error) ** 2
+    se0 = math.sqrt((kurtosis - 1) / n)
+    return float(stats.norm.sf((za * se0 - (1 - f)) / (se0 * f)))

@@ -29,10 +29,15 @@ def check_framework(framework: str, *, only: str | None = None, seed: int = DEFA
         entries = [e for e in entries if fnmatch.fnmatchcase(e.id, only)]
         if not entries:
             raise InputError(f"--only {only!r} matches no entry of {m.framework}")
-    xf = load_xfails(m.framework) if xfails else []
+    backend = binding.backend() if hasattr(binding, "backend") else None  # Keras: tensorflow | jax | ...
+    xf = (load_xfails(m.framework) + (load_xfails(f"{m.framework}-{backend}") if backend else [])) if xfails else []
     results = run(entries, seed=seed, alpha=alpha, samples=samples, max_draws=max_draws,
-                  framework=m.framework, xfails=xf, progress=progress)
-    report = Report(m.framework, binding.version(), seed, alpha, results)
+                  framework=f"{m.framework} --backend {backend}" if backend else m.framework,
+                  xfails=xf, progress=progress)
+    version = binding.version() + (f" ({backend} {binding.backend_version()} backend)" if backend else "")
+    report = Report(m.framework, version, seed, alpha, results)
+    if backend:
+        report.meta["backend"] = backend
     if not only:
         report.warnings += [f"xfail pattern {p!r} matches no result" for p, _ in xf
                             if not any(xfail_matches(r, p) for r in results)]

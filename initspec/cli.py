@@ -29,13 +29,13 @@ def formula(scheme: Any) -> str:
         n = _N_TEXT[p["mode"]]
         dist = p["distribution"]
         if dist == "normal":
-            return f"N({p['mean']:g}, {p['scale']:.6g} / {n})"
+            return f"N({p['mean']:g}, {p['scale']:.6g} / n), n = {n}"
         if dist == "uniform":
-            return f"U(±sqrt(3 * {p['scale']:.6g} / {n}))"
+            return f"U(±sqrt(3 * {p['scale']:.6g} / n)), n = {n}"
         tc = p["truncation_correction"]
         corr = {"exact": "variance corrected to exactly scale/n", "none": "uncorrected"}.get(
             tc, f"pre-truncation variance {tc} * scale/n")
-        return (f"truncated normal, Var = {p['scale']:.6g} / {n}, cut at "
+        return (f"truncated normal, Var = {p['scale']:.6g} / n, n = {n}, cut at "
                 f"[{p['lower']:g}, {p['upper']:g}] pre-truncation std ({corr})")
     if scheme.kind == "normal":
         return f"N({p['mean']:g}, {p['std']:g}²)"
@@ -87,19 +87,22 @@ def show(scheme: str, shape: str | None, layout: str, dtype: str) -> None:
 
     s = resolve(scheme)
     lay = get_layout(layout)
-    click.echo(f"{s.expr}: {s.summary}")
-    click.echo(f"  kind {s.kind}; {formula(s)}")
-    click.echo("  params: " + ", ".join(f"{k}={v}" for k, v in s.params.items()))
-    shapes = [parse_shape(shape)] if shape else default_shapes(layout)
-    for shp in shapes:
+    params = dict(s.params)
+    if params.get("distribution") in ("normal", "uniform"):
+        for key in ("lower", "upper", "truncation_correction"):
+            params.pop(key)
+    lines = [f"{s.expr}: {s.summary}", f"  kind {s.kind}; {formula(s)}",
+             "  params: " + ", ".join(f"{k}={v}" for k, v in params.items())]
+    for shp in [parse_shape(shape)] if shape else default_shapes(layout):
         fi, fo = lay.fans(shp) if s.fan_dependent else (1, 1)
         ref = build(s, fi, fo, dtype)
-        fans = f"fan_in {fi}, fan_out {fo}" if s.fan_dependent else "fans not used"
-        line = f"  shape {shp} ({layout} layout, {dtype}): {fans}"
+        line = f"  shape {shp} ({layout} layout, {dtype}): "
+        line += f"fan_in {fi}, fan_out {fo}" if s.fan_dependent else "fans not used"
         if ref is not None:
             bounds = f", bounds [{ref.lower:.6g}, {ref.upper:.6g}]" if math.isfinite(ref.lower) else ""
             line += f": mean {ref.mean:.6g}, var {ref.var:.6g}, std {ref.std:.6g}{bounds}"
-        click.echo(line)
+        lines.append(line)
+    click.echo("\n".join(lines))
 
 
 def _progress(enabled: bool) -> tuple[Any, Callable[[int, int, str], None] | None]:

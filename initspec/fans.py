@@ -9,6 +9,7 @@ shapes and configurable ``in_axis``/``out_axis``/``batch_axis``.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from initspec.errors import InputError
@@ -92,8 +93,8 @@ def parse_shape(text: str | list | tuple) -> tuple[int, ...]:
     if isinstance(text, (list, tuple)):
         parts = list(text)
     else:
-        s = text.strip().strip("()[]")
-        parts = [p for p in s.replace("x", ",").split(",") if p.strip()] if s else []
+        s = text.strip().strip("()[]").strip().rstrip(",")
+        parts = re.split(r"\s*[,x]\s*", s) if s else []
     try:
         shape = tuple(int(str(p).strip()) for p in parts)
     except ValueError:

@@ -49,7 +49,8 @@ def eps(dtype: str) -> float:
 @functools.cache
 def _grid(dtype: str) -> np.ndarray:
     """Every finite value of a 16-bit float dtype, ascending, -0 merged into 0."""
-    bits = np.arange(2**16, dtype=np.uint16).view(np_dtype(dtype)).astype(np.float64)
+    with np.errstate(invalid="ignore"):  # the NaN bit patterns
+        bits = np.arange(2**16, dtype=np.uint16).view(np_dtype(dtype)).astype(np.float64)
     return np.unique(bits[np.isfinite(bits)])
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from initspec import stats as st
 from initspec.errors import InputError
+from initspec.fans import Layout
 from initspec.manifest import Case, Entry
 from initspec.reference import Reference, build, eps, np_dtype
 from initspec.spec import Scheme, resolve
@@ -54,6 +55,7 @@ class Evidence:
     reference: Reference | None
     sample: np.ndarray | None = None
     z_var: float | None = None
+    layout: Layout | None = None  # the fans' layout: diagnosis recomputes fans under other rules
 
 
 @dataclass
@@ -350,7 +352,7 @@ def _continuous(job: Job, first: np.ndarray, drawer: Any, n_req: int, max_draws:
     r.tests += [Test("variance", z_var, p_var, detail=f"observed/expected var = {mom.var / ref.var:.5g}"),
                 Test("mean", z_mean, p_mean),
                 Test("ks", d, p_ks, detail=f"KS on {sample.size} values against the exact reference CDF")]
-    r.evidence = Evidence(job.scheme, ref, sample, z_var)
+    r.evidence = Evidence(job.scheme, ref, sample, z_var, job.entry.layout)
     if ref.bounded:
         tol = 2 * eps(job.dtype)
         lo, hi = ref.lower - tol * abs(ref.lower), ref.upper + tol * abs(ref.upper)

@@ -126,7 +126,11 @@ def load_family(path: Path) -> list[Preset]:
             rename=dict(body.get("rename", {})), values=dict(body.get("values", {})),
             aliases=tuple(body.get("aliases", ())), source=f"{path.name}:{_line_of(text, [name])}",
         )
-        unknown = set(p.defaults) - p.accepted() | (set(p.rename.values()) - set(KIND_PARAMS[p.kind]))
+        try:
+            base = _translate(p, p.defaults)
+        except InputError as e:
+            raise InputError(f"{path}:{_line_of(text, [name])}: key schemes.{name}: {e}") from None
+        unknown = set(base) - set(KIND_PARAMS[p.kind])
         if unknown:
             key = sorted(unknown)[0]
             raise InputError(f"{path}:{_line_of(text, [name, key])}: key schemes.{name}: "

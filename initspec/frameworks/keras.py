@@ -1,0 +1,149 @@
+"""Keras 3 conventions, on whichever backend ``KERAS_BACKEND`` selects.
+
+``keras``: ``call`` names an initializer class; every draw builds it with the call's literal
+arguments and ``seed=seed`` (Keras initializers seeded with an int are deterministic) and
+calls ``init(shape, dtype)``.  Initializers without a ``seed`` parameter (Constant, Zeros,
+Ones, Identity, STFT) are built without one.
+
+``keras_layer``: ``call`` names a layer class; every draw runs
+``keras.utils.set_random_seed(seed)``, builds the layer with the call's and the case's
+arguments and ``dtype=dtype``, calls ``layer.build(build_shape)`` (``build_shape`` is a
+reserved case kwarg, the input shape) and reads the weight named by ``param``
+(``kernel``, ``bias``, ``embeddings``, ``recurrent_kernel``, ...).  ``param`` may slice the
+first axis, ``bias[32:64]``, to read one gate of a fused LSTM bias.
+
+Results come back through ``keras.ops.convert_to_numpy``; bfloat16 arrives as
+``ml_dtypes.bfloat16`` on every backend (checked bit-exact by the tests).
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from typing import Any
+
+import numpy as np
+
+from initspec.errors import InputError
+from initspec.reference import np_dtype
+
+FRAMEWORK = "keras"
+EXTRA = "keras"
+CONVENTIONS = ("keras", "keras_layer")
+#: Keras backends and the framework each needs (the numpy backend needs only numpy)
+BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch", "numpy": "numpy"}
+
+_PARAM = re.compile(r"^(?P<name>[A-Za-z_]\w*)(?:\[(?P<start>-?\d*):(?P<stop>-?\d*)\])?$")
+
+
+def version() -> str:
+    """The Keras version (the backend is reported by :func:`backend`)."""
+    import keras
+
+    return keras.__version__
+
+
+def backend() -> str:
+    """The active Keras backend: tensorflow, jax, torch or numpy."""
+    import keras
+
+    return keras.backend.backend()
+
+
+def backend_version() -> str:
+    """Version of the framework behind the active backend."""
+    import importlib
+
+    mod = importlib.import_module(BACKEND_MODULES.get(backend(), backend()))
+    return str(getattr(mod, "__version__", "?"))
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """A backend tensor (or Keras variable) as a numpy array; bfloat16 as ml_dtypes.bfloat16."""
+    import keras
+
+    if isinstance(x, keras.Variable):
+        x = x.value
+    out = np.asarray(keras.ops.convert_to_numpy(x))
+    bf16 = np_dtype("bfloat16")
+    if out.dtype.name == "bfloat16" and out.dtype != bf16:
+        # a foreign bfloat16 numpy type (old TF builds): reinterpret the bits, never round
+        out = out.view(np.uint16).view(bf16)
+    return out
+
+
+def _accepts(obj: Any, name: str) -> bool:
+    try:
+        params = inspect.signature(obj).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def _parse_param(param: str | None) -> tuple[str, slice | None]:
+    if not param:
+        raise InputError("the keras_layer convention needs `param` (the weight to read, e.g. kernel)")
+    m = _PARAM.match(param)
+    if m is None:
+        raise InputError(f"param {param!r}: expected NAME or NAME[start:stop], e.g. bias[32:64]")
+    if m.group("start") is None:
+        return m.group("name"), None
+    to_int = lambda s: int(s) if s else None  # noqa: E731
+    return m.group("name"), slice(to_int(m.group("start")), to_int(m.group("stop")))
+
+
+def _weight(layer: Any, name: str) -> Any:
+    """The layer's variable called ``name`` (searched in the layer and its sublayers, e.g. an RNN cell)."""
+    found = [w for w in layer.weights if w.name == name or w.path.rsplit("/", 1)[-1] == name]
+    if len(found) != 1:
+        names = sorted({w.path.rsplit("/", 1)[-1] for w in layer.weights})
+        what = "no" if not found else f"{len(found)}"
+        raise InputError(f"param {name!r}: {type(layer).__name__} has {what} weight of that name "
+                         f"(it has {', '.join(names) or 'none'})")
+    return found[0]
+
+
+def prepare(obj: Any, target: Any, convention: str):
+    """A Drawer for a Keras initializer class (``keras``) or layer class (``keras_layer``)."""
+    if convention == "keras_layer":
+        return _prepare_layer(obj, target)
+    if convention != "keras":
+        raise InputError(f"the keras binding has no convention {convention!r}")
+    if isinstance(obj, type):
+        seeded = _accepts(obj, "seed")
+        obj(*target.args, **target.kwargs)  # bad arguments are an error now, not per draw
+
+        def build(seed: int) -> Any:
+            kw = {**target.kwargs, "seed": seed} if seeded else target.kwargs
+            return obj(*target.args, **kw)
+    elif callable(obj):  # an initializer instance: it keeps its own seed
+        build = lambda seed: obj  # noqa: E731
+    else:
+        raise InputError(f"--target {target.text!r}: {type(obj).__name__} is not an initializer")
+
+    def draw(case: Any, dtype: str, seed: int) -> np.ndarray:
+        np_dtype(dtype)
+        return to_numpy(build(seed)(tuple(case.shape), dtype=dtype))
+
+    return draw
+
+
+def _prepare_layer(obj: Any, target: Any):
+    if not isinstance(obj, type):
+        raise InputError(f"--target {target.text!r}: the keras_layer convention needs a layer class")
+
+    def draw(case: Any, dtype: str, seed: int) -> np.ndarray:
+        import keras
+
+        name, part = _parse_param(case.param)
+        kwargs = {**target.kwargs, **case.kwargs}
+        build_shape = kwargs.pop("build_shape", None)
+        if build_shape is None:
+            raise InputError(f"{target.text}: a keras_layer case needs kwargs.build_shape (the input shape)")
+        keras.utils.set_random_seed(seed)
+        layer = obj(*target.args, *case.args, dtype=dtype, **kwargs)
+        layer.build(tuple(build_shape))
+        x = to_numpy(_weight(layer, name))
+        return x[part] if part is not None else x
+
+    return draw

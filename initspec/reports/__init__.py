@@ -1,0 +1,59 @@
+"""Reports of a run for CI and people: JUnit XML, a Markdown summary, a self-contained HTML page.
+
+``write_reports(report, junit=..., markdown=..., html=...)`` writes those asked for.  The HTML
+needs matplotlib (``pip install 'initspec[report]'``); the other two need nothing beyond initspec.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from initspec.errors import InputError
+
+if TYPE_CHECKING:
+    from initspec.report import Report
+
+__all__ = ["require_matplotlib", "write_reports"]
+
+_INSTALL = "pip install 'initspec[report]'"
+
+
+def require_matplotlib() -> None:
+    """InputError (one line, exit 2 in the CLI) when matplotlib, needed for ``--html``, is missing."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise InputError(f"--html needs matplotlib, which is not installed: {_INSTALL}") from None
+
+
+def _write(path: str | Path, text: str, *, append: bool = False) -> None:
+    try:
+        with open(path, "a" if append else "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:
+        raise InputError(f"cannot write {str(path)!r}: {e.strerror or e}") from None
+
+
+def write_reports(report: Report, *, junit: str | Path | None = None, markdown: str | Path | None = None,
+                  html: str | Path | None = None) -> None:
+    """Write the reports given a path; the Markdown also goes to ``$GITHUB_STEP_SUMMARY`` when set."""
+    if html:
+        require_matplotlib()
+    if junit:
+        from initspec.reports.junit import to_junit_xml
+
+        _write(junit, to_junit_xml(report))
+    if markdown:
+        from initspec.reports.markdown import to_markdown
+
+        text = to_markdown(report)
+        _write(markdown, text)
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            _write(summary, text + "\n", append=True)
+    if html:
+        from initspec.reports.html import to_html
+
+        _write(html, to_html(report))

@@ -133,16 +133,24 @@ def _progress(enabled: bool) -> tuple[Any, Callable[[int, int, str], None] | Non
 @click.option("--dtype", "dtypes", multiple=True, help="a dtype to test (repeatable; with --target)")
 @click.option("--manifest", type=click.Path(), default=None, help="a manifest file instead of the built-in one")
 @click.option("--json", "json_path", type=click.Path(), default=None, help="write the JSON report here")
+@click.option("--junit", type=click.Path(), default=None, help="write a JUnit XML report here")
+@click.option("--markdown", type=click.Path(), default=None,
+              help="write a Markdown summary here (also appended to $GITHUB_STEP_SUMMARY when set)")
+@click.option("--html", type=click.Path(), default=None, help="write a self-contained HTML report with plots here")
 @click.option("--quiet", "-q", is_flag=True, help="only the summary line")
+@click.option("--backend", default=None, help="Keras backend: tensorflow | jax | torch | numpy (keras only)")
+@click.option("--all-backends", is_flag=True, help="keras on every installed backend, one process each, compared")
 def check(framework: str | None, only: str | None, seed: int, alpha: float, samples: int | None,
           max_draws: int, target: str | None, convention: str, scheme: str | None, layout: str,
           shapes: tuple[str, ...], dtypes: tuple[str, ...], manifest: str | None, json_path: str | None,
-          quiet: bool) -> None:
+          junit: str | None, markdown: str | None, html: str | None, quiet: bool,
+          backend: str | None = None, all_backends: bool = False) -> None:
     """Check FRAMEWORK's initializers (or one --target) against their claimed schemes."""
     from rich.console import Console
 
     from initspec import api
     from initspec.report import print_table
+    from initspec.reports import require_matplotlib, write_reports
 
     if not 0 < alpha < 1:
         raise InputError(f"--alpha must be in (0, 1), got {alpha}")
@@ -150,6 +158,16 @@ def check(framework: str | None, only: str | None, seed: int, alpha: float, samp
         raise InputError(f"--samples must be at least 10, got {samples}")
     if max_draws < 1:
         raise InputError(f"--max-draws must be at least 1, got {max_draws}")
+    if html:
+        require_matplotlib()  # fail before a long run, not after it
+    if backend or all_backends:  # before anything imports keras
+        from initspec import backends
+
+        backends.validate(framework, manifest, backend, all_backends, target)
+        if all_backends:
+            sys.exit(backends.run_all(seed=seed, alpha=alpha, samples=samples, max_draws=max_draws, only=only,
+                                      manifest=manifest, json_path=json_path, quiet=quiet, echo=click.echo))
+        backends.select(backend)
     bar, progress = _progress(sys.stderr.isatty() and not quiet)
     common = {"seed": seed, "alpha": alpha, "samples": samples, "max_draws": max_draws, "progress": progress}
     if target is not None:
@@ -173,9 +191,98 @@ def check(framework: str | None, only: str | None, seed: int, alpha: float, samp
         report = run()
     if json_path:
         report.write_json(json_path)
+    write_reports(report, junit=junit, markdown=markdown, html=html)
     console = Console(no_color=bool(os.environ.get("NO_COLOR")) or None)
     print_table(report, console, quiet=quiet)
     sys.exit(report.exit_code)
+
+
+@cli.command(hidden=True)
+@click.argument("framework")
+@click.argument("entry_id")
+@click.option("--case", "case_json", required=True, help="the case as JSON (shape, args, kwargs, fans, param)")
+@click.option("--dtype", default="float32")
+@click.option("--n", "n", type=int, default=200_000)
+@click.option("--seed", type=int, default=0)
+@click.option("--out", type=click.Path(), required=True)
+def sample(framework: str, entry_id: str, case_json: str, dtype: str, n: int, seed: int, out: str) -> None:
+    """Draw N values of one entry into a .npy file (the worker behind `diff`)."""
+    import json
+
+    import numpy as np
+
+    from initspec.compare import draw_sample
+    from initspec.manifest import Case
+
+    c = json.loads(case_json)
+    case = Case(shape=tuple(c["shape"]), args=tuple(c.get("args") or ()), kwargs=c.get("kwargs") or {},
+                fan_in=c.get("fan_in"), fan_out=c.get("fan_out"), param=c.get("param"))
+    x, meta = draw_sample(framework, entry_id, case, dtype, n, seed)
+    np.save(out, x)
+    click.echo(json.dumps(meta))
+
+
+@cli.command()
+@click.argument("a")
+@click.argument("b")
+@click.option("--shape", default=None, help="shape in A's layout (mapped to B's layout)")
+@click.option("--dtype", default="float32", show_default=True)
+@click.option("--samples", "n", type=int, default=200_000, show_default=True, help="values drawn from each side")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--alpha", type=float, default=1e-4, show_default=True)
+@click.option("--json", "json_path", type=click.Path(), default=None)
+def diff(a: str, b: str, shape: str | None, dtype: str, n: int, seed: int, alpha: float,
+         json_path: str | None) -> None:
+    """Do two initializers (FRAMEWORK[@BACKEND]:ENTRY_ID) draw from the same distribution?
+
+    Exit 0 when they do, 1 when they differ.
+    """
+    import json
+
+    from initspec.compare import diff as run_diff
+    from initspec.fans import parse_shape
+
+    result = run_diff(a, b, shape=parse_shape(shape) if shape else None, dtype=dtype, n=n, seed=seed, alpha=alpha)
+    sa, sb = result["side_a"], result["side_b"]
+    for s in (sa, sb):
+        click.echo(f"{s['label']} ({s['version']}): claims {s['claims']}; shape {tuple(s['shape'])} "
+                   f"({s['layout']} layout), fan_in {s['fan_in']}, fan_out {s['fan_out']}")
+    for key in ("a", "b"):
+        m = result[key]
+        click.echo(f"  {key.upper()}: n {m['n']}, mean {m['mean']:.4g}, var {m['var']:.5g}, "
+                   f"kurtosis {m['kurtosis']:.3f}, range [{m['min']:.4g}, {m['max']:.4g}]")
+    click.echo("\n".join(result["explanation"]))
+    if json_path:
+        from pathlib import Path
+
+        Path(json_path).write_text(json.dumps(result, indent=2, default=str) + "\n")
+    sys.exit(0 if result["same"] else 1)
+
+
+@cli.command()
+@click.argument("frameworks", nargs=-1)
+@click.option("--markdown", "md_path", type=click.Path(), default=None, help="also write the table as Markdown")
+def matrix(frameworks: tuple[str, ...], md_path: str | None) -> None:
+    """Which entry of each framework claims each canonical scheme (all manifests by default)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from initspec._data import data_dir
+    from initspec.compare import markdown_table
+    from initspec.compare import matrix as build_matrix
+
+    names = list(frameworks) or sorted(p.stem for p in data_dir("adapters").glob("*.toml"))
+    header, rows = build_matrix(names)
+    table = Table(title="initializers by canonical scheme (from the manifests' claims)")
+    for col in header:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+    if md_path:
+        from pathlib import Path
+
+        Path(md_path).write_text(markdown_table(header, rows))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,243 @@
+"""Compare initializers across frameworks: ``initspec diff`` and ``initspec matrix``.
+
+Each side of a diff is sampled in its own process (``python -m initspec sample ...``), so two
+frameworks (or two Keras backends) never share one interpreter.  Shapes are mapped between
+layouts: torch ``(out, in, *k)`` <-> tf ``(*k, in, out)``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from initspec.errors import InputError
+from initspec.manifest import Case, Entry, load_manifest, manifest_path
+
+#: kurtosis mu4/var² of the families a sample may come from
+FAMILIES = {"uniform": 1.8, "truncated normal (±2σ)": float(stats.truncnorm(-2, 2).stats(moments="k")) + 3,
+            "normal": 3.0}
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a diff: ``FRAMEWORK[@BACKEND]:ENTRY_ID``."""
+
+    framework: str
+    backend: str | None
+    entry_id: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.framework}{'@' + self.backend if self.backend else ''}:{self.entry_id}"
+
+
+def parse_side(text: str) -> Side:
+    fw, sep, entry = text.partition(":")
+    if not sep or not fw or not entry:
+        raise InputError(f"{text!r}: expected FRAMEWORK:ENTRY_ID (e.g. torch:xavier_normal_, keras@jax:GlorotNormal)")
+    fw, _, backend = fw.partition("@")
+    return Side(fw, backend or None, entry)
+
+
+def find_entry(framework: str, entry_id: str) -> Entry:
+    manifest = load_manifest(manifest_path(framework))
+    for e in manifest.entries:
+        if e.id == entry_id:
+            return e
+    import difflib
+
+    hits = difflib.get_close_matches(entry_id, [e.id for e in manifest.entries], n=3, cutoff=0.4)
+    hint = f" (did you mean {', '.join(hits)}?)" if hits else ""
+    raise InputError(f"{framework} has no entry {entry_id!r}{hint}")
+
+
+def convert_shape(shape: tuple[int, ...], src: str, dst: str) -> tuple[int, ...]:
+    """Map a weight shape between layouts: torch (out, in, *k) <-> tf/jax (*k, in, out)."""
+    if src == dst or len(shape) < 2 or {src, dst} <= {"tf", "jax"}:
+        return shape
+    if src == "torch":
+        return (*shape[2:], shape[1], shape[0])
+    return (shape[-1], shape[-2], *shape[:-2])
+
+
+def _fans(entry: Entry, case: Case) -> tuple[float, float]:
+    if case.fan_in or case.fan_out:
+        return case.fan_in or case.fan_out, case.fan_out or case.fan_in
+    return entry.layout.fans(case.shape)
+
+
+def pair_cases(a: Entry, b: Entry, shape: tuple[int, ...] | None) -> tuple[Case, Case]:
+    """Cases of the two entries that describe the same weight (same fans)."""
+    a_free = all(not c.args and not c.kwargs and c.fan_in is None for c in a.cases)
+    b_free = all(not c.args and not c.kwargs and c.fan_in is None for c in b.cases)
+    if a_free and b_free:
+        sa = shape or next((c.shape for c in a.cases if len(c.shape) == 2), a.cases[0].shape)
+        return Case(sa), Case(convert_shape(sa, a.layout.name, b.layout.name))
+    if a_free or b_free:
+        fixed, free = (b, a) if a_free else (a, b)
+        cases = [c for c in fixed.cases if shape is None or
+                 convert_shape(shape, a.layout.name, fixed.layout.name) == c.shape] or fixed.cases
+        c = cases[0]
+        other = Case(convert_shape(c.shape, fixed.layout.name, free.layout.name))
+        return (other, c) if a_free else (c, other)
+    for ca in a.cases:
+        for cb in b.cases:
+            if _fans(a, ca) == _fans(b, cb) and len(ca.shape) == len(cb.shape):
+                return ca, cb
+    raise InputError(f"{a.id} and {b.id} have no case with the same fans; compare initializers with free shapes")
+
+
+def _sample_in_subprocess(side: Side, case: Case, dtype: str, n: int, seed: int) -> tuple[np.ndarray, dict]:
+    env = dict(os.environ)
+    if side.backend:
+        env["KERAS_BACKEND"] = side.backend
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "sample.npy"
+        spec = json.dumps({"shape": list(case.shape), "args": list(case.args), "kwargs": case.kwargs,
+                           "fan_in": case.fan_in, "fan_out": case.fan_out, "param": case.param})
+        cmd = [sys.executable, "-m", "initspec", "sample", side.framework, side.entry_id, "--case", spec,
+               "--dtype", dtype, "--n", str(n), "--seed", str(seed), "--out", str(out)]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            msg = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
+            raise InputError(f"sampling {side.label} failed: {msg}")
+        return np.load(out), json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def draw_sample(framework: str, entry_id: str, case: Case, dtype: str, n: int, seed: int) -> tuple[np.ndarray, dict]:
+    """Draw about n values of one entry at one case (in this process)."""
+    from initspec.frameworks import binding_for
+    from initspec.target import parse_target
+
+    entry = find_entry(framework, entry_id)
+    binding = binding_for(entry.convention, convention=True)
+    target = parse_target(entry.call)
+    draw = binding.prepare(target.load(), target, entry.convention)
+    chunks, have, k = [], 0, 0
+    while have < n and k < 10_000:
+        x = np.asarray(draw(case, dtype, seed + k), dtype=np.float64).ravel()
+        chunks.append(x)
+        have += x.size
+        k += 1
+    fan_in, fan_out = _fans(entry, case)
+    meta = {"label": f"{framework}:{entry_id}", "claims": entry.claims, "shape": list(case.shape),
+            "layout": entry.layout.name, "fan_in": fan_in, "fan_out": fan_out, "version": binding.version(),
+            "draws": k}
+    return np.concatenate(chunks)[:max(n, 1)] if have >= n else np.concatenate(chunks), meta
+
+
+def _moments(x: np.ndarray) -> dict[str, float]:
+    m = float(x.mean())
+    d = x - m
+    var = float((d**2).mean())
+    kurt = float((d**4).mean() / var**2) if var > 0 else math.nan
+    return {"n": x.size, "mean": m, "var": var, "kurtosis": kurt, "min": float(x.min()), "max": float(x.max())}
+
+
+def family(kurtosis: float) -> str:
+    """The family whose kurtosis is nearest."""
+    return min(FAMILIES, key=lambda f: abs(FAMILIES[f] - kurtosis))
+
+
+def compare(a: np.ndarray, b: np.ndarray, alpha: float = 1e-4) -> dict[str, Any]:
+    """Two-sample comparison: KS, variance ratio (z from each sample's kurtosis), means."""
+    from initspec.stats import holm
+
+    ma, mb = _moments(a), _moments(b)
+    ks = stats.ks_2samp(a, b)
+    # Var(s²) ≈ (k - 1) var² / n for each sample; the log ratio's SE by the delta method
+    se_log = math.sqrt((ma["kurtosis"] - 1) / ma["n"] + (mb["kurtosis"] - 1) / mb["n"])
+    ratio = mb["var"] / ma["var"]
+    z_var = math.log(ratio) / se_log
+    z_mean = (mb["mean"] - ma["mean"]) / math.sqrt(ma["var"] / ma["n"] + mb["var"] / mb["n"])
+    ps = {"ks": float(ks.pvalue), "variance": float(2 * stats.norm.sf(abs(z_var))),
+          "mean": float(2 * stats.norm.sf(abs(z_mean)))}
+    rejected = dict(zip(ps, holm(list(ps.values()), alpha), strict=True))
+    return {"a": ma, "b": mb, "ks_statistic": float(ks.statistic), "var_ratio": ratio, "z_var": z_var,
+            "z_mean": z_mean, "p": ps, "rejected": rejected, "same": not any(rejected.values())}
+
+
+def explain(result: dict[str, Any], label_a: str, label_b: str) -> list[str]:
+    """Human sentences: same distribution, or how the two differ."""
+    a, b = result["a"], result["b"]
+    fa, fb = family(a["kurtosis"]), family(b["kurtosis"])
+    if result["same"]:
+        return [f"same distribution: variance ratio {result['var_ratio']:.4f}, KS D {result['ks_statistic']:.4f} "
+                f"(p {result['p']['ks']:.2g}); both look {fa} (kurtosis {a['kurtosis']:.2f} vs {b['kurtosis']:.2f})"]
+    lines = ["different distributions:"]
+    if result["rejected"]["variance"]:
+        lines.append(f"  variance differs: {label_b} / {label_a} = {result['var_ratio']:.4g} "
+                     f"(z {result['z_var']:.1f})")
+    else:
+        lines.append(f"  same variance (ratio {result['var_ratio']:.4f}, z {result['z_var']:.1f})")
+    if fa != fb:
+        lines.append(f"  shape differs: {label_a} looks {fa} (kurtosis {a['kurtosis']:.2f}), "
+                     f"{label_b} looks {fb} (kurtosis {b['kurtosis']:.2f})")
+    if result["rejected"]["ks"]:
+        lines.append(f"  KS D = {result['ks_statistic']:.4f} (p {result['p']['ks']:.2g})")
+    if result["rejected"]["mean"]:
+        lines.append(f"  means differ: {a['mean']:.4g} vs {b['mean']:.4g} (z {result['z_mean']:.1f})")
+    lines.append(f"  range {label_a} [{a['min']:.4g}, {a['max']:.4g}] vs {label_b} [{b['min']:.4g}, {b['max']:.4g}]")
+    return lines
+
+
+def diff(side_a: str, side_b: str, *, shape: tuple[int, ...] | None = None, dtype: str = "float32",
+         n: int = 200_000, seed: int = 0, alpha: float = 1e-4) -> dict[str, Any]:
+    """Sample both sides (each in its own process) and compare them."""
+    a, b = parse_side(side_a), parse_side(side_b)
+    ea, eb = find_entry(a.framework, a.entry_id), find_entry(b.framework, b.entry_id)
+    ca, cb = pair_cases(ea, eb, shape)
+    xa, meta_a = _sample_in_subprocess(a, ca, dtype, n, seed)
+    xb, meta_b = _sample_in_subprocess(b, cb, dtype, n, seed + 1_000_003)  # never the same stream as A
+    result = compare(xa, xb, alpha)
+    result.update({"side_a": {**meta_a, "label": a.label}, "side_b": {**meta_b, "label": b.label},
+                   "dtype": dtype, "seed": seed, "alpha": alpha})
+    result["explanation"] = explain(result, a.label, b.label)
+    return result
+
+
+# -- matrix ------------------------------------------------------------------------------
+
+CANONICAL = ("glorot_normal", "glorot_truncated_normal", "glorot_uniform", "he_normal", "he_truncated_normal",
+             "he_uniform", "lecun_normal", "lecun_truncated_normal", "lecun_uniform", "torch_linear_default",
+             "orthogonal", "identity", "zeros", "ones")
+
+
+def _key(scheme: Any) -> tuple:
+    p = dict(scheme.params)
+    if p.get("distribution") in ("normal", "uniform"):
+        for k in ("lower", "upper", "truncation_correction"):
+            p.pop(k, None)
+    return scheme.kind, tuple(sorted((k, round(v, 9) if isinstance(v, float) else v) for k, v in p.items()))
+
+
+def matrix(frameworks: list[str]) -> tuple[list[str], list[list[str]]]:
+    """Rows: canonical schemes; columns: frameworks; cells: the entries claiming each scheme."""
+    from initspec.spec import resolve
+
+    canon = {_key(resolve(name)): name for name in CANONICAL}
+    cells: dict[str, dict[str, list[str]]] = {name: {fw: [] for fw in frameworks} for name in CANONICAL}
+    other: dict[str, list[str]] = {fw: [] for fw in frameworks}
+    for fw in frameworks:
+        for e in load_manifest(manifest_path(fw)).entries:
+            name = canon.get(_key(resolve(e.claims)))
+            (cells[name][fw] if name else other[fw]).append(e.id)
+    rows = [[name, *(", ".join(cells[name][fw]) or "—" for fw in frameworks)] for name in CANONICAL]
+    rows.append(["(other schemes)", *(str(len(other[fw])) + " entries" for fw in frameworks)])
+    return ["scheme", *frameworks], rows
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(out) + "\n"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from initspec.errors import InputError, closest
 from initspec.fans import n_of
@@ -125,7 +125,25 @@ class Reference:
         return {"mean": self.mean, "var": self.var, "std": self.std, "lower": self.lower, "upper": self.upper}
 
     def cdf(self, x: np.ndarray) -> np.ndarray:
-        """The continuous (pre-rounding) CDF."""
+        """The continuous (pre-rounding) CDF of the frozen scipy law.
+
+        Normal, truncated normal and uniform laws are evaluated with ``scipy.special.ndtr``,
+        the function scipy.stats' own normal CDF calls, on the law's parameters: the same
+        values (to 1e-12, tested) without scipy.stats' per-element overhead (its truncnorm CDF
+        costs ~850 ns a value here).
+        """
+        x = np.asarray(x, dtype=np.float64)
+        name = self.law.dist.name
+        loc, scale = self.law.kwds.get("loc", 0.0), self.law.kwds.get("scale", 1.0)
+        if name == "norm":
+            return special.ndtr((x - loc) / scale)
+        if name == "uniform":
+            return np.clip((x - loc) / scale, 0.0, 1.0)
+        if name == "truncnorm":
+            a, b = self.law.args
+            pa, pb = special.ndtr(a), special.ndtr(b)
+            if pb - pa > 1e-3:  # far-tail truncations keep scipy's careful log-space CDF
+                return np.clip((special.ndtr((x - loc) / scale) - pa) / (pb - pa), 0.0, 1.0)
         return self.law.cdf(x)
 
     def prob_at_most(self, x: float) -> float:
@@ -149,7 +167,7 @@ class Reference:
         """
         x = np.asarray(x, dtype=np.float64)
         if self.grid is None:
-            return self.law.cdf(x)
+            return self.cdf(x)
         idx = np.clip(np.searchsorted(self.grid, x), 0, len(self.grid) - 1)
         return self.cdf_lo[idx] + rng.random(x.shape) * self.pmf[idx]
 

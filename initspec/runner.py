@@ -10,8 +10,10 @@ decides which p-values reject.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import math
 import shlex
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,6 +84,7 @@ class Result:
     error: str | None = None
     xfail: str | None = None
     power: float | None = None
+    timing: dict[str, float] = field(default_factory=dict)
     evidence: Evidence | None = field(default=None, repr=False)
 
     @property
@@ -99,6 +102,7 @@ class Result:
             "observed": {k: _num(v) for k, v in self.observed.items()},
             "tests": [t.to_dict() for t in self.tests], "diagnosis": self.diagnosis,
             "error": self.error, "xfail": self.xfail, "power": _num(self.power), "seed": self.seed,
+            "timing": self.timing,
             "repro": self.repro,
         }
 
@@ -227,6 +231,21 @@ def _draw(drawer: Any, job: Job, seed: int) -> np.ndarray:
     return x
 
 
+CHUNK = 1 << 22  # values per float64 chunk (32 MiB): bounds the memory beyond the tensor itself
+
+
+def _chunks(x: np.ndarray):
+    """The tensor's values as float64, CHUNK at a time."""
+    flat = x.reshape(-1)
+    for i in range(0, flat.size, CHUNK):
+        yield flat[i:i + CHUNK].astype(np.float64)
+
+
+def _digest(x: np.ndarray) -> bytes:
+    """A fingerprint of the exact bits: determinism checks never hold two tensors at once."""
+    return hashlib.blake2b(np.ascontiguousarray(x).reshape(-1).view(np.uint8), digest_size=16).digest()
+
+
 def _structural(result: Result, x: np.ndarray, job: Job) -> bool:
     """Shape, dtype and finiteness of one draw; False (and a failed test) when wrong."""
     want = np_dtype(job.dtype)
@@ -236,9 +255,8 @@ def _structural(result: Result, x: np.ndarray, job: Job) -> bool:
     if x.dtype != want:
         result.fail("dtype", f"expected dtype {job.dtype}, got {x.dtype}")
         return False
-    xf = x.astype(np.float64)
-    if not np.isfinite(xf).all():
-        bad = int((~np.isfinite(xf)).sum())
+    bad = sum(int(c.size - np.count_nonzero(np.isfinite(c))) for c in _chunks(x))
+    if bad:
         result.fail("finite", f"{bad} of {x.size} values are NaN or infinite")
         return False
     return True
@@ -246,28 +264,52 @@ def _structural(result: Result, x: np.ndarray, job: Job) -> bool:
 
 def _execute(job: Job, drawer: Any, n_req: int, max_draws: int, seed: int, alpha_each: float) -> None:
     r = job.result
+    clock = _Clock(drawer)
     try:
-        first = _draw(drawer, job, seed)
-        if not _structural(r, first, job):
-            return
-        r.tests += [Test("shape", passed=True), Test("dtype", passed=True), Test("finite", passed=True)]
-        again = _draw(drawer, job, seed)
-        same = again.shape == first.shape and bool(np.array_equal(again, first, equal_nan=True))
-        r.tests.append(Test("deterministic", passed=same,
-                            detail="" if same else f"two draws with seed {seed} differ"))
-        kind = job.scheme.kind
-        if kind in ("constant", "identity", "dirac"):
-            _exact(job, first)
-        elif kind == "orthogonal":
-            _orthogonal(job, first, drawer, seed)
+        if job.scheme.kind in ("constant", "identity", "dirac", "orthogonal"):
+            first = clock.draw(job, seed)
+            if not _structural(r, first, job):
+                return
+            _passed_structure(r)
+            if job.scheme.kind == "orthogonal":
+                _orthogonal(job, first, clock, seed)
+            else:
+                _exact(job, first)
+            digest = _digest(first)
+            del first
         else:
-            _continuous(job, first, drawer, n_req, max_draws, seed, alpha_each)
+            digest = _continuous(job, clock, n_req, max_draws, seed, alpha_each)
+            if digest is None:
+                return
+        same = _digest(clock.draw(job, seed)) == digest
+        r.tests.append(Test("deterministic", passed=same, detail="" if same else f"two draws with seed {seed} differ"))
     except Exception as e:  # noqa: BLE001 - the initializer's failure is the result
         r.error = f"raised {type(e).__name__}: {e}".strip()
+    finally:
+        r.timing = {"draw": clock.draw_seconds, "total": time.perf_counter() - clock.start}
 
 
-def _seed_test(r: Result, first: np.ndarray, other: np.ndarray, seed: int) -> None:
-    differ = not np.array_equal(first, other, equal_nan=True)
+class _Clock:
+    """Times the framework's own work (the draws) apart from initspec's."""
+
+    def __init__(self, drawer: Any) -> None:
+        self.drawer = drawer
+        self.draw_seconds = 0.0
+        self.start = time.perf_counter()
+
+    def draw(self, job: Job, seed: int) -> np.ndarray:
+        t0 = time.perf_counter()
+        x = _draw(self.drawer, job, seed)
+        self.draw_seconds += time.perf_counter() - t0
+        return x
+
+
+def _passed_structure(r: Result) -> None:
+    r.tests += [Test("shape", passed=True), Test("dtype", passed=True), Test("finite", passed=True)]
+
+
+def _seed_test(r: Result, first: bytes, other: bytes, seed: int) -> None:
+    differ = first != other
     r.tests.append(Test("seed_sensitive", passed=differ,
                         detail="" if differ else f"seeds {seed} and {seed + 1} give identical output"))
 
@@ -296,7 +338,7 @@ def _exact(job: Job, x: np.ndarray) -> None:
                         detail="" if wrong == 0 else f"{wrong} of {x.size} values differ from {job.scheme.expr}"))
 
 
-def _orthogonal(job: Job, x: np.ndarray, drawer: Any, seed: int) -> None:
+def _orthogonal(job: Job, x: np.ndarray, clock: _Clock, seed: int) -> None:
     r = job.result
     gain = job.scheme.params["gain"]
     rows, cols = job.entry.layout.matrix(job.case.shape)
@@ -309,36 +351,54 @@ def _orthogonal(job: Job, x: np.ndarray, drawer: Any, seed: int) -> None:
     r.tests.append(Test("orthogonal", statistic=dev, passed=dev <= tol,
                         detail="" if dev <= tol else f"max |W Wᵀ - gain² I| = {dev:.3g} > {tol:.3g} "
                         f"on the {rows}x{cols} flattening ({job.entry.layout.name} layout)"))
-    _seed_test(r, x, _draw(drawer, job, seed + 1), seed)
+    _seed_test(r, _digest(x), _digest(clock.draw(job, seed + 1)), seed)
 
 
-def _continuous(job: Job, first: np.ndarray, drawer: Any, n_req: int, max_draws: int,
-                seed: int, alpha_each: float) -> None:
+#: values of the KS sample kept for diagnosis and plots
+EVIDENCE_SAMPLES = 32_768
+
+
+def _continuous(job: Job, clock: _Clock, n_req: int, max_draws: int, seed: int, alpha_each: float) -> bytes | None:
+    """Draw until n_req values, stream their moments, keep a KS sample; returns the first draw's digest.
+
+    Every tensor is processed CHUNK values at a time and released before the next draw, so
+    the memory beyond one tensor stays bounded whatever its size.
+    """
     r, ref = job.result, job.reference
-    size = max(first.size, 1)
-    draws = min(max(2, math.ceil(n_req / size)), max(max_draws, 2))
-    mom = st.Moments()
+    n_ks = min(n_req, st.ks_samples_for_power(alpha_each))
+    mom = st.Moments(shift=ref.mean)
     picks: list[np.ndarray] = []
-    have = 0
+    have = outside = zeros_bad = 0
     sub_rng = np.random.default_rng([seed, 7919])
-    zeros_bad = 0
-    for k in range(draws):
-        x = first if k == 0 else _draw(drawer, job, seed + k)
-        if k > 0 and not _structural(r, x, job):
-            return
-        if k == 1:
-            _seed_test(r, first, x, seed)
-        v = x.astype(np.float64)
+    tol = 2 * eps(job.dtype)
+    lo, hi = ref.lower - tol * abs(ref.lower), ref.upper + tol * abs(ref.upper)
+    digest0 = b""
+    k, draws = 0, 1
+    while k < draws:
+        x = clock.draw(job, seed + k)
+        if not _structural(r, x, job):
+            return None
+        if k == 0:
+            _passed_structure(r)
+            draws = min(max(2, math.ceil(n_req / max(x.size, 1))), max(max_draws, 2))
+            digest0 = _digest(x)
+        elif k == 1:
+            _seed_test(r, digest0, _digest(x), seed)
+        values = x.reshape(-1)
         if job.scheme.kind == "sparse":
-            zeros_bad += _sparse_columns(job, v)
-            v = v[v != 0]
-        v = v.ravel()
-        mom.add(v)
-        need = n_req - have
-        if need > 0:
-            take = v if v.size <= need else v[sub_rng.choice(v.size, need, replace=False)]
-            picks.append(take)
-            have += take.size
+            zeros_bad += _sparse_columns(job, x)
+            values = values[values != 0]
+        if have < n_ks:
+            take = n_ks - have
+            idx = slice(None) if values.size <= take else np.sort(sub_rng.choice(values.size, take, replace=False))
+            picks.append(values[idx].astype(np.float64))
+            have += picks[-1].size
+        for chunk in _chunks(values):
+            cmin, cmax = mom.add(chunk)
+            if cmin < lo or cmax > hi:
+                outside += int(((chunk < lo) | (chunk > hi)).sum())
+        del x, values
+        k += 1
     if job.scheme.kind == "sparse":
         r.tests.append(Test("sparsity", statistic=float(zeros_bad), passed=zeros_bad == 0,
                             detail="" if zeros_bad == 0 else f"{zeros_bad} columns without exactly "
@@ -352,20 +412,19 @@ def _continuous(job: Job, first: np.ndarray, drawer: Any, n_req: int, max_draws:
     r.tests += [Test("variance", z_var, p_var, detail=f"observed/expected var = {mom.var / ref.var:.5g}"),
                 Test("mean", z_mean, p_mean),
                 Test("ks", d, p_ks, detail=f"KS on {sample.size} values against the exact reference CDF")]
+    if sample.size > EVIDENCE_SAMPLES:
+        sample = sample[np.sort(sub_rng.choice(sample.size, EVIDENCE_SAMPLES, replace=False))]
     r.evidence = Evidence(job.scheme, ref, sample, z_var, job.entry.layout)
     if ref.bounded:
-        tol = 2 * eps(job.dtype)
-        lo, hi = ref.lower - tol * abs(ref.lower), ref.upper + tol * abs(ref.upper)
-        outside = int(((sample < lo) | (sample > hi)).sum()) if mom.minimum < lo or mom.maximum > hi else 0
-        out_of_support = mom.minimum < lo or mom.maximum > hi
-        r.tests.append(Test("support", statistic=float(outside), passed=not out_of_support,
-                            detail="" if not out_of_support else
-                            f"values in [{mom.minimum:.6g}, {mom.maximum:.6g}] outside the support "
-                            f"[{ref.lower:.6g}, {ref.upper:.6g}]"))
+        r.tests.append(Test("support", statistic=float(outside), passed=outside == 0,
+                            detail="" if outside == 0 else
+                            f"{outside} values outside the support [{ref.lower:.6g}, {ref.upper:.6g}] "
+                            f"(observed range [{mom.minimum:.6g}, {mom.maximum:.6g}])"))
         p_reach = st.bounds_reached_test(ref.prob_at_most(mom.maximum), ref.prob_at_least(mom.minimum), mom.n)
         r.tests.append(Test("bounds_reached", None, p_reach,
                             detail=f"min {mom.minimum:.6g} / max {mom.maximum:.6g} vs bounds "
                             f"[{ref.lower:.6g}, {ref.upper:.6g}]"))
+    return digest0
 
 
 def _sparse_columns(job: Job, w: np.ndarray) -> int:

@@ -19,28 +19,38 @@ POWER = 0.99
 
 @dataclass
 class Moments:
-    """Streaming float64 moments of a sample (mean, central m2..m4), mergeable."""
+    """Streaming float64 moments of a sample (mean, M2, extremes), mergeable chunk by chunk.
 
+    Each chunk is summed about a fixed ``shift`` (the reference mean), so one pass gives the
+    sum and one BLAS dot the sum of squares; chunks merge by Chan et al.'s update.
+    """
+
+    shift: float = 0.0
     n: int = 0
     mean: float = 0.0
     m2: float = 0.0
     minimum: float = math.inf
     maximum: float = -math.inf
 
-    def add(self, x: np.ndarray) -> None:
-        """Merge a chunk (Chan et al.'s parallel update; float64 throughout)."""
+    def add(self, x: np.ndarray) -> tuple[float, float]:
+        """Merge a chunk; returns the chunk's (min, max)."""
         x = np.asarray(x, dtype=np.float64).ravel()
         if x.size == 0:
-            return
-        mb = float(x.mean())
-        m2b = float(((x - mb) ** 2).sum())
-        n = self.n + x.size
+            return math.inf, -math.inf
+        cmin, cmax = float(x.min()), float(x.max())
+        d = x - self.shift if self.shift else x
+        s1 = float(d.sum())
+        mb = s1 / d.size
+        m2b = max(float(d @ d) - s1 * mb, 0.0)
+        mb += self.shift
+        n = self.n + d.size
         delta = mb - self.mean
-        self.mean += delta * x.size / n
-        self.m2 += m2b + delta**2 * self.n * x.size / n
+        self.mean += delta * d.size / n
+        self.m2 += m2b + delta**2 * self.n * d.size / n
         self.n = n
-        self.minimum = min(self.minimum, float(x.min()))
-        self.maximum = max(self.maximum, float(x.max()))
+        self.minimum = min(self.minimum, cmin)
+        self.maximum = max(self.maximum, cmax)
+        return cmin, cmax
 
     @property
     def var(self) -> float:
@@ -137,3 +147,29 @@ def variance_power(n: int, kurtosis: float, alpha_each: float, std_error: float 
     f = (1 - std_error) ** 2
     se0 = math.sqrt((kurtosis - 1) / n)
     return float(stats.norm.sf((za * se0 - (1 - f)) / (se0 * f)))
+
+
+def _family_distance() -> float:
+    """sup |F - G| between N(0, 1) and the ±2σ truncated normal of the same variance.
+
+    The smallest difference between the families the specs use (0.0167): the KS sample is
+    sized to see it.
+    """
+    t = stats.truncnorm(-2, 2, scale=1 / float(stats.truncnorm(-2, 2).std()))
+    x = np.linspace(-4, 4, 200_001)
+    return float(np.abs(stats.norm.cdf(x) - t.cdf(x)).max())
+
+
+FAMILY_DISTANCE = 0.0166  # _family_distance() = 0.016665, rounded down (tested)
+
+
+def ks_samples_for_power(alpha_each: float, distance: float = FAMILY_DISTANCE, power: float = POWER) -> int:
+    """Samples for the KS test to detect a CDF distance with the given power.
+
+    Under the alternative, sqrt(n) (D_n - distance) is about normal with sd <= 1/2 (the
+    binomial sd of the empirical CDF at the maximizing point), and the test rejects when
+    sqrt(n) D_n exceeds Kolmogorov's quantile c_alpha, so
+    n = ((c_alpha + z_power / 2) / distance)².
+    """
+    c = stats.kstwobign.isf(alpha_each)
+    return math.ceil(((c + stats.norm.isf(1 - power) / 2) / distance) ** 2)

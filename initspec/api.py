@@ -17,8 +17,8 @@ from initspec.target import Target, parse_target
 def check_framework(framework: str, *, only: str | None = None, seed: int = DEFAULT_SEED,
                     alpha: float = DEFAULT_ALPHA, samples: int | None = None,
                     max_draws: int = DEFAULT_MAX_DRAWS, progress: Progress | None = None,
-                    manifest: str | None = None, xfails: bool = True) -> Report:
-    """Hold every entry of a framework's manifest to its claim."""
+                    manifest: str | None = None, xfails: bool = True, workers: int = 1) -> Report:
+    """Hold every entry of a framework's manifest to its claim (``workers`` processes)."""
     from initspec.frameworks import binding_for
 
     path = manifest_path(framework) if manifest is None else manifest
@@ -33,7 +33,7 @@ def check_framework(framework: str, *, only: str | None = None, seed: int = DEFA
     xf = (load_xfails(m.framework) + (load_xfails(f"{m.framework}-{backend}") if backend else [])) if xfails else []
     results = run(entries, seed=seed, alpha=alpha, samples=samples, max_draws=max_draws,
                   framework=f"{m.framework} --backend {backend}" if backend else m.framework,
-                  xfails=xf, progress=progress)
+                  xfails=xf, progress=progress, workers=workers)
     version = binding.version() + (f" ({backend} {binding.backend_version()} backend)" if backend else "")
     report = Report(m.framework, version, seed, alpha, results)
     if backend:

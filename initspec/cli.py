@@ -132,6 +132,8 @@ def _progress(enabled: bool) -> tuple[Any, Callable[[int, int, str], None] | Non
 @click.option("--shape", "shapes", multiple=True, help="a shape to test (repeatable; with --target)")
 @click.option("--dtype", "dtypes", multiple=True, help="a dtype to test (repeatable; with --target)")
 @click.option("--manifest", type=click.Path(), default=None, help="a manifest file instead of the built-in one")
+@click.option("--jobs", "-j", "workers", type=int, default=1, show_default=True,
+              help="spread the entries over N processes (framework checks)")
 @click.option("--json", "json_path", type=click.Path(), default=None, help="write the JSON report here")
 @click.option("--junit", type=click.Path(), default=None, help="write a JUnit XML report here")
 @click.option("--markdown", type=click.Path(), default=None,
@@ -144,7 +146,7 @@ def check(framework: str | None, only: str | None, seed: int, alpha: float, samp
           max_draws: int, target: str | None, convention: str, scheme: str | None, layout: str,
           shapes: tuple[str, ...], dtypes: tuple[str, ...], manifest: str | None, json_path: str | None,
           junit: str | None, markdown: str | None, html: str | None, quiet: bool,
-          backend: str | None = None, all_backends: bool = False) -> None:
+          backend: str | None = None, all_backends: bool = False, workers: int = 1) -> None:
     """Check FRAMEWORK's initializers (or one --target) against their claimed schemes."""
     from rich.console import Console
 
@@ -156,6 +158,8 @@ def check(framework: str | None, only: str | None, seed: int, alpha: float, samp
         raise InputError(f"--alpha must be in (0, 1), got {alpha}")
     if samples is not None and samples < 10:
         raise InputError(f"--samples must be at least 10, got {samples}")
+    if workers < 1:
+        raise InputError(f"--jobs must be at least 1, got {workers}")
     if max_draws < 1:
         raise InputError(f"--max-draws must be at least 1, got {max_draws}")
     if html:
@@ -183,7 +187,8 @@ def check(framework: str | None, only: str | None, seed: int, alpha: float, samp
         from initspec.manifest import load_manifest
 
         m = load_manifest(__import__("pathlib").Path(manifest)) if manifest else None
-        run = lambda: api.check_framework(framework or m.framework, only=only, manifest=m, **common)  # noqa: E731
+        run = lambda: api.check_framework(framework or m.framework, only=only, manifest=m,  # noqa: E731
+                                          workers=workers, **common)
     if bar is not None:
         with bar:
             report = run()
@@ -283,6 +288,11 @@ def matrix(frameworks: tuple[str, ...], md_path: str | None) -> None:
         from pathlib import Path
 
         Path(md_path).write_text(markdown_table(header, rows))
+
+
+from initspec.identify import identify_cmd  # noqa: E402 - registered after the commands above
+
+cli.add_command(identify_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -165,39 +165,29 @@ def plan(entries: list[Entry], seed: int, framework: str | None) -> list[Job]:
 def run(entries: list[Entry], *, seed: int = DEFAULT_SEED, alpha: float = DEFAULT_ALPHA,
         samples: int | None = None, max_draws: int = DEFAULT_MAX_DRAWS,
         framework: str | None = None, xfails: list[tuple[str, str]] | None = None,
-        progress: Progress | None = None, drawers: dict[str, Any] | None = None) -> list[Result]:
+        progress: Progress | None = None, drawers: dict[str, Any] | None = None,
+        workers: int = 1) -> list[Result]:
     """Run every entry; returns the results with verdicts and diagnoses.
 
     ``drawers`` maps entry id -> a prepared Drawer (``draw(case, dtype, seed)``); entries
     without one are prepared from their ``call`` through their convention's binding.
+    ``workers`` > 1 spreads the entries over that many processes (each imports the
+    framework once); Holm's correction and diagnosis still see the whole run.
     """
     from initspec.diagnosis import diagnose_group
-    from initspec.frameworks import binding_for
 
     jobs = plan(entries, seed, framework)
     groups = _fan_law_groups(jobs)
     m = sum(j.planned_tests for j in jobs) + len(groups)
-    alpha_each = alpha / max(m, 1)
-    drawers = dict(drawers or {})
-    prepare_errors: dict[str, str] = {}
-    for i, job in enumerate(jobs):
-        if progress:
-            progress(i, len(jobs), job.result.id)
-        eid = job.entry.id
-        if eid not in drawers and eid not in prepare_errors:
-            try:
-                binding = binding_for(job.entry.convention, convention=True)
-                target = parse_target(job.entry.call)
-                drawers[eid] = binding.prepare(target.load(), target, job.entry.convention)
-            except InputError as e:
-                prepare_errors[eid] = str(e)
-            except Exception as e:  # noqa: BLE001 - a broken initializer is a result, not a crash
-                prepare_errors[eid] = f"building the initializer raised {type(e).__name__}: {e}"
-        if eid in prepare_errors:
-            job.result.error = prepare_errors[eid]
-            continue
-        n_req = samples or (st.samples_for_power(job.reference.kurtosis, alpha_each) if job.reference else 0)
-        _execute(job, drawers[eid], n_req, job.entry.max_draws or max_draws, seed, alpha_each)
+    settings = {"samples": samples, "max_draws": max_draws, "seed": seed, "alpha_each": alpha / max(m, 1)}
+    if workers > 1 and not drawers and len({j.entry.id for j in jobs}) > 1:
+        _execute_parallel(jobs, settings, workers, progress)
+    else:
+        prepared = _Prepared(dict(drawers or {}))
+        for i, job in enumerate(jobs):
+            if progress:
+                progress(i, len(jobs), job.result.id)
+            _execute_job(job, prepared, settings)
     if progress:
         progress(len(jobs), len(jobs), "done")
     for group in groups.values():
@@ -209,6 +199,71 @@ def run(entries: list[Entry], *, seed: int = DEFAULT_SEED, alpha: float = DEFAUL
     if xfails:
         apply_xfails(results, xfails)
     return results
+
+
+class _Prepared:
+    """Drawers by entry id, prepared once through the entry's binding (or the reason they could not be)."""
+
+    def __init__(self, drawers: dict[str, Any]) -> None:
+        self.drawers = drawers
+        self.errors: dict[str, str] = {}
+
+    def get(self, entry: Entry) -> Any:
+        if entry.id not in self.drawers and entry.id not in self.errors:
+            from initspec.frameworks import binding_for
+
+            try:
+                binding = binding_for(entry.convention, convention=True)
+                target = parse_target(entry.call)
+                self.drawers[entry.id] = binding.prepare(target.load(), target, entry.convention)
+            except InputError as e:
+                self.errors[entry.id] = str(e)
+            except Exception as e:  # noqa: BLE001 - a broken initializer is a result, not a crash
+                self.errors[entry.id] = f"building the initializer raised {type(e).__name__}: {e}"
+        return self.drawers.get(entry.id)
+
+
+def _execute_job(job: Job, prepared: _Prepared, settings: dict[str, Any]) -> None:
+    drawer = prepared.get(job.entry)
+    if drawer is None:
+        job.result.error = prepared.errors[job.entry.id]
+        return
+    alpha_each = settings["alpha_each"]
+    n_req = settings["samples"] or (st.samples_for_power(job.reference.kurtosis, alpha_each) if job.reference else 0)
+    _execute(job, drawer, n_req, job.entry.max_draws or settings["max_draws"], settings["seed"], alpha_each)
+
+
+_WORKER: _Prepared | None = None
+
+
+def _work(batch: list[Job], settings: dict[str, Any]) -> list[Result]:
+    """One entry's jobs in a worker process (drawers cached per process)."""
+    global _WORKER
+    if _WORKER is None:
+        _WORKER = _Prepared({})
+    for job in batch:
+        _execute_job(job, _WORKER, settings)
+    return [job.result for job in batch]
+
+
+def _execute_parallel(jobs: list[Job], settings: dict[str, Any], workers: int, progress: Progress | None) -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    batches: dict[str, list[Job]] = {}
+    for job in jobs:
+        batches.setdefault(job.entry.id, []).append(job)
+    # spawn: a forked child of a process that imported torch or TF can deadlock
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_work, batch, settings): batch for batch in batches.values()}
+        done = 0
+        for future in as_completed(futures):
+            batch = futures[future]
+            for job, result in zip(batch, future.result(), strict=True):
+                job.result = result
+            done += len(batch)
+            if progress:
+                progress(done, len(jobs), batch[0].entry.id)
 
 
 def _by_entry_dtype(jobs: list[Job]) -> dict[tuple[str, str], list[Job]]:

@@ -310,6 +310,11 @@ def _structural(result: Result, x: np.ndarray, job: Job) -> bool:
     if x.dtype != want:
         result.fail("dtype", f"expected dtype {job.dtype}, got {x.dtype}")
         return False
+    return True
+
+
+def _finite(result: Result, x: np.ndarray) -> bool:
+    """All values finite; False (and a failed test) when not."""
     bad = sum(int(c.size - np.count_nonzero(np.isfinite(c))) for c in _chunks(x))
     if bad:
         result.fail("finite", f"{bad} of {x.size} values are NaN or infinite")
@@ -323,7 +328,7 @@ def _execute(job: Job, drawer: Any, n_req: int, max_draws: int, seed: int, alpha
     try:
         if job.scheme.kind in ("constant", "identity", "dirac", "orthogonal"):
             first = clock.draw(job, seed)
-            if not _structural(r, first, job):
+            if not (_structural(r, first, job) and _finite(r, first)):
                 return
             _passed_structure(r)
             if job.scheme.kind == "orthogonal":
@@ -359,8 +364,10 @@ class _Clock:
         return x
 
 
-def _passed_structure(r: Result) -> None:
-    r.tests += [Test("shape", passed=True), Test("dtype", passed=True), Test("finite", passed=True)]
+def _passed_structure(r: Result, finite: bool = True) -> None:
+    r.tests += [Test("shape", passed=True), Test("dtype", passed=True)]
+    if finite:
+        r.tests.append(Test("finite", passed=True))
 
 
 def _seed_test(r: Result, first: bytes, other: bytes, seed: int) -> None:
@@ -434,7 +441,7 @@ def _continuous(job: Job, clock: _Clock, n_req: int, max_draws: int, seed: int, 
         if not _structural(r, x, job):
             return None
         if k == 0:
-            _passed_structure(r)
+            _passed_structure(r, finite=False)  # finiteness is read off each chunk's extremes below
             draws = min(max(2, math.ceil(n_req / max(x.size, 1))), max(max_draws, 2))
             digest0 = _digest(x)
         elif k == 1:
@@ -448,12 +455,17 @@ def _continuous(job: Job, clock: _Clock, n_req: int, max_draws: int, seed: int, 
             idx = slice(None) if values.size <= take else np.sort(sub_rng.choice(values.size, take, replace=False))
             picks.append(values[idx].astype(np.float64))
             have += picks[-1].size
+        chunk = None
         for chunk in _chunks(values):
             cmin, cmax = mom.add(chunk)
+            if not (math.isfinite(cmin) and math.isfinite(cmax)):  # NaN propagates to min/max
+                _finite(r, x)
+                return None
             if cmin < lo or cmax > hi:
                 outside += int(((chunk < lo) | (chunk > hi)).sum())
-        del x, values
+        del x, values, chunk  # nothing of this tensor may outlive it into the next draw
         k += 1
+    r.tests.append(Test("finite", passed=True))
     if job.scheme.kind == "sparse":
         r.tests.append(Test("sparsity", statistic=float(zeros_bad), passed=zeros_bad == 0,
                             detail="" if zeros_bad == 0 else f"{zeros_bad} columns without exactly "

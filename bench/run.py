@@ -1,0 +1,245 @@
+"""initspec benchmarks: run with `tox -e bench` (or `python bench/run.py`), never as timed tests.
+
+Every figure is a ratio measured in one run, so machine noise largely cancels:
+
+1. statistics overhead per sample, relative to the framework's own generation time, over a
+   full `initspec check` at default settings (target <= 1x);
+2. minimum detectable std error per CPU-second (power 0.99, alpha 1e-4), initspec's variance
+   test vs the method PyTorch's own tests use (scipy `kstest` per tensor, pass if p > 1e-4)
+   (target: initspec's detectable error >= 10x smaller);
+3. wall time of `initspec check torch` against the time to import torch (target <= import + 10 s);
+4. peak memory auditing a 2^31-element float32 tensor, beyond the tensor (target <= 512 MiB);
+5. the scaling law: time and memory against sample count, number of entries, tensor size.
+
+The framework is torch when installed, else numpy (said in the output).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import optimize, stats
+
+HERE = Path(__file__).resolve().parent
+ALPHA, POWER = 1e-4, 0.99
+
+
+def _framework() -> str:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return "numpy"
+    return "torch"
+
+
+def _python(code: str, env: dict | None = None) -> str:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, **(env or {})})
+    return out.stdout.strip().splitlines()[-1]
+
+
+# 1 -------------------------------------------------------------------------------------
+def overhead(framework: str) -> dict:
+    """initspec's time per sample beyond the framework's draws, over a full default check."""
+    import initspec
+
+    t0 = time.perf_counter()
+    report = initspec.check_framework(framework)
+    wall = time.perf_counter() - t0
+    draw = sum(r.timing.get("draw", 0.0) for r in report.results)
+    total = sum(r.timing.get("total", 0.0) for r in report.results)
+    n = sum(int(r.observed.get("n", 0) or 0) for r in report.results)
+    return {"framework": framework, "results": len(report.results), "samples": n, "draw_s": draw,
+            "stats_s": total - draw, "ratio": (total - draw) / draw, "wall_s": wall,
+            "ns_per_sample_draw": draw / n * 1e9, "ns_per_sample_stats": (total - draw) / n * 1e9}
+
+
+# 2 -------------------------------------------------------------------------------------
+def _target(framework: str):
+    """normal(std=0.05) as the framework draws it, on one thread (CPU time is what is compared)."""
+    if framework == "torch":
+        import torch
+
+        torch.set_num_threads(1)
+        return "torch.nn.init:normal_(0.0, 0.05)", "torch"
+
+    def draw(rng, shape, dtype):
+        return rng.standard_normal(shape, dtype=np.float32) * np.float32(0.05)
+
+    return draw, "numpy"
+
+
+def power_per_second(framework: str) -> dict:
+    """CPU time per sample of each method, and the std error each detects in one CPU-second."""
+    import initspec
+    from initspec import stats as st
+    from initspec.api import _entry_for
+    from initspec.manifest import Case
+
+    target, convention = _target(framework)
+    n = 10**7
+    t0 = time.process_time()
+    report = initspec.check(target, convention=convention, scheme="normal(std=0.05)", shapes=["1000,1000"],
+                            samples=n)
+    t_initspec = (time.process_time() - t0) / report.results[0].observed["n"]
+    assert report.ok, report.results[0].tests
+
+    _, draw = _entry_for(target, "normal(std=0.05)", convention, "torch", ["1000,1000"], ["float32"])
+    law = stats.norm(0, 0.05)
+    case = Case((1000, 1000))
+    t0 = time.process_time()
+    for seed in range(5):  # torch's test_nn: kstest on each tensor
+        stats.kstest(draw(case, "float32", seed).reshape(-1), law.cdf)
+    t_pytorch = (time.process_time() - t0) / 5e6
+
+    def e_variance(seconds: float, per_sample: float) -> float:
+        n = int(seconds / per_sample)
+        return optimize.brentq(lambda e: st.variance_power(n, 3.0, ALPHA, e) - POWER, 1e-6, 0.9)
+
+    def ks_distance(e: float) -> float:
+        x = np.linspace(-6, 6, 120_001)
+        return float(np.abs(stats.norm.cdf(x) - stats.norm.cdf(x / (1 - e))).max())
+
+    c = stats.kstwobign.isf(ALPHA) + stats.norm.isf(1 - POWER) / 2  # the bound that sizes initspec's KS
+
+    def e_ks(seconds: float, per_sample: float) -> float:
+        need = c / math.sqrt(seconds / per_sample)
+        return optimize.brentq(lambda e: ks_distance(e) - need, 1e-6, 0.9)
+
+    e1, e2 = e_variance(1.0, t_initspec), e_ks(1.0, t_pytorch)
+    t1 = st.samples_for_power(3.0, ALPHA) * t_initspec
+    t2 = (c / ks_distance(0.01)) ** 2 * t_pytorch
+    return {"ns_per_sample_initspec": t_initspec * 1e9, "ns_per_sample_pytorch_method": t_pytorch * 1e9,
+            "detectable_std_error_1cpu_s_initspec": e1, "detectable_std_error_1cpu_s_pytorch_method": e2,
+            "ratio": e2 / e1, "cpu_s_for_1pct_initspec": t1, "cpu_s_for_1pct_pytorch_method": t2,
+            "time_ratio": t2 / t1}
+
+
+# 3 -------------------------------------------------------------------------------------
+def check_wall(framework: str) -> dict:
+    mod = "torch" if framework == "torch" else "numpy"
+    imports = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", f"import {mod}"], check=True)
+        imports.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "initspec", "check", framework, "-q"], capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    return {"framework": framework, "import_s": min(imports), "check_s": wall, "exit": proc.returncode,
+            "summary": proc.stdout.strip().splitlines()[-1] if proc.stdout else proc.stderr[-200:]}
+
+
+# 4, 5 ----------------------------------------------------------------------------------
+_AUDIT = """
+import json, time, numpy as np, initspec
+
+def status(key):  # kB, from the kernel's own accounting
+    for line in open("/proc/self/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+
+def big(rng, shape, dtype):
+    x = rng.standard_normal(shape, dtype=np.float32)
+    x *= np.float32(0.01)
+    return x
+
+initspec.check(big, scheme="normal(std=0.01)", shapes=[[64, 64]], samples=1000)  # warm every import
+base = status("VmRSS")
+open("/proc/self/clear_refs", "w").write("5")  # reset the peak (VmHWM) to the current RSS
+t0 = time.perf_counter()
+rep = initspec.check(big, scheme="normal(std=0.01)", shapes=[SHAPE], samples=SAMPLES)
+wall = time.perf_counter() - t0
+r = rep.results[0]
+print(json.dumps({"verdict": r.verdict, "n": r.observed.get("n"), "wall_s": wall, "base_kib": base,
+                  "peak_kib": status("VmHWM")}))
+"""
+
+
+def audit(shape: tuple[int, ...], samples: int | None = None) -> dict:
+    out = _python(_AUDIT.replace("SHAPE", repr(list(shape))).replace("SAMPLES", repr(samples)))
+    d = json.loads(out)
+    tensor_mib = math.prod(shape) * 4 / 2**20
+    d["tensor_mib"] = tensor_mib
+    d["beyond_tensor_mib"] = (d["peak_kib"] - d["base_kib"]) / 1024 - tensor_mib
+    return d
+
+
+def entries_scaling(framework: str) -> list[dict]:
+    """One run over the first k entries of the manifest, k = 1, 4, 16."""
+    from initspec.manifest import load_manifest, manifest_path
+    from initspec.runner import run
+
+    entries = load_manifest(manifest_path(framework)).entries
+    rows = []
+    for k in (1, 4, 16):
+        t0 = time.perf_counter()
+        results = run(entries[:k], framework=framework)
+        rows.append({"entries": k, "results": len(results), "wall_s": time.perf_counter() - t0})
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--skip-memory", action="store_true", help="skip the 2^31-element audit (8 GiB)")
+    ap.add_argument("--json", default=str(HERE / "results.json"))
+    args = ap.parse_args()
+    fw = _framework()
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    print(f"initspec benchmarks on {machine}; framework {fw}\n")
+    out: dict = {"machine": machine, "framework": fw}
+
+    out["overhead"] = o = overhead(fw)
+    out["power"] = p = power_per_second(fw)
+    out["wall"] = w = check_wall(fw)
+    out["scaling_samples"] = [audit((1000, 1000), n) for n in (10**5, 10**6, 10**7)]
+    out["scaling_tensor"] = [audit(s, 10**5) for s in ((1 << 10, 1 << 10), (1 << 12, 1 << 12), (1 << 14, 1 << 14))]
+    out["scaling_entries"] = entries_scaling(fw)
+    if not args.skip_memory:
+        out["memory"] = m = audit((1 << 16, 1 << 15))
+    rows = [
+        ("statistics overhead / generation time", f"{o['ratio']:.2f}x ({o['ns_per_sample_stats']:.1f} vs "
+         f"{o['ns_per_sample_draw']:.1f} ns/sample, {o['samples']:,} samples)", "<= 1x", o["ratio"] <= 1),
+        ("detectable std error in 1 CPU-s: PyTorch method / initspec",
+         f"{p['ratio']:.1f}x ({p['detectable_std_error_1cpu_s_pytorch_method']:.2%} vs "
+         f"{p['detectable_std_error_1cpu_s_initspec']:.2%})", ">= 10x", p["ratio"] >= 10),
+        ("CPU time to detect a 1% std error: PyTorch method / initspec",
+         f"{p['time_ratio']:.0f}x ({p['cpu_s_for_1pct_pytorch_method']:.2f} vs {p['cpu_s_for_1pct_initspec']:.3f} s)",
+         "(info)", None),
+        (f"`initspec check {fw}` wall time", f"{w['check_s']:.1f} s (import {w['import_s']:.1f} s; {w['summary']})",
+         f"<= import + 10 s = {w['import_s'] + 10:.1f} s", w["check_s"] <= w["import_s"] + 10 and w["exit"] == 0),
+    ]
+    if not args.skip_memory:
+        rows.append(("peak memory beyond a 2^31-element float32 tensor",
+                     f"{m['beyond_tensor_mib']:.0f} MiB (tensor {m['tensor_mib']:.0f} MiB, {m['wall_s']:.0f} s)",
+                     "<= 512 MiB", m["beyond_tensor_mib"] <= 512))
+    print("| figure | measured | target | met |\n|---|---|---|---|")
+    for name, value, target, met in rows:
+        print(f"| {name} | {value} | {target} | {'—' if met is None else 'yes' if met else 'NO'} |")
+    print("\nscaling: samples per shape (1000x1000 tensors)")
+    print("| samples | wall s | beyond-tensor MiB |\n|---|---|---|")
+    for d in out["scaling_samples"]:
+        print(f"| {d['n']:,} | {d['wall_s']:.2f} | {d['beyond_tensor_mib']:.0f} |")
+    print("\nscaling: tensor size (100,000-value samples)")
+    print("| elements | wall s | beyond-tensor MiB |\n|---|---|---|")
+    for d in out["scaling_tensor"]:
+        print(f"| {int(d['tensor_mib'] * 2**20 / 4):,} | {d['wall_s']:.2f} | {d['beyond_tensor_mib']:.0f} |")
+    print("\nscaling: manifest entries (default settings, one check per entry)")
+    print("| entries | wall s |\n|---|---|")
+    for d in out["scaling_entries"]:
+        print(f"| {d['entries']} | {d['wall_s']:.1f} |")
+    Path(args.json).write_text(json.dumps(out, indent=2, default=str) + "\n")
+    print(f"\nall figures: {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -17,7 +17,8 @@ class Option:
 
 
 OPTIONS = (
-    Option("seed", int, DEFAULT_SEED, "base seed; draw k of a shape uses seed + k"),
+    Option("seed", int, DEFAULT_SEED, "run seed; draw k of a shape and dtype is seeded with a hash of "
+                                      "(seed, shape, dtype, k)"),
     Option("alpha", float, DEFAULT_ALPHA, "family-wise false-alarm rate of the whole run (Holm)"),
     Option("samples", int, None, "values per shape and dtype (default: derived to catch a 1% std error "
                                  "with power 0.99)"),

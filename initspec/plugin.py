@@ -63,7 +63,8 @@ class Settings:
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
-        s = cls(**{o.name.replace("-", "_"): config.getoption(_dest(o.name)) for o in OPTIONS})
+        given = {o.name.replace("-", "_"): config.getoption(_dest(o.name)) for o in OPTIONS}
+        s = cls(given["seed"], given["alpha"], given["samples"], given["max_draws"])
         if not 0 < s.alpha < 1:
             raise pytest.UsageError(f"--initspec-alpha must be in (0, 1), got {s.alpha}")
         if s.samples is not None and s.samples < 10:
@@ -128,7 +129,7 @@ def _repro_flags(s: Settings) -> str:
     if s.samples is not None:
         flags += f" --samples {s.samples}"
     if s.alpha != DEFAULT_ALPHA:
-        flags += f" --alpha {s.alpha:g}"
+        flags += f" --alpha {s.alpha!r}"
     if s.max_draws != DEFAULT_MAX_DRAWS:
         flags += f" --max-draws {s.max_draws}"
     return flags

@@ -186,6 +186,8 @@ def build(scheme: Scheme, fan_in: float, fan_out: float, dtype: str) -> Referenc
         mean, var, _, kurt = (float(v) for v in law.stats(moments="mvsk"))
         ref.mean, ref.var, ref.mu4 = mean, var, (kurt + 3.0) * var**2
         ref.lower, ref.upper = float(lo), float(hi)
+        if scheme.kind == "truncated_normal" and scheme.params["bounds"] == "absolute":
+            ref.lower, ref.upper = scheme.params["lower"], scheme.params["upper"]  # exact, not loc + a*scale
     return ref
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,8 @@ def print_table(report: Report, console: Any, *, quiet: bool = False) -> None:
     """A rich table of results (failures first), then a summary line."""
     from rich.table import Table
 
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = 160  # a CI log is wider than rich's 80-column default for pipes
     if not quiet:
         table = Table(title=f"initspec: {report.framework} {report.framework_version} "
                       f"(seed {report.seed}, alpha {report.alpha:g})")

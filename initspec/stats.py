@@ -41,7 +41,8 @@ class Moments:
         d = x - self.shift if self.shift else x
         s1 = float(d.sum())
         mb = s1 / d.size
-        m2b = max(float(d @ d) - s1 * mb, 0.0)
+        # einsum, not BLAS: a threaded dot spin-waits on 2 cores shared with the framework
+        m2b = max(float(np.einsum("i,i->", d, d)) - s1 * mb, 0.0)
         mb += self.shift
         n = self.n + d.size
         delta = mb - self.mean

@@ -22,7 +22,7 @@ EXTRA = "jax"
 CONVENTIONS = ("jax",)
 
 
-def _jax() -> Any:
+def import_jax() -> Any:
     """Import jax, on the CPU unless the user chose a platform (GPU/TPU numerics differ)."""
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     import jax
@@ -31,12 +31,12 @@ def _jax() -> Any:
 
 
 def version() -> str:
-    return _jax().__version__
+    return import_jax().__version__
 
 
 def jax_dtype(dtype: str) -> Any:
     """The dtype object to hand to JAX for a dtype name; float64 needs ``jax_enable_x64``."""
-    jax = _jax()
+    jax = import_jax()
     if dtype == "float64" and not jax.config.jax_enable_x64:
         # Without x64 JAX silently returns float32; say why instead of reporting a dtype change.
         raise ValueError("float64 needs 64-bit JAX: set JAX_ENABLE_X64=1")
@@ -45,12 +45,12 @@ def jax_dtype(dtype: str) -> Any:
 
 def to_numpy(x: Any) -> np.ndarray:
     """A JAX array as numpy, bit for bit (bfloat16 stays ml_dtypes.bfloat16)."""
-    return np.asarray(_jax().device_get(x))
+    return np.asarray(import_jax().device_get(x))
 
 
 def prepare(obj: Any, target: Any, convention: str):
     """A factory call ``obj(*args, **kwargs)`` when the target has arguments, else obj itself."""
-    jax = _jax()
+    jax = import_jax()
     init = obj(*target.args, **target.kwargs) if target.has_call else obj
     if not callable(init):
         raise InputError(f"--target {target.text!r}: {type(init).__name__} is not callable")

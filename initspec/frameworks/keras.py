@@ -24,14 +24,13 @@ from typing import Any
 
 import numpy as np
 
+from initspec.backends import BACKEND_MODULES
 from initspec.errors import InputError
 from initspec.reference import np_dtype
 
 FRAMEWORK = "keras"
 EXTRA = "keras"
 CONVENTIONS = ("keras", "keras_layer")
-#: Keras backends and the framework each needs (the numpy backend needs only numpy)
-BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch", "numpy": "numpy"}
 
 _PARAM = re.compile(r"^(?P<name>[A-Za-z_]\w*)(?:\[(?P<start>-?\d*):(?P<stop>-?\d*)\])?$")
 
@@ -103,8 +102,18 @@ def _weight(layer: Any, name: str) -> Any:
     return found[0]
 
 
+def _single_thread_torch() -> None:
+    # The draws are small tensors: torch's intra-op pool only adds spin-waiting, which on a
+    # busy 2-core machine made a (5, 5, 3, 8) GlorotNormal draw 18 ms instead of 0.36 ms.
+    if backend() == "torch":
+        import torch
+
+        torch.set_num_threads(1)
+
+
 def prepare(obj: Any, target: Any, convention: str):
     """A Drawer for a Keras initializer class (``keras``) or layer class (``keras_layer``)."""
+    _single_thread_torch()
     if convention == "keras_layer":
         return _prepare_layer(obj, target)
     if convention != "keras":

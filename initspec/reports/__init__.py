@@ -7,6 +7,7 @@ needs matplotlib (``pip install 'initspec[report]'``); the other two need nothin
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,9 +16,16 @@ from initspec.errors import InputError
 if TYPE_CHECKING:
     from initspec.report import Report
 
-__all__ = ["require_matplotlib", "write_reports"]
+__all__ = ["printable", "require_matplotlib", "write_reports"]
 
 _INSTALL = "pip install 'initspec[report]'"
+# control characters (XML 1.0 forbids them; HTML and Markdown mangle them) and lone surrogates
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (an exception message may carry them) shown as U+FFFD."""
+    return _UNPRINTABLE.sub("\ufffd", text)
 
 
 def require_matplotlib() -> None:

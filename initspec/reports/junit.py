@@ -7,23 +7,16 @@ reason (as pytest writes xfail), an xpass a passed testcase with a note in ``sys
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from initspec.report import failure_message, one_line
+from initspec.reports import printable
 
 if TYPE_CHECKING:
     from initspec.report import Report
     from initspec.runner import Result
-
-# XML 1.0 forbids most control characters; an initializer's exception text may carry them
-_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-def _clean(text: str) -> str:
-    return _ILLEGAL.sub("?", text)
 
 
 def to_junit(report: Report) -> ET.Element:
@@ -35,29 +28,35 @@ def to_junit(report: Report) -> ET.Element:
               "skipped": str(s["xfailed"])}
     suite_name = f"initspec.{report.framework}"
     root = ET.Element("testsuites", {"name": "initspec", **counts})
+    seconds = [r.timing["total"] for r in report.results if "total" in r.timing]
+    if seconds:  # measured by the runner (per result: drawing and testing)
+        counts["time"] = f"{sum(seconds):.3f}"
+        root.set("time", counts["time"])
     suite = ET.SubElement(root, "testsuite", {"name": suite_name, **counts,
                                               "timestamp": datetime.now(UTC).isoformat(timespec="seconds")})
     props = ET.SubElement(suite, "properties")
     for name, value in (("initspec_version", __version__), ("framework", report.framework),
                         ("framework_version", report.framework_version), ("seed", report.seed),
                         ("alpha", f"{report.alpha:g}"), *sorted(report.meta.items())):
-        ET.SubElement(props, "property", {"name": str(name), "value": _clean(str(value))})
+        ET.SubElement(props, "property", {"name": str(name), "value": printable(str(value))})
     for r in report.results:
-        case = ET.SubElement(suite, "testcase", {"classname": suite_name, "name": _clean(r.id)})
+        case = ET.SubElement(suite, "testcase", {"classname": suite_name, "name": printable(r.id)})
+        if "total" in r.timing:
+            case.set("time", f"{r.timing['total']:.3f}")
         if r.verdict == "fail":
-            el = ET.SubElement(case, "failure", {"message": _clean(one_line(r)), "type": _failure_type(r)})
-            el.text = _clean(failure_message(r))
+            el = ET.SubElement(case, "failure", {"message": printable(one_line(r)), "type": _failure_type(r)})
+            el.text = printable(failure_message(r))
         elif r.verdict == "error":
-            el = ET.SubElement(case, "error", {"message": _clean(r.error or "error"), "type": "error"})
-            el.text = _clean(failure_message(r))
+            el = ET.SubElement(case, "error", {"message": printable(r.error or "error"), "type": "error"})
+            el.text = printable(failure_message(r))
         elif r.verdict == "xfail":
-            el = ET.SubElement(case, "skipped", {"type": "pytest.xfail", "message": _clean(r.xfail or "xfail")})
-            el.text = _clean(failure_message(r))
+            el = ET.SubElement(case, "skipped", {"type": "pytest.xfail", "message": printable(r.xfail or "xfail")})
+            el.text = printable(failure_message(r))
         elif r.verdict == "xpass":
-            ET.SubElement(case, "system-out").text = _clean(
+            ET.SubElement(case, "system-out").text = printable(
                 f"xpass: listed as a known deviation ({r.xfail}) but conforms; drop the xfail entry")
     if report.warnings:
-        ET.SubElement(suite, "system-err").text = _clean("\n".join(f"warning: {w}" for w in report.warnings))
+        ET.SubElement(suite, "system-err").text = printable("\n".join(f"warning: {w}" for w in report.warnings))
     return root
 
 

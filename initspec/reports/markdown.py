@@ -12,6 +12,7 @@ import math
 from typing import TYPE_CHECKING
 
 from initspec.report import failure_message, one_line
+from initspec.reports import printable
 
 if TYPE_CHECKING:
     from initspec.report import Report
@@ -27,11 +28,11 @@ _WHY_CHARS = 300
 
 def _text(s: str) -> str:
     """Plain table-cell text: no HTML, no cell breaks, no line breaks."""
-    return html.escape(" ".join(s.split()), quote=False).replace("|", "\\|")
+    return html.escape(" ".join(printable(s).split()), quote=False).replace("|", "\\|")
 
 
 def _code(s: str) -> str:
-    s = " ".join(s.split()).replace("|", "\\|")
+    s = " ".join(printable(s).split()).replace("|", "\\|")
     return f"`` {s} ``" if "`" in s else f"`{s}`"
 
 
@@ -82,14 +83,14 @@ def to_markdown(report: Report) -> str:
         if len(notable) > MAX_ROWS:
             out.append(f"\n…and {len(notable) - MAX_ROWS} more not shown (the JSON and JUnit reports have them all)")
         out.append("")
-    passed: dict[tuple[str, str], list[Result]] = {}
+    passed: dict[tuple[str, str, str], list[Result]] = {}
     for r in report.results:
-        if r.verdict == "pass":
-            passed.setdefault((r.entry, r.dtype), []).append(r)
+        if r.verdict == "pass":  # the target too: entry ids of separate API checks may repeat
+            passed.setdefault((r.entry, r.target, r.dtype), []).append(r)
     if passed:
         out += [f"<details><summary>{ICON['pass']} {s['passed']} passed ({len(passed)} initializer × dtype)"
                 "</summary>", "", "| initializer | claims | dtype | passed | var obs/exp |", "|---|---|---|---:|---|"]
-        for (entry, dtype), rs in passed.items():
+        for (entry, _, dtype), rs in passed.items():
             ratios = [x for x in map(_ratio, rs) if math.isfinite(x)]
             span = f"{_g(min(ratios))}–{_g(max(ratios))}" if ratios else ""
             out.append(f"| {_code(entry)} | {_code(rs[0].scheme)} | {dtype} | {len(rs)} | {span} |")
@@ -97,5 +98,5 @@ def to_markdown(report: Report) -> str:
     failing = [r for r in notable if r.verdict in ("error", "fail")]
     for r in failing[:MAX_REPROS]:
         out += [f"<details><summary>reproduce {html.escape(r.id)}</summary>", "", "```text",
-                failure_message(r).replace("```", "'''"), "```", "", "</details>", ""]
+                printable(failure_message(r)).replace("```", "'''"), "```", "", "</details>", ""]
     return "\n".join(out)

@@ -1,0 +1,432 @@
+"""Identify which scheme an unknown initializer implements.
+
+Draw a sample on several shapes, then rank candidate schemes by how well they explain all
+shapes at once: a grid of fan modes x common scales (gains² and their usual slips) x
+distributions, the same modes and distributions with the scale fitted to the data, and
+fixed-scale schemes (normal, truncated normal, uniform) fitted to the data.  The score is
+the exact log-likelihood of the sample under each candidate's law (computed from per-shape
+sufficient statistics: sum, sum of squares, extremes), penalized by BIC for every fitted
+parameter; a value outside a candidate's support rules it out.  The best candidate is then
+tested like a claim (variance z-test and KS per shape) and printed as an inline scheme
+expression with the presets that mean the same law.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import click
+import numpy as np
+from scipy import stats
+
+from initspec import stats as st
+from initspec.errors import InputError
+from initspec.fans import n_of
+from initspec.reference import QUANTIZED, Reference, _grid, build, continuous_law, eps, np_dtype
+from initspec.spec import MODES, Scheme, presets, resolve
+
+DEFAULT_SAMPLES = 200_000
+DEFAULT_ALPHA = 1e-4
+#: variance factors tried on every mode: the usual gains² (linear 1, relu 2, tanh 25/9, selu
+#: 9/16, torch's leaky_relu(a=sqrt(5)) 1/3) and the slips around them
+SCALES = (1.0, 2.0, 1 / 3, 25 / 9, 9 / 16, 0.5, 3.0, 2 / 3, 1 / 6, 6.0, 4.0, 0.25, math.sqrt(2), 5 / 3, 0.75)
+#: distribution -> extra scheme arguments and the variance per unit scale
+DISTRIBUTIONS: dict[str, tuple[str, float]] = {
+    "normal": ("distribution=normal", 1.0),
+    "uniform": ("distribution=uniform", 1.0),
+    "truncated_normal": ("distribution=truncated_normal", 1.0),
+    "truncated_normal_uncorrected": ("distribution=truncated_normal, truncation_correction=none",
+                                     float(stats.truncnorm(-2, 2).var())),
+    "truncated_normal_tf1": ("distribution=truncated_normal, truncation_correction=1.3",
+                             1.3 * float(stats.truncnorm(-2, 2).var())),
+}
+
+
+@dataclass
+class ShapeSample:
+    """What was drawn at one shape: sufficient statistics and the values (for the KS)."""
+
+    shape: tuple[int, ...]
+    fan_in: float
+    fan_out: float
+    values: np.ndarray
+    dtype: str
+
+    def __post_init__(self) -> None:
+        x = self.values
+        self.n = int(x.size)
+        self.s1 = float(x.sum())
+        self.s2 = float((x * x).sum())
+        self.lo = float(x.min())
+        self.hi = float(x.max())
+        self.mean = self.s1 / self.n
+        self.var = float(x.var(ddof=1)) if self.n > 1 else 0.0
+        self.cells: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        if self.dtype in QUANTIZED:
+            # A 16-bit value stands for its rounding cell: the likelihood is the cell's
+            # probability.  A density would reward laws whose bounds shrink into the rounding.
+            grid = _grid(self.dtype)
+            edges = np.concatenate([[-np.inf], (grid[1:] + grid[:-1]) / 2.0, [np.inf]])
+            values, counts = np.unique(x, return_counts=True)
+            i = np.searchsorted(grid, values)
+            self.cells = (edges[i], edges[i + 1], counts.astype(np.float64))
+
+    def sum_sq(self, mu: float) -> float:
+        """Sum of (x - mu)²."""
+        return self.s2 - 2 * mu * self.s1 + self.n * mu * mu
+
+    def inside(self, lo: float, hi: float) -> bool:
+        tol = 2 * eps(self.dtype) * max(abs(lo), abs(hi))
+        return self.lo >= lo - tol and self.hi <= hi + tol
+
+
+@dataclass
+class Candidate:
+    """A scheme and how well it explains the samples."""
+
+    expr: str
+    scheme: Scheme
+    fitted: int = 0
+    loglik: float = -math.inf
+    bic: float = math.inf
+    note: str = ""
+
+
+@dataclass
+class ShapeEvidence:
+    shape: tuple[int, ...]
+    fan_in: float
+    fan_out: float
+    n: int
+    var_observed: float
+    var_expected: float
+    p_var: float
+    p_ks: float
+
+
+@dataclass
+class Identification:
+    """The ranking, the best candidate's per-shape evidence and whether it is consistent."""
+
+    target: str
+    layout: str
+    dtype: str
+    seed: int
+    ranked: list[Candidate]
+    evidence: list[ShapeEvidence] = field(default_factory=list)
+    alpha: float = DEFAULT_ALPHA
+    problem: str = ""
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.ranked[0] if self.ranked else None
+
+    @property
+    def consistent(self) -> bool:
+        """The best candidate passes every per-shape test at alpha (Bonferroni over the tests)."""
+        if self.problem or not self.evidence:
+            return False
+        cut = self.alpha / (2 * len(self.evidence))
+        return all(e.p_var >= cut and e.p_ks >= cut for e in self.evidence)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "layout": self.layout, "dtype": self.dtype, "seed": self.seed,
+                "problem": self.problem, "consistent": self.consistent,
+                "best": self.best.expr if self.best else None,
+                "same_as": same_presets(self.best.scheme) if self.best else [],
+                "candidates": [{"expr": c.expr, "loglik": c.loglik, "bic": c.bic, "fitted": c.fitted}
+                               for c in self.ranked[:20]],
+                "evidence": [vars(e) for e in self.evidence]}
+
+
+# --- likelihood -----------------------------------------------------------------------
+
+
+def loglik(law: Any, s: ShapeSample) -> float:
+    """Log-likelihood of a shape's values under a frozen scipy norm/uniform/truncnorm law
+    (of their rounding cells for 16-bit dtypes)."""
+    if s.cells is not None:
+        cdf = Reference(None, s.dtype, s.fan_in, s.fan_out, law=law).cdf  # type: ignore[arg-type]
+        lo, hi, counts = s.cells
+        prob = cdf(hi) - cdf(lo)
+        if (prob <= 0).any():
+            return -math.inf
+        return float(counts @ np.log(prob))
+    name = law.dist.name
+    loc, scale = law.kwds.get("loc", 0.0), law.kwds.get("scale", 1.0)
+    if name == "uniform":
+        return -s.n * math.log(scale) if s.inside(loc, loc + scale) else -math.inf
+    if name not in ("norm", "truncnorm"):
+        raise ValueError(f"no likelihood for {name}")
+    ll = -s.n * (math.log(scale) + 0.5 * math.log(2 * math.pi)) - s.sum_sq(loc) / (2 * scale * scale)
+    if name == "truncnorm":
+        a, b = law.args  # continuous_law builds truncnorm(lower, upper, loc=, scale=)
+        if not s.inside(loc + a * scale, loc + b * scale):
+            return -math.inf
+        ll -= s.n * math.log(stats.norm.cdf(b) - stats.norm.cdf(a))
+    return ll
+
+
+def _score(c: Candidate, samples: list[ShapeSample]) -> Candidate:
+    total = 0.0
+    for s in samples:
+        law = continuous_law(c.scheme, s.fan_in, s.fan_out)
+        total += loglik(law, s)
+        if total == -math.inf:
+            break
+    c.loglik = total
+    n = sum(s.n for s in samples)
+    c.bic = -2 * total + c.fitted * math.log(n) if math.isfinite(total) else math.inf
+    return c
+
+
+# --- candidates -----------------------------------------------------------------------
+
+
+def snap(x: float, rel_tol: float) -> float:
+    """The simplest number within ``rel_tol`` of x: a fraction with a small denominator,
+    else x rounded to as few significant digits as the tolerance allows."""
+    if x == 0:
+        return 0.0
+    for den in (1, 2, 3, 4, 6, 8, 9, 12, 16):  # the denominators of gains² and their slips
+        f = float(Fraction(x).limit_denominator(den))
+        if f != 0 and abs(f / x - 1) <= rel_tol:
+            return f
+    for digits in range(1, 10):
+        r = float(f"{x:.{digits}g}")
+        if abs(r / x - 1) <= rel_tol:
+            return r
+    return x
+
+
+def _fmt(x: float) -> str:
+    return repr(float(x))
+
+
+def _vs(scale: float, mode: str, dist: str) -> Candidate:
+    expr = f"variance_scaling(scale={_fmt(scale)}, mode={mode}, {DISTRIBUTIONS[dist][0]})"
+    return Candidate(expr, resolve(expr))
+
+
+def candidates(samples: list[ShapeSample]) -> list[Candidate]:
+    """The grid, the fitted-scale variance scalings and the fitted fixed schemes."""
+    out: dict[str, Candidate] = {}
+
+    def add(c: Candidate) -> None:
+        if c.expr not in out or out[c.expr].fitted > c.fitted:
+            out[c.expr] = c
+
+    n_total = sum(s.n for s in samples)
+    rel_se = 3 * math.sqrt(2.0 / n_total)  # ~3 standard errors of a pooled variance
+    for mode in MODES:
+        for dist, (_, unit) in DISTRIBUTIONS.items():
+            for scale in SCALES:
+                add(_vs(scale, mode, dist))
+            fitted = sum(s.n * s.var * n_of(mode, s.fan_in, s.fan_out) for s in samples) / n_total / unit
+            if fitted > 0:
+                c = _vs(snap(fitted, rel_se), mode, dist)
+                c.fitted, c.note = 1, "scale fitted"
+                add(c)
+    pooled_var = sum(s.n * s.var for s in samples) / n_total
+    pooled_mean = sum(s.s1 for s in samples) / n_total
+    if pooled_var > 0:
+        std = math.sqrt(pooled_var)
+        shifted = abs(pooled_mean) > 4 * std / math.sqrt(n_total)
+        mean = snap(pooled_mean, 3 * std / math.sqrt(n_total) / abs(pooled_mean)) if shifted else 0.0
+        m_arg = f"mean={_fmt(mean)}, " if shifted else ""
+        k = 1 + shifted
+        t = float(stats.truncnorm(-2, 2).std())
+        for expr in (f"normal({m_arg}std={_fmt(snap(std, rel_se / 2))})",
+                     f"truncated_normal({m_arg}std={_fmt(snap(std / t, rel_se / 2))})"):
+            add(Candidate(expr, resolve(expr), fitted=k, note="std fitted"))
+        half = math.sqrt(3 * pooled_var)
+        expr = f"uniform(low={_fmt(snap(mean - half, rel_se))}, high={_fmt(snap(mean + half, rel_se))})"
+        add(Candidate(expr, resolve(expr), fitted=k, note="limits fitted"))
+        lo, hi = min(s.lo for s in samples), max(s.hi for s in samples)
+        expr = f"uniform(low={_fmt(lo)}, high={_fmt(hi)})"
+        add(Candidate(expr, resolve(expr), fitted=2, note="limits at the extremes"))
+    return list(out.values())
+
+
+def same_presets(scheme: Scheme) -> list[str]:
+    """Preset names whose resolved law is exactly this scheme's."""
+    def same(a: Any, b: Any) -> bool:
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+            return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+        return a == b
+
+    out = []
+    for p in presets():
+        s = resolve(p.name)
+        if s.kind == scheme.kind and s.params.keys() == scheme.params.keys() and all(
+                same(s.params[k], scheme.params[k]) for k in s.params):
+            out.append(p.name)
+    return out
+
+
+# --- drawing --------------------------------------------------------------------------
+
+
+def draw_samples(drawer: Callable[..., np.ndarray], entry: Any, dtype: str, seed: int,
+                 samples: int) -> tuple[list[ShapeSample], str]:
+    """Draw ``samples`` values per shape (draw k with seed + k); a problem string if it misbehaves."""
+    out = []
+    want = np_dtype(dtype)
+    for case in entry.cases:
+        size = max(math.prod(case.shape), 1)
+        chunks = []
+        for k in range(max(1, math.ceil(samples / size))):
+            x = drawer(case, dtype, seed + k)
+            if not isinstance(x, np.ndarray) or x.shape != case.shape or x.dtype != want:
+                got = f"{getattr(x, 'shape', '?')} {getattr(x, 'dtype', type(x).__name__)}"
+                return out, f"shape {case.shape}: expected a {case.shape} {dtype} array, got {got}"
+            v = x.astype(np.float64).ravel()
+            if not np.isfinite(v).all():
+                return out, f"shape {case.shape}: non-finite values"
+            chunks.append(v)
+        fi, fo = entry.layout.fans(case.shape) if len(case.shape) >= 2 or entry.layout.small == "keras" else (1, 1)
+        out.append(ShapeSample(case.shape, fi, fo, np.concatenate(chunks), dtype))
+    return out, ""
+
+
+def _structured(samples: list[ShapeSample], layout: Any) -> Candidate | None:
+    """constant(value=v) when every value is the same; orthogonal(gain=g) when each first
+    draw has orthonormal rows/columns times g."""
+    values = {float(s.values[0]) for s in samples}
+    if all(s.lo == s.hi for s in samples) and len(values) == 1:
+        expr = f"constant(value={_fmt(values.pop())})"
+        return Candidate(expr, resolve(expr), note="every value equal")
+    gains = []
+    for s in samples:
+        if len(s.shape) < 2:
+            return None
+        rows, cols = layout.matrix(s.shape)
+        w = s.values[: rows * cols].reshape(rows, cols)
+        gram = w @ w.T if rows <= cols else w.T @ w
+        g2 = float(np.mean(np.diag(gram)))
+        if g2 <= 0 or np.abs(gram - g2 * np.eye(gram.shape[0])).max() > 1e-3 * g2 + 8 * eps(s.dtype) * g2:
+            return None
+        gains.append(math.sqrt(g2))
+    g = snap(float(np.mean(gains)), 1e-3)
+    expr = f"orthogonal(gain={_fmt(g)})"
+    return Candidate(expr, resolve(expr), note="W Wᵀ = gain² I on every shape")
+
+
+def identify(target: str | Callable[..., Any], *, convention: str = "numpy", layout: str = "torch",
+             shapes: Iterable[Any] | None = None, dtype: str = "float32", seed: int = 0,
+             samples: int = DEFAULT_SAMPLES, alpha: float = DEFAULT_ALPHA) -> Identification:
+    """Rank candidate schemes for an initializer (a ``MODULE:ATTR(args)`` string or a callable)."""
+    from initspec.api import _entry_for
+
+    if samples < 1000:
+        raise InputError(f"--samples must be at least 1000, got {samples}")
+    np_dtype(dtype)
+    entry, drawer = _entry_for(target, "normal", convention, layout, shapes, [dtype])
+    name = target if isinstance(target, str) else entry.call
+    drawn, problem = draw_samples(drawer, entry, dtype, seed, samples)
+    result = Identification(name, layout, dtype, seed, [], alpha=alpha, problem=problem)
+    if problem:
+        return result
+    special = _structured(drawn, entry.layout)
+    if special is not None:
+        special.loglik = special.bic = 0.0
+        result.ranked = [special]
+        result.evidence = [ShapeEvidence(s.shape, s.fan_in, s.fan_out, s.n, s.var, s.var, 1.0, 1.0) for s in drawn]
+        return result
+    ranked = sorted((_score(c, drawn) for c in candidates(drawn)), key=lambda c: (c.bic, c.fitted))
+    seen: set[tuple[Any, ...]] = set()
+    for c in ranked:  # one expression per law: the simplest comes first in the sort
+        key = _law_key(c.scheme, drawn)
+        if key not in seen and (math.isfinite(c.bic) or not result.ranked):
+            seen.add(key)
+            result.ranked.append(c)
+    result.evidence = _evidence(result.ranked[0], drawn, seed)
+    return result
+
+
+def _law_key(scheme: Scheme, drawn: list[ShapeSample]) -> tuple[Any, ...]:
+    """The candidate's laws on the drawn shapes, rounded: equal keys mean the same laws."""
+    key = []
+    for s in drawn:
+        law = continuous_law(scheme, s.fan_in, s.fan_out)
+        nums = [*law.args, law.kwds.get("loc", 0.0), law.kwds.get("scale", 1.0)]
+        key.append((law.dist.name, *(float(f"{x:.10g}") for x in nums)))
+    return tuple(key)
+
+
+def _evidence(best: Candidate, drawn: list[ShapeSample], seed: int) -> list[ShapeEvidence]:
+    rng = np.random.default_rng([seed, 104729])
+    out = []
+    for s in drawn:
+        ref = build(best.scheme, s.fan_in, s.fan_out, s.dtype)
+        m = st.Moments(n=s.n, mean=s.mean, m2=s.var * (s.n - 1))
+        _, p_var = st.variance_test(m, ref.var, ref.mu4)
+        _, p_ks = st.ks_uniform(ref.pit(s.values, rng))
+        out.append(ShapeEvidence(s.shape, s.fan_in, s.fan_out, s.n, s.var, ref.var, p_var, p_ks))
+    return out
+
+
+# --- CLI ------------------------------------------------------------------------------
+
+
+def format_identification(ident: Identification, top: int = 5) -> str:
+    """The best candidate with its evidence, then the runners-up."""
+    if ident.problem:
+        return f"cannot identify {ident.target}: {ident.problem}"
+    best = ident.ranked[0]
+    same = same_presets(best.scheme)
+    lines = [f"best: {best.expr}" + (f"  (= {', '.join(same)})" if same else "")]
+    from initspec.cli import formula
+
+    lines.append(f"  {formula(best.scheme)}" + (f"; {best.note}" if best.note else ""))
+    for e in ident.evidence:
+        fans = f"fan_in {e.fan_in:g}, fan_out {e.fan_out:g}"
+        if not e.var_expected:
+            lines.append(f"  shape {'x'.join(map(str, e.shape))} ({fans}): n {e.n}")
+            continue
+        lines.append(f"  shape {'x'.join(map(str, e.shape))} ({fans}): var {e.var_observed:.4g} "
+                     f"(expected {e.var_expected:.4g}, ratio {e.var_observed / e.var_expected:.4f}, p {e.p_var:.2g}), "
+                     f"KS p {e.p_ks:.2g}, n {e.n}")
+    if ident.consistent:
+        lines.append(f"  consistent with every shape (alpha {ident.alpha:g}, {ident.dtype}, seed {ident.seed})")
+    else:
+        lines.append(f"  NOT consistent at alpha {ident.alpha:g}: no candidate explains the samples; this is the "
+                     f"closest (another --layout?)")
+    if len(ident.ranked) > 1:
+        lines.append("runners-up (Δ log-likelihood vs the best; BIC penalty per fitted parameter):")
+        for c in ident.ranked[1:top + 1]:
+            delta = c.loglik - best.loglik
+            tie = "  (the same likelihood on these shapes)" if abs(delta) < 1e-9 * max(abs(best.loglik), 1) else ""
+            note = f"  [{c.note}]" if c.note else ""
+            lines.append(f"  {delta:+.4g}  {c.expr}{note}{tie}")
+    return "\n".join(lines)
+
+
+@click.command("identify")
+@click.option("--target", required=True, help="MODULE:ATTR[(literal args)] of the initializer")
+@click.option("--convention", default="numpy", show_default=True, help="numpy | torch | keras | jax")
+@click.option("--layout", default="torch", show_default=True, help="weight layout: torch | tf | jax")
+@click.option("--shape", "shapes", multiple=True, help="a shape to draw (repeatable; default: the layout's set)")
+@click.option("--dtype", default="float32", show_default=True)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--samples", default=DEFAULT_SAMPLES, show_default=True, type=int, help="values per shape")
+@click.option("--top", default=5, show_default=True, type=int, help="runners-up to show")
+@click.option("--json", "json_path", type=click.Path(), default=None, help="write the ranking as JSON here")
+def identify_cmd(target: str, convention: str, layout: str, shapes: Sequence[str], dtype: str, seed: int,
+                 samples: int, top: int, json_path: str | None) -> None:
+    """Which scheme does an unknown initializer implement?  Exit 0 when the best candidate is
+    consistent with every shape, 1 when none is (or the initializer misbehaves)."""
+    ident = identify(target, convention=convention, layout=layout, shapes=shapes or None, dtype=dtype,
+                     seed=seed, samples=samples)
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(ident.to_dict(), f, indent=2, default=float)
+            f.write("\n")
+    click.echo(format_identification(ident, top))
+    sys.exit(0 if ident.consistent else 1)

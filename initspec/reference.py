@@ -195,7 +195,7 @@ def _quantize(ref: Reference, lo: float, hi: float) -> None:
     """Turn ref into the law rounded to its 16-bit dtype, moments computed exactly."""
     grid = _grid(ref.dtype)
     edges = np.concatenate([[-np.inf], (grid[1:] + grid[:-1]) / 2.0, [np.inf]])
-    cdf = ref.law.cdf(edges)
+    cdf = ref.cdf(edges)
     pmf = np.diff(cdf)
     keep = pmf > 0
     # Round-to-nearest puts a bound that falls between two grid points on either side.

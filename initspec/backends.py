@@ -101,7 +101,11 @@ def _child(backend: str, args: list[str], folder: Path) -> dict[str, Any]:
         return {"backend": backend, "status": "skipped", "reason": why, "python": python}
     out = folder / f"{backend}.json"
     cmd = [python, "-m", "initspec", "check", "keras", "--backend", backend, "--json", str(out), "--quiet", *args]
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+    # every child runs this very initspec (the comparison needs one engine), whatever it has installed
+    source = str(Path(__file__).resolve().parent.parent)
+    path = os.pathsep.join(p for p in (source, os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": path,
+           "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - t0
@@ -268,25 +272,52 @@ def _merged(children: dict[str, dict[str, Any]], rows: list[dict[str, Any]], see
                         "unexplained": sum(not row["explained"] for row in rows)}}
 
 
+def _group_key(rid: str) -> tuple[str, str]:
+    """(entry, dtype) of a result id ``entry[shape-dtype]``."""
+    entry, _, rest = rid.rpartition("[")
+    return entry, rest.rstrip("]").rpartition("-")[2]
+
+
+def _cell(verdicts: list[str], ratios: list[float]) -> str:
+    """One backend's verdicts over a group's shapes ('xfail', '3 xfail 2 xpass') and its var ratio range."""
+    counts = {v: verdicts.count(v) for v in dict.fromkeys(verdicts)}
+    text = next(iter(counts)) if len(counts) == 1 else " ".join(f"{n} {v}" for v, n in counts.items())
+    if ratios:
+        lo, hi = min(ratios), max(ratios)
+        text += f" {lo:.3f}" if lo == hi else f" {lo:.3f}-{hi:.3f}"
+    return text
+
+
 def _print_comparison(rows: list[dict[str, Any]], ran: list[str], echo: Any, quiet: bool) -> None:
+    """The differing results, one line per entry and dtype (its shapes pooled), then a summary."""
     if len(ran) < 2:
         echo(f"cross-backend comparison needs two backends; ran: {', '.join(ran) or 'none'}")
         return
-    bad = [row for row in rows if not row["agree"]]
-    if bad and not quiet:
-        width = max(len(row["id"]) for row in bad)
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        if not row["agree"]:
+            groups.setdefault(_group_key(row["id"]), []).append(row)
+    if groups and not quiet:
+        table = []
+        for (entry, dtype), members in groups.items():
+            cells = [_cell([r["verdicts"][b] for r in members if b in r["verdicts"]],
+                           [r["var_ratio"][b] for r in members if b in r["var_ratio"]]) for b in ran]
+            rejected: dict[str, list[float]] = {}
+            for t in (t for r in members for t in r["tests"] if t["rejected"]):
+                rejected.setdefault(f"{t['test']} {t['pair'][0]}≠{t['pair'][1]}", []).append(abs(t["z"]))
+            diff = "; ".join(f"{k} |z| {min(z):.1f}" + (f"-{max(z):.1f}" if len(z) > 1 else "")
+                             for k, z in rejected.items()) or "-"
+            unexplained = sum(not r["explained"] for r in members)
+            table.append((unexplained == 0, f"{entry} [{dtype}] {len(members)} shape{'s' * (len(members) > 1)}",
+                          cells, diff + (f"  UNEXPLAINED ({unexplained})" if unexplained else "")))
+        table.sort(key=lambda t: (t[0], t[1]))
+        width = max(len(t[1]) for t in table)
+        cols = [max(len(b), *(len(t[2][i]) for t in table)) for i, b in enumerate(ran)]
         echo("")
-        echo(f"{'result':{width}}  " + "  ".join(f"{b:>18}" for b in ran) + "  two-sample (Holm)")
-        for row in sorted(bad, key=lambda r: (r["explained"], r["id"])):
-            cells = []
-            for b in ran:
-                v = row["verdicts"].get(b, "-")
-                ratio = row["var_ratio"].get(b)
-                cells.append(f"{v}{f' {ratio:.4f}' if ratio is not None else ''}".rjust(18))
-            rej = [t for t in row["tests"] if t["rejected"]]
-            diff = ", ".join(f"{t['pair'][0]}≠{t['pair'][1]} {t['test']} z={t['z']:.1f}" for t in rej) or "-"
-            note = "" if row["explained"] else "  UNEXPLAINED"
-            echo(f"{row['id']:{width}}  " + "  ".join(cells) + f"  {diff}{note}")
+        echo(f"{'differing results (entry [dtype], shapes pooled)':{width}}  "
+             + "  ".join(f"{b:{w}}" for b, w in zip(ran, cols, strict=True)) + "  two-sample tests rejected (Holm)")
+        for _, label, cells, diff in table:
+            echo(f"{label:{width}}  " + "  ".join(f"{c:{w}}" for c, w in zip(cells, cols, strict=True)) + f"  {diff}")
     agree = sum(row["agree"] for row in rows)
     unexplained = sum(not row["explained"] for row in rows)
     echo(f"{len(rows)} results compared across {', '.join(ran)}: {agree} agree, {len(rows) - agree} differ "

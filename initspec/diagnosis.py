@@ -6,11 +6,13 @@ mistake, given the claimed scheme and one shape's fans, predicts an exact altern
 (the variance squared, the fans swapped, the truncation uncorrected, another family of the
 same variance, ...).  Every hypothesis is scored on all shapes of the group at once: the
 observed variance and mean by their z-distance from its prediction (standard errors from
-the alternative's own fourth moment) and the sample by a KS test against its law.  The
-deviances add up to one chi-square statistic per hypothesis; the best hypothesis that is
-consistent with the data (p >= FIT_P) is the diagnosis, its confidence the weight
-exp(-BIC/2) among the consistent ones.  When none is consistent the diagnosis
-is ``unknown`` and names the closest hypothesis.
+the alternative's own fourth moment), the sample by a KS test against its law (the exact
+rounded law for 16-bit dtypes) and, for a bounded law, whether the extremes reach its
+bounds.  Each check's parts add up over the shapes to a chi-square statistic; a hypothesis
+is consistent with the data when every check has p >= FIT_P (Bonferroni over the checks).
+The consistent hypotheses are the diagnoses, their confidences the weights exp(-BIC/2)
+among them.  When none is consistent the diagnosis is ``unknown`` and names the closest;
+when the claim itself is consistent, the failure is called a chance failure.
 
 Each diagnosis is ``{"id", "confidence", "message"}``; ids are stable (see CATALOGUE).
 """
@@ -33,7 +35,7 @@ from initspec.fans import LAYOUTS, Layout
 from initspec.reference import QUANTIZED, Reference, build, eps
 from initspec.spec import Scheme
 
-#: a hypothesis is consistent with the evidence when its combined p-value reaches this
+#: a hypothesis is consistent with the evidence when each check, pooled over the shapes, has p >= FIT_P
 FIT_P = 1e-6
 #: hypotheses whose moment fit alone has a smaller p-value get no KS test (they cannot win)
 KS_SCREEN_P = 1e-12
@@ -81,8 +83,9 @@ CATALOGUE: dict[str, Mistake] = {m.id: m for m in (
             "tf (*k, in, out))", "var follows the other layout's fans; on kernels unlike a fan swap"),
     Mistake("mean_shift", "the law shifted, e.g. an uncentered uniform U(0, 2l)",
             "the mean test fails and the claimed law shifted by the observed mean fits"),
-    Mistake("support_violation", "values outside the law's support: truncation or limits not enforced "
-            "for some values", "the support test fails while the values inside the support follow the claim"),
+    Mistake("support_violation", "values outside the law's support (truncation or limits not enforced for "
+            "some values), or a bound of the support never drawn", "the support or bounds_reached test fails "
+            "while the values inside the support follow the claim"),
     Mistake("non_finite", "NaN or infinite values", "the finite check"),
     Mistake("dtype_changed", "an output dtype other than the one asked for", "the dtype check"),
     Mistake("shape_changed", "an output shape other than the one asked for", "the shape check"),
@@ -362,7 +365,7 @@ def _other_hypotheses(s: Scheme) -> Iterator[Hypothesis]:
             yield Hypothesis("wrong_distribution", _FAMILIES[fam], lambda sh, f=fam: _family(sh, f))
     yield Hypothesis("mean_shift", "shifted by the observed mean", lambda sh: _shifted(sh, _shift(sh), "shifted"),
                      fitted=1)
-    yield Hypothesis("support_violation", "stray values outside the support", lambda sh: None, fitted=1, stray=True)
+    yield Hypothesis("support_violation", "stray values or unreached bounds", lambda sh: None, fitted=1, stray=True)
 
 
 #: generators of hypotheses, in order of precedence on ties
@@ -398,24 +401,37 @@ class Fit:
 
     hypothesis: Hypothesis
     alts: list[Alt | None]
-    refs: list[Reference]
-    moments: float  # sum of variance and mean z² over shapes
-    ks: float | None = None  # sum of -2 ln p_KS over shapes (None: not computed)
-    ks_p: list[float] = field(default_factory=list)
+    refs: list[Reference] = field(default_factory=list)
+    deviance: float = 0.0  # sum of the parts' chi-square statistics
+    dof: int = 0
+    families: dict[str, list[float]] = field(default_factory=dict)  # check -> [deviance, dof] over shapes
+    ks_done: bool = False
     stray: list[int] = field(default_factory=list)
 
-    @property
-    def deviance(self) -> float:
-        return self.moments + (self.ks or 0.0)
+    def add(self, family: str, deviance: float, dof: int) -> None:
+        """One part: a z² (1 dof) or a -2 ln p (2 dof) of one check on one shape."""
+        self.deviance += deviance
+        self.dof += dof
+        acc = self.families.setdefault(family, [0.0, 0])
+        acc[0] += deviance
+        acc[1] += dof
 
-    @property
-    def dof(self) -> int:
-        per_shape = 2 + (2 if self.ks is not None else 0) - self.hypothesis.fitted
-        return max(per_shape, 1) * len(self.refs)
+    def add_z(self, family: str, z: float) -> None:
+        self.add(family, z * z, 1)
 
     @property
     def p(self) -> float:
-        return float(stats.chi2.sf(self.deviance, self.dof))
+        return float(stats.chi2.sf(self.deviance, max(self.dof, 1)))
+
+    @property
+    def consistent(self) -> bool:
+        """Each check jointly over the shapes (as the runner's fan-law test pools the variance),
+        Bonferroni over the checks: evidence that rejects the claim in one check is not diluted
+        by the checks that fit."""
+        if not self.ks_done:
+            return False
+        k = len(self.families)
+        return all(float(stats.chi2.sf(dev, dof)) * k >= FIT_P for dev, dof in self.families.values())
 
 
 def _continuous_ref(alt: Alt | None, sh: Shape) -> Reference:
@@ -456,19 +472,24 @@ def _ks_deviance(d: float, p: float, n: int) -> float:
     return -2 * math.log(p) if p > 0 else 4 * n * d * d - 2 * math.log(2)
 
 
+def _p_deviance(p: float) -> float:
+    return -2 * math.log(max(p, 1e-300))
+
+
+def _unreached(sh: Shape) -> bool:
+    return any(t.name == "bounds_reached" and t.passed is False for t in sh.result.tests)
+
+
 def _score_moments(h: Hypothesis, shapes: list[Shape]) -> Fit | None:
-    alts: list[Alt | None] = []
-    refs: list[Reference] = []
-    dev = 0.0
-    strays = []
+    fit = Fit(h, [])
     for sh in shapes:
         alt = h.predict(sh)
         ref = _continuous_ref(alt, sh)
         if h.stray:
             keep = _inside(sh.sample, ref, sh.dtype)
-            strays.append(int(sh.sample.size - keep.sum()))
+            fit.stray.append(int(sh.sample.size - keep.sum()))
             x = sh.sample[keep]
-            if x.size < 2 or strays[-1] > MAX_STRAY * sh.sample.size:
+            if x.size < 2 or fit.stray[-1] > MAX_STRAY * sh.sample.size:
                 return None
             m = st.Moments()
             m.add(x)
@@ -476,26 +497,33 @@ def _score_moments(h: Hypothesis, shapes: list[Shape]) -> Fit | None:
             if not (_inside(sh.lo, ref, sh.dtype) and _inside(sh.hi, ref, sh.dtype)):
                 return None  # the hypothesis cannot produce the observed extremes
             m = st.Moments(n=sh.n, mean=sh.mean, m2=sh.var * (sh.n - 1))
-        z_v, _ = st.variance_test(m, ref.var, ref.mu4)
-        z_m, _ = st.mean_test(m, ref.mean, ref.var)
-        dev += z_v * z_v + (0.0 if h.fitted and not h.stray else z_m * z_m)
-        alts.append(alt)
-        refs.append(ref)
-    if h.stray and not any(strays):
-        return None  # nothing stray: the plain claim says the same
-    return Fit(h, alts, refs, dev, stray=strays)
+        fit.add_z("variance", st.variance_test(m, ref.var, ref.mu4)[0])
+        if h.stray or not h.fitted or sh.ref.bounded:  # a shift fitted to the mean explains it by construction
+            fit.add_z("mean", st.mean_test(m, ref.mean, ref.var)[0])
+        fit.alts.append(alt)
+        fit.refs.append(ref)
+    if h.stray and not any(fit.stray) and not any(map(_unreached, shapes)):
+        return None  # nothing stray, every bound reached: the plain claim says the same
+    return fit
 
 
 def _score_ks(fit: Fit, shapes: list[Shape]) -> None:
+    """The KS of each shape's sample against the exact law of its dtype; for a bounded law
+    also whether the extremes reach its bounds (as the runner's bounds_reached test)."""
     rng = np.random.default_rng(20240601)  # the randomized PIT of 16-bit dtypes, reproducibly
-    total = 0.0
     for sh, alt, ref in zip(shapes, fit.alts, fit.refs, strict=True):
         exact = sh.ref if alt is None else build(*alt, sh.dtype) if sh.dtype in QUANTIZED else ref
         x = sh.sample[_inside(sh.sample, ref, sh.dtype)] if fit.hypothesis.stray else sh.sample
         d, p = _ks(exact.pit(x, rng))
-        fit.ks_p.append(p)
-        total += _ks_deviance(d, p, x.size)
-    fit.ks = total
+        fit.add("ks", _ks_deviance(d, p, x.size), 2)
+        if fit.hypothesis.fitted:  # a shift fitted to the extremes, or strays: the bounds are met by construction
+            continue
+        if exact.grid is not None and (sh.lo < exact.lower or sh.hi > exact.upper):
+            fit.add("support", math.inf, 1)  # a 16-bit value in no cell of the law: impossible
+        if exact.bounded:
+            p = st.bounds_reached_test(exact.prob_at_most(sh.hi), exact.prob_at_least(sh.lo), sh.n)
+            fit.add("bounds_reached", _p_deviance(p), 2)
+    fit.ks_done = True
 
 
 def rank(shapes: list[Shape]) -> list[Fit]:
@@ -517,7 +545,7 @@ def rank(shapes: list[Shape]) -> list[Fit]:
     # KS-scored fits first (their deviance is complete), then by p and deviance; the sort is
     # stable, so hypotheses predicting the same law keep the catalogue's precedence
     best: dict[str, Fit] = {}
-    for f in sorted(fits, key=lambda f: (f.ks is None, -f.p, f.deviance)):
+    for f in sorted(fits, key=lambda f: (not f.ks_done, -f.p, f.deviance)):
         best.setdefault(f.hypothesis.id, f)
     return list(best.values())
 
@@ -554,8 +582,15 @@ def _message(fit: Fit, shapes: list[Shape], i: int) -> str:
         return (f"var {_g(o)} ≈ expected {_g(v)} but the sample (kurtosis {_kurtosis(sh.sample):.2f}) is "
                 f"{h.label} (kurtosis {ref.kurtosis:.2f}), not {own} ({sh.ref.kurtosis:.2f})")
     if h.id == "mean_shift":
-        return f"observed mean {_g(sh.mean)}, expected {_g(sh.ref.mean)} (std {_g(math.sqrt(v))}); otherwise as claimed"
+        return (f"the law shifted by {_g(ref.mean - sh.continuous.mean)}: observed mean {_g(sh.mean)}, range "
+                f"[{_g(sh.lo)}, {_g(sh.hi)}], expected mean {_g(sh.ref.mean)} (std {_g(math.sqrt(v))}); "
+                f"otherwise as claimed")
     if h.id == "support_violation":
+        if not fit.stray[i]:
+            t = next((t for t in sh.result.tests if t.name == "bounds_reached"), None)
+            detail = f"{t.detail}, p = {t.p_value:.2g}" if t and t.p_value is not None else ""
+            return (f"the extremes stay inside the support and never reach its bounds ({detail}); "
+                    f"otherwise as claimed")
         return (f"{fit.stray[i]} of {sh.sample.size} sampled values (observed range [{_g(sh.lo)}, {_g(sh.hi)}]) "
                 f"outside [{_g(ref.lower)}, {_g(ref.upper)}]; the rest follow the claim")
     return h.label
@@ -567,8 +602,8 @@ def _message(fit: Fit, shapes: list[Shape], i: int) -> str:
 def _statistical(shapes: list[Shape]) -> tuple[list[Fit], Fit | None]:
     """The consistent fits with their confidences, or ([], closest) when none is consistent."""
     fits = rank(shapes)
-    scored = [f for f in fits if f.ks is not None]
-    ok = [f for f in scored if f.p >= FIT_P]
+    scored = [f for f in fits if f.ks_done]
+    ok = [f for f in scored if f.consistent]
     if not ok:
         rivals = [f for f in scored or fits if f.hypothesis is not _NULL]
         return [], rivals[0] if rivals else None

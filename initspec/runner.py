@@ -548,9 +548,9 @@ def xfail_matches(result: Result, pattern: str) -> bool:
 
 
 def apply_xfails(results: list[Result], xfails: list[tuple[str, str]]) -> None:
-    """Mark known deviations: a failing result becomes xfail, a passing one xpass."""
-    for pattern, reason in xfails:
-        for r in results:
-            if xfail_matches(r, pattern):
-                r.xfail = reason
-                r.verdict = "xfail" if r.verdict in ("fail", "error") else "xpass"
+    """Mark known deviations: a failing result becomes xfail, a passing one xpass (first matching line)."""
+    for r in results:
+        reason = next((why for pattern, why in xfails if xfail_matches(r, pattern)), None)
+        if reason is not None:
+            r.xfail = reason
+            r.verdict = "xfail" if r.verdict in ("fail", "error") else "xpass"

@@ -13,7 +13,8 @@ reserved case kwarg, the input shape) and reads the weight named by ``param``
 first axis, ``bias[32:64]``, to read one gate of a fused LSTM bias.
 
 Results come back through ``keras.ops.convert_to_numpy``; bfloat16 arrives as
-``ml_dtypes.bfloat16`` on every backend (checked bit-exact by the tests).
+``ml_dtypes.bfloat16`` on every backend (checked bit-exact by the tests).  On the torch
+backend, preparing a drawer sets ``torch.set_num_threads(1)`` (see ``_single_thread_torch``).
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ def normal_vs(scale: float, mode: str = "fan_in", layout: str = "torch", bug: st
 
 
 def uniform_vs(scale: float, mode: str = "fan_in", layout: str = "torch", bug: str | None = None) -> Init:
-    """U(±sqrt(3 scale/n)); bugs: missing_sqrt3, uncentered, normal, gain_<f>, fan bugs."""
+    """U(±sqrt(3 scale/n)); bugs: missing_sqrt3, uncentered, top_cell_wraps, normal, gain_<f>, fan bugs."""
     def init(rng: np.random.Generator, shape: Sequence[int], dtype: Any) -> np.ndarray:
         s = scale * float(bug[5:]) if bug and bug.startswith("gain_") else scale
         var = s / _n(mode, *fans(shape, layout, bug))
@@ -89,7 +89,11 @@ def uniform_vs(scale: float, mode: str = "fan_in", layout: str = "torch", bug: s
         limit = math.sqrt(var) if bug == "missing_sqrt3" else math.sqrt(3 * var)
         u = rng.random(size)
         x = 2 * limit * u if bug == "uncentered" else limit * (2 * u - 1)
-        return _out(x, shape, dtype)
+        out = _out(x, shape, dtype)
+        if bug == "top_cell_wraps":  # torch's 16-bit uniform_: a value that rounds to the top is sent to the bottom
+            top = np.array(limit).astype(out.dtype)
+            out[out >= top] = np.array(-limit).astype(out.dtype)
+        return out
 
     return init
 
@@ -234,9 +238,14 @@ MUTANTS: tuple[Mutant, ...] = (
 )
 
 
-#: errors below the catalogue's resolution, for the power table of bench/calibration.py: the
-#: default sample size is sized to catch a 1% error in std with power 0.99 on each shape
+#: cases at the edge of what the checks and the diagnosis resolve, for the power table of
+#: bench/calibration.py (not the unit tests): the default sample size is sized to catch a 1%
+#: error in std with power 0.99 on each shape; torch's 16-bit uniform_ (the top cell never
+#: drawn, its mass on the bottom cell) is caught every time but, at this sample size, only
+#: weakly told from a law shifted by half a cell (both are reported, with their confidences)
 NEAR_MISSES: tuple[Mutant, ...] = (
+    Mutant("he_uniform_top_cell_wraps", "support_violation", "he_uniform", uniform_vs, HE, "top_cell_wraps",
+           dtypes=("bfloat16",)),
     Mutant("he_normal_std_+1%", "unknown", "he_normal", normal_vs, HE, "gain_1.0201"),
     Mutant("he_normal_std_-1%", "unknown", "he_normal", normal_vs, HE, "gain_0.9801"),
     Mutant("he_normal_std_+0.5%", "unknown", "he_normal", normal_vs, HE, "gain_1.010025"),

@@ -1,0 +1,306 @@
+"""The Keras binding, adapters/keras.toml and --backend/--all-backends: conversion, fans, a
+caught wrong claim, findings, and the cross-backend comparison.
+
+Keras runs on the backend KERAS_BACKEND names (one per process; tox has one env per backend).
+Every statistical assertion uses a fixed seed and a sample sized so the effect it checks is
+many standard errors away from the threshold (the sizes are argued next to each test).
+"""
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from initspec.errors import InputError
+from initspec.manifest import Case, load_manifest
+from initspec.target import parse_target
+
+pytestmark = pytest.mark.framework("keras")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def keras():
+    return pytest.importorskip("keras")
+
+
+@pytest.fixture(scope="module")
+def backend(keras) -> str:
+    return keras.backend.backend()
+
+
+def drawer(call: str, convention: str = "keras"):
+    from initspec.frameworks import keras as binding
+
+    target = parse_target(call)
+    return binding.prepare(target.load(), target, convention)
+
+
+# ---- no framework import, CLI validation (no Keras needed) -----------------------------------
+
+def test_bindings_import_no_framework_at_import_time():
+    code = ("import sys, initspec.frameworks.keras, initspec.frameworks.tensorflow, initspec.backends; "
+            "print(sorted(m for m in ('keras', 'tensorflow', 'torch', 'jax') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("check", "numpy", "--backend", "jax"), "--backend jax applies to keras only, not to numpy"),
+    (("check", "torch", "--all-backends"), "--all-backends applies to keras only, not to torch"),
+    (("check", "keras", "--backend", "mxnet"), "--backend 'mxnet': use one of tensorflow, jax, torch, numpy"),
+    (("check", "keras", "--backend", "jax", "--all-backends"), "give either --backend or --all-backends"),
+    (("check", "--target", "keras.initializers:HeNormal", "--scheme", "he_truncated_normal", "--all-backends"),
+     "--all-backends works on a framework manifest"),
+])
+def test_backend_options_misused_are_one_line_and_exit_2(run_cli, args, message):
+    code, out, err = run_cli(*args)
+    assert code == 2
+    assert err.strip() == f"initspec: error: {message}" or message in err
+    assert len(err.strip().splitlines()) == 1 and out == ""
+
+
+# ---- the cross-backend comparison, on synthetic reports --------------------------------------
+
+def _report(var: float, verdict: str = "pass", xfail: str | None = None, n: int = 1_000_000) -> dict:
+    """One result of he_normal on (128, 512): Var = 2/128, N(0, var) has mu4 = 3 var²."""
+    exp = 2 / 128
+    return {"results": [{"id": "HeNormal[128x512-float32]", "scheme": "he_normal", "fan_in": 128, "fan_out": 512,
+                         "dtype": "float32", "verdict": verdict, "xfail": xfail,
+                         "expected": {"var": exp, "mean": 0.0},
+                         "observed": {"n": n, "var": var * exp, "mean": 0.0}}]}
+
+
+def test_compare_agrees_on_equal_moments_and_flags_a_variance_difference():
+    """At n = 1e6 per backend the two-sample variance z has SE sqrt(2 · 2/n) = 0.2% of the
+    variance: a 3% difference is z ≈ 15 (rejected at any alpha used here); 0.02% is z ≈ 0.1."""
+    from initspec.backends import compare
+
+    rows = compare({"jax": _report(1.0), "torch": _report(1.0002)}, alpha=1e-4)
+    assert rows[0]["agree"] and rows[0]["explained"]
+    rows = compare({"jax": _report(1.0), "torch": _report(1.03)}, alpha=1e-4)
+    var = next(t for t in rows[0]["tests"] if t["test"] == "variance")
+    assert var["rejected"] and var["z"] < -10 and not rows[0]["agree"] and not rows[0]["explained"]
+    rows = compare({"jax": _report(1.0), "torch": _report(1.03, "xfail", "known")}, alpha=1e-4)
+    assert not rows[0]["agree"] and rows[0]["explained"]
+
+
+def test_compare_sides_of_verdicts():
+    """xpass and pass conform, fail/xfail/error deviate: a pass next to an xfail is a difference."""
+    from initspec.backends import compare
+
+    rows = compare({"jax": _report(1.0, "xpass", "k"), "torch": _report(1.0)}, alpha=1e-4)
+    assert rows[0]["agree"]
+    rows = compare({"jax": _report(1.0, "xfail", "k"), "torch": _report(1.0)}, alpha=1e-4)
+    assert not rows[0]["agree"] and rows[0]["explained"]
+
+
+# ---- the binding --------------------------------------------------------------------------------
+
+def test_bfloat16_conversion_is_bit_exact(keras):
+    """Every finite and infinite bfloat16 bit pattern survives backend tensor -> numpy unchanged."""
+    import ml_dtypes
+
+    from initspec.frameworks.keras import to_numpy
+
+    bits = np.arange(2**16, dtype=np.uint16)
+    values = bits.view(ml_dtypes.bfloat16)
+    keep = ~np.isnan(values.astype(np.float32))
+    out = to_numpy(keras.ops.convert_to_tensor(values[keep], dtype="bfloat16"))
+    assert out.dtype == np.dtype(ml_dtypes.bfloat16)
+    assert np.array_equal(out.view(np.uint16), bits[keep])
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16", "float32"])
+def test_draw_equals_the_initializer_called_directly(keras, dtype):
+    x = drawer("keras.initializers:HeNormal")(Case((64, 96)), dtype, 3)
+    direct = keras.ops.convert_to_numpy(keras.initializers.HeNormal(seed=3)((64, 96), dtype=dtype))
+    assert x.dtype == direct.dtype and x.dtype.name == dtype
+    assert np.array_equal(x.view(np.uint8), np.asarray(direct).view(np.uint8))
+
+
+def test_seed_makes_draws_repeatable_and_distinct(keras):
+    draw = drawer("keras.initializers:GlorotUniform")
+    a, b, c = (draw(Case((32, 16)), "float32", s) for s in (5, 5, 6))
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    layer = drawer("keras.layers:Dense", "keras_layer")
+    case = Case((16, 32), kwargs={"units": 32, "build_shape": [1, 16]}, param="kernel")
+    a, b, c = (layer(case, "float32", s) for s in (5, 5, 6))
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_layer_param_slices_the_fused_lstm_bias(keras):
+    """unit_forget_bias: the forget-gate quarter (units..2 units) of the LSTM bias is ones."""
+    draw = drawer("keras.layers:LSTM", "keras_layer")
+    kwargs = {"units": 8, "build_shape": [1, 3, 4]}
+    full = draw(Case((32,), kwargs=kwargs, param="bias"), "float32", 0)
+    assert np.array_equal(full, np.r_[np.zeros(8), np.ones(8), np.zeros(16)].astype(np.float32))
+    assert np.array_equal(draw(Case((8,), kwargs=kwargs, param="bias[8:16]"), "float32", 0), np.ones(8, np.float32))
+    with pytest.raises(InputError, match=r"has no weight of that name \(it has bias, kernel, recurrent_kernel\)"):
+        draw(Case((8,), kwargs=kwargs, param="gates"), "float32", 0)
+
+
+def test_manifest_fans_are_keras_fans(keras):
+    """Every fan the engine uses for keras.toml is the one Keras computes: compute_fans on the
+    shape, input_axes/output_axes when the call passes them, the einsum's axes for EinsumDense."""
+    from keras.src.initializers.random_initializers import compute_fans
+    from keras.src.layers.core.einsum_dense import _analyze_einsum_string
+
+    checked = 0
+    for entry in load_manifest(ROOT / "adapters" / "keras.toml").entries:
+        kw = parse_target(entry.call).kwargs
+        for case in entry.cases:
+            ours = (case.fan_in, case.fan_out) if case.fan_in else entry.layout.fans(case.shape)
+            if "input_axes" in kw:
+                theirs = compute_fans(case.shape, kw["input_axes"], kw["output_axes"])
+            elif entry.call.endswith("EinsumDense"):
+                k = case.kwargs
+                shape, _, _, ia, oa = _analyze_einsum_string(k["equation"], None, tuple(k["build_shape"]),
+                                                             k["output_shape"])
+                assert tuple(shape) == case.shape, entry.id
+                theirs = compute_fans(shape, ia, oa)
+            else:
+                theirs = compute_fans(case.shape)
+            assert ours == theirs, (entry.id, case.shape)
+            checked += 1
+    assert checked > 100
+
+
+def test_a_wrong_claim_is_caught(tmp_path, run_cli, keras):
+    """GlorotNormal declared as he_normal: Var 2/fan_in instead of 2/(fan_in + fan_out), 5x on
+    (128, 512) and 1.1x on (1000, 96), each hundreds of standard errors at the run's sample size
+    (sized to catch a 1% std error), so the exit code is 1 with certainty.  GlorotUniform with
+    its true claim exits 0 with probability >= 1 - alpha (1e-4) under the fixed seed."""
+    body = ('framework = "keras"\nconvention = "keras"\nlayout = "tf"\ndtypes = ["float32"]\n\n'
+            '[[entry]]\nid = "claim_under_test"\ncall = "keras.initializers:{cls}"\n'
+            'claims = "{claim}"\nshapes = [[128, 512], [1000, 96]]\n')
+    wrong, right = tmp_path / "wrong.toml", tmp_path / "right.toml"
+    wrong.write_text(body.format(cls="GlorotNormal", claim="he_normal"))
+    right.write_text(body.format(cls="GlorotUniform", claim="glorot_uniform"))
+    code, out, _ = run_cli("check", "--manifest", str(wrong), "--quiet")
+    assert code == 1, out
+    assert "0 passed, 2 failed" in out
+    code, out, _ = run_cli("check", "--manifest", str(right), "--quiet")
+    assert code == 0, out
+
+
+def test_select_refuses_a_second_backend_in_one_process(keras, backend):
+    from initspec.backends import BACKENDS, select
+
+    select(backend)  # the backend already in use: fine
+    other = next(b for b in BACKENDS if b != backend)
+    with pytest.raises(InputError, match=f"already imported with the {backend} backend"):
+        select(other)
+
+
+# ---- findings -------------------------------------------------------------------------------------
+
+def test_distribution_normal_is_a_truncated_normal(keras):
+    """VarianceScaling(distribution='normal') is mapped to 'truncated_normal'.
+
+    2^20 values of VarianceScaling(1, fan_in, 'normal') on (1024, 1024): the corrected
+    truncated normal has no value beyond its bound 2 sigma_pre = 2/0.8796 sqrt(1/1024), while a
+    plain N(0, 1/1024) puts 2 sf(2.2737) = 2.3% (24 000 values) beyond it.  The bound is 1e-4
+    (105 values): torch's 4-candidate overflow (4.3e-6, ~4.5 expected) stays far below it.
+    The variance is 1/fan_in: SE of the ratio sqrt((k - 1)/n) = 0.0011 (k = 2.36), bound 6 SE.
+    """
+    x = drawer("keras.initializers:VarianceScaling(scale=1.0, mode='fan_in', distribution='normal')")(
+        Case((1024, 1024)), "float32", 0).astype(np.float64)
+    sigma = math.sqrt(1 / 1024)
+    bound = 2 * sigma / 0.87962566103423978
+    assert (np.abs(x) > bound * (1 + 1e-6)).mean() < 1e-4
+    assert abs(x.var() / sigma**2 - 1) < 6 * math.sqrt(1.36 / x.size)
+
+
+def test_truncated_normal_overflow(keras, backend):
+    """Finding (torch backend): keras.random.truncated_normal keeps the first of 4 normal
+    candidates inside (-2, 2), and candidate 0 when all 4 miss, so P(|x| > 2) = 0.0455^4 = 4.29e-6.
+
+    2^23 values: Poisson mean 36; [12, 66] holds it with probability > 1 - 2e-6.  Every other
+    backend truncates exactly: 0 values beyond 2.
+    """
+    n = 2**23
+    x = keras.ops.convert_to_numpy(keras.random.truncated_normal((n,), dtype="float32", seed=11))
+    beyond = int((np.abs(x) > 2).sum())
+    if backend == "torch":
+        assert 12 <= beyond <= 66, beyond
+    else:
+        assert beyond == 0
+
+
+def test_bfloat16_uniform_never_reaches_the_top_grid_value(keras, backend):
+    """Finding: on TF, JAX and torch a bfloat16 uniform on [0, 1) comes from a lattice and never
+    rounds up to 1.0; U(0, 1) rounded to bfloat16 gives 1.0 with probability 2^-9 (half of the
+    top cell of width 2^-8).  2^20 draws: 2048 expected, SE 45; the numpy backend (float64 draw,
+    one rounding) must land within 6 SE, the others at exactly 0."""
+    x = keras.ops.convert_to_numpy(keras.random.uniform((2**20,), 0.0, 1.0, dtype="bfloat16", seed=2))
+    top = int((x.astype(np.float64) == 1.0).sum())
+    if backend == "numpy":
+        assert abs(top - 2048) < 6 * math.sqrt(2048)
+    else:
+        assert top == 0
+
+
+def test_numpy_backend_identity_leaks_float32(keras, backend):
+    """Finding (numpy backend): Identity(dtype=bfloat16) returns float32: `gain * eye` promotes."""
+    x = drawer("keras.initializers:Identity")(Case((8, 8)), "bfloat16", 0)
+    assert x.dtype.name == ("float32" if backend == "numpy" else "bfloat16")
+    assert np.array_equal(x.astype(np.float32), np.eye(8, dtype=np.float32))
+
+
+# ---- --all-backends, end to end ------------------------------------------------------------------
+
+def test_all_backends_runs_merges_and_compares(tmp_path, keras, backend):
+    """Each installed backend in its own process on a 2-shape manifest; missing ones are skipped."""
+    manifest = tmp_path / "tiny.toml"
+    manifest.write_text('framework = "keras"\nconvention = "keras"\nlayout = "tf"\ndtypes = ["float32"]\n\n'
+                        '[[entry]]\nid = "GlorotUniform"\ncall = "keras.initializers:GlorotUniform"\n'
+                        'claims = "glorot_uniform"\nshapes = [[128, 512], [1000, 96]]\n')
+    out = tmp_path / "all.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INITSPEC_PYTHON_")}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.run([sys.executable, "-m", "initspec", "check", "--manifest", str(manifest), "--all-backends",
+                           "--json", str(out)], capture_output=True, text=True, env=env, cwd=tmp_path, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(out.read_text())
+    assert set(doc["backends"]) == {"tensorflow", "jax", "torch", "numpy"}
+    assert doc["backends"][backend]["status"] == "ran"
+    ran = [b for b, info in doc["backends"].items() if info["status"] == "ran"]
+    for b, info in doc["backends"].items():
+        assert info["status"] in ("ran", "skipped"), info
+        if info["status"] == "skipped":
+            assert "not installed" in info["reason"] or "cannot be imported" in info["reason"]
+            assert f"keras[{b}]: skipped" in proc.stdout
+    assert {r["backend"] for r in doc["results"]} == set(ran)
+    assert len(doc["results"]) == 2 * len(ran)
+    assert all(r["verdict"] == "pass" for r in doc["results"])
+    assert doc["summary"]["compared"] == (2 if len(ran) > 1 else 0)
+    assert "results compared" in proc.stdout or "needs two backends" in proc.stdout
+
+
+# ---- the xfail files: every line matches, no result is matched twice ---------------------------
+
+@pytest.mark.parametrize(("framework", "backend"), [("keras", b) for b in ("tensorflow", "jax", "torch", "numpy")]
+                         + [("tensorflow", None)])
+def test_each_xfail_line_matches_and_no_result_matches_two(framework, backend):
+    """An unmatched line is dead weight, and a result matched by two lines is wrong twice over:
+    the runner applies every matching line in turn, so a second match turns its xfail into an
+    xpass.  (Pure data: no framework needed.)"""
+    from types import SimpleNamespace
+
+    from initspec.manifest import load_xfails, manifest_path
+    from initspec.runner import xfail_matches
+
+    ids = [SimpleNamespace(id=f"{e.id}[{c.label}-{d}]", entry=e.id)
+           for e in load_manifest(manifest_path(framework)).entries for d in e.dtypes for c in e.cases]
+    lines = load_xfails(framework) + (load_xfails(f"{framework}-{backend}") if backend else [])
+    for pattern, _ in lines:
+        assert any(xfail_matches(r, pattern) for r in ids), f"{pattern!r} matches no result"
+    for r in ids:
+        hits = [p for p, _ in lines if xfail_matches(r, p)]
+        assert len(hits) <= 1, f"{r.id} is matched by {hits}"

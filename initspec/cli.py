@@ -179,16 +179,22 @@ def check(framework: str | None, only: str | None, seed: int, alpha: float, samp
             raise InputError("give either FRAMEWORK or --target, not both")
         if not scheme:
             raise InputError("--target needs --scheme, the scheme the target claims to implement")
-        run = lambda: api.check(target, scheme=scheme, convention=convention, layout=layout,  # noqa: E731
-                                shapes=shapes or None, dtypes=dtypes or ("float32",), **common)
+
+        def run() -> Any:
+            return api.check(target, scheme=scheme, convention=convention, layout=layout,
+                             shapes=shapes or None, dtypes=dtypes or ("float32",), **common)
     else:
         if not framework and not manifest:
             raise InputError("name a FRAMEWORK (e.g. `initspec check numpy`) or give --target")
+        from pathlib import Path
+
         from initspec.manifest import load_manifest
 
-        m = load_manifest(__import__("pathlib").Path(manifest)) if manifest else None
-        run = lambda: api.check_framework(framework or m.framework, only=only, manifest=m,  # noqa: E731
-                                          workers=workers, **common)
+        m = load_manifest(Path(manifest)) if manifest else None
+
+        def run() -> Any:
+            return api.check_framework(framework or m.framework, only=only, manifest=m, workers=workers, **common)
+
     if bar is not None:
         with bar:
             report = run()

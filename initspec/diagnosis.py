@@ -32,7 +32,7 @@ from scipy import stats
 from initspec import stats as st
 from initspec.errors import InputError
 from initspec.fans import LAYOUTS, Layout
-from initspec.reference import QUANTIZED, Reference, build, eps
+from initspec.reference import QUANTIZED, Reference, _grid, build, eps
 from initspec.spec import Scheme
 
 #: a hypothesis is consistent with the evidence when each check, pooled over the shapes, has p >= FIT_P
@@ -236,12 +236,28 @@ def _family(sh: Shape, family: str) -> Alt:
     return (alt, *_fans(sh))
 
 
+def _cell(x: float, dtype: str) -> tuple[float, float]:
+    """The interval of values that round to x in a 16-bit dtype."""
+    grid = _grid(dtype)
+    i = int(np.clip(np.searchsorted(grid, x), 0, len(grid) - 1))
+    lo = (grid[i - 1] + grid[i]) / 2 if i > 0 else -math.inf
+    hi = (grid[i] + grid[i + 1]) / 2 if i + 1 < len(grid) else math.inf
+    return float(lo), float(hi)
+
+
 def _shift(sh: Shape) -> float:
-    """The fitted shift: from the midrange for a bounded law (its error shrinks as 1/n, so the
-    shifted support still holds the extremes), else from the mean."""
-    if sh.ref.bounded:
-        return (sh.lo + sh.hi) / 2 - (sh.ref.lower + sh.ref.upper) / 2
-    return sh.mean - sh.ref.mean
+    """The fitted shift.  A bounded law is placed on the extremes (their error shrinks as 1/n,
+    so the shifted law still reaches them): from the midrange, or for a 16-bit dtype inside
+    the rounding cells of both extremes (a midrange off by half a coarse top cell would put
+    mass on the fine cells near 0 where none is).  An unbounded law moves by its mean."""
+    c = sh.continuous
+    if not c.bounded:
+        return sh.mean - c.mean
+    if sh.dtype not in QUANTIZED:
+        return (sh.lo + sh.hi) / 2 - (c.lower + c.upper) / 2
+    (a_lo, b_lo), (a_hi, b_hi) = _cell(sh.lo, sh.dtype), _cell(sh.hi, sh.dtype)
+    a, b = max(a_lo - c.lower, a_hi - c.upper), min(b_lo - c.lower, b_hi - c.upper)
+    return (a + b) / 2  # no shift fits both cells when a > b: the support check then rejects it
 
 
 def _claimed_family(s: Scheme) -> str:
@@ -516,7 +532,7 @@ def _score_ks(fit: Fit, shapes: list[Shape]) -> None:
         x = sh.sample[_inside(sh.sample, ref, sh.dtype)] if fit.hypothesis.stray else sh.sample
         d, p = _ks(exact.pit(x, rng))
         fit.add("ks", _ks_deviance(d, p, x.size), 2)
-        if fit.hypothesis.fitted:  # a shift fitted to the extremes, or strays: the bounds are met by construction
+        if fit.hypothesis.stray:  # strays or unreached bounds are what this hypothesis allows
             continue
         if exact.grid is not None and (sh.lo < exact.lower or sh.hi > exact.upper):
             fit.add("support", math.inf, 1)  # a 16-bit value in no cell of the law: impossible

@@ -327,7 +327,7 @@ def identify(target: str | Callable[..., Any], *, convention: str = "numpy", lay
     if samples < 1000:
         raise InputError(f"--samples must be at least 1000, got {samples}")
     np_dtype(dtype)
-    entry, drawer = _entry_for(target, "normal", convention, layout, shapes, [dtype])
+    entry, drawer = _entry_for(target, "normal", convention, layout, shapes, [dtype])  # (the claim is unused)
     name = target if isinstance(target, str) else entry.call
     drawn, problem = draw_samples(drawer, entry, dtype, seed, samples)
     result = Identification(name, layout, dtype, seed, [], alpha=alpha, problem=problem)

@@ -287,6 +287,7 @@ def _draw(drawer: Any, job: Job, seed: int) -> np.ndarray:
 
 
 CHUNK = 1 << 22  # values per float64 chunk (32 MiB): bounds the memory beyond the tensor itself
+POOL = 1 << 20  # small draws are pooled into blocks of this many values before their statistics
 
 
 def _chunks(x: np.ndarray):
@@ -449,13 +450,37 @@ def _continuous(job: Job, clock: _Clock, n_req: int, max_draws: int, alpha_each:
     tol = 2 * eps(job.dtype)
     lo, hi = ref.lower - tol * abs(ref.lower), ref.upper + tol * abs(ref.upper)
     digest0 = b""
+
+    def consume(values: np.ndarray) -> bool:
+        """Moments, KS picks and support of a block of values; False when one is not finite."""
+        nonlocal have, outside
+        if have < n_ks:
+            take = n_ks - have
+            idx = slice(None) if values.size <= take else np.sort(sub_rng.choice(values.size, take, replace=False))
+            picks.append(values[idx].astype(np.float64))
+            have += picks[-1].size
+        for chunk in _chunks(values):
+            cmin, cmax = mom.add(chunk)
+            if not (math.isfinite(cmin) and math.isfinite(cmax)):  # NaN propagates to min/max
+                _finite(r, values)
+                return False
+            if cmin < lo or cmax > hi:
+                outside += int(((chunk < lo) | (chunk > hi)).sum())
+        return True
+
+    # Small tensors are pooled into blocks of about POOL values: numpy's per-call cost, not
+    # the values, would otherwise dominate (a 600-value draw is 600 values for ~20 calls).
+    pending: list[np.ndarray] = []
+    pending_n = 0
     k, draws = 0, 1
     while k < draws:
         x = clock.draw(job, k)
         if not _structural(r, x, job):
             return None
         if k == 0:
-            _passed_structure(r, finite=False)  # finiteness is read off each chunk's extremes below
+            if not _finite(r, x):  # before the seed test: all-NaN draws are all alike
+                return None
+            _passed_structure(r, finite=False)  # later draws: finiteness read off each block's extremes
             draws = min(max(2, math.ceil(n_req / max(x.size, 1))), max(max_draws, 2))
             digest0 = _digest(x)
         elif k == 1:
@@ -464,20 +489,19 @@ def _continuous(job: Job, clock: _Clock, n_req: int, max_draws: int, alpha_each:
         if job.scheme.kind == "sparse":
             zeros_bad += _sparse_columns(job, x)
             values = values[values != 0]
-        if have < n_ks:
-            take = n_ks - have
-            idx = slice(None) if values.size <= take else np.sort(sub_rng.choice(values.size, take, replace=False))
-            picks.append(values[idx].astype(np.float64))
-            have += picks[-1].size
-        chunk = None
-        for chunk in _chunks(values):
-            cmin, cmax = mom.add(chunk)
-            if not (math.isfinite(cmin) and math.isfinite(cmax)):  # NaN propagates to min/max
-                _finite(r, x)
+        if values.size >= POOL:
+            if not consume(values):
                 return None
-            if cmin < lo or cmax > hi:
-                outside += int(((chunk < lo) | (chunk > hi)).sum())
-        del x, values, chunk  # nothing of this tensor may outlive it into the next draw
+        else:
+            pending.append(values)
+            pending_n += values.size
+            if pending_n >= POOL or k == draws - 1:
+                block = np.concatenate(pending)
+                pending, pending_n = [], 0
+                if not consume(block):
+                    return None
+                del block
+        del x, values  # nothing of a large tensor may outlive it into the next draw
         k += 1
     r.tests.append(Test("finite", passed=True))
     if job.scheme.kind == "sparse":

@@ -80,17 +80,20 @@ def mean_test(m: Moments, mean: float, var: float) -> tuple[float, float]:
     return z, float(2 * stats.norm.sf(abs(z)))
 
 
-def ks_uniform(u: np.ndarray) -> tuple[float, float]:
-    """One-sample KS of PIT values against U(0, 1): (D, exact p from scipy's kstwo).
+def ks_uniform(u: np.ndarray, presorted: bool = False) -> tuple[float, float]:
+    """One-sample KS of PIT values against U(0, 1): (D, p).
 
-    One sort plus scipy's Kolmogorov distribution; the same D as ``scipy.stats.kstest``
-    without its per-call overhead.
+    One sort; the p-value from the exact Kolmogorov law (``kstwo``, scipy.stats.kstest's
+    method="exact") up to 10,000 values and from its limit (``kstwobign``, method="asymp";
+    conservative by 0.4% at p = 0.02 for n = 55,000) above, where the exact law costs ~60 ms.
+    ``presorted``: u is already ascending (the PIT of a sorted sample under a continuous law).
     """
-    u = np.sort(np.asarray(u, dtype=np.float64))
+    u = np.asarray(u, dtype=np.float64) if presorted else np.sort(np.asarray(u, dtype=np.float64))
     n = u.size
     i = np.arange(1, n + 1, dtype=np.float64)
     d = max(float((i / n - u).max()), float((u - (i - 1) / n).max()))
-    return d, float(stats.kstwo.sf(d, n))
+    p = stats.kstwo.sf(d, n) if n <= 10_000 else stats.kstwobign.sf(d * math.sqrt(n))
+    return d, float(min(max(p, 0.0), 1.0))
 
 
 def bounds_reached_test(p_at_most_max: float, p_at_least_min: float, n: int) -> float:

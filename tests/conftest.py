@@ -23,3 +23,21 @@ def run_cli(capsys):
 @pytest.fixture
 def python() -> str:
     return sys.executable
+
+
+@pytest.fixture
+def claims_are_held(tmp_path, run_cli):
+    """check(wrong, right, n): a manifest with a wrong claim exits 1 with all n results failed,
+    the same manifest with the true claim exits 0."""
+
+    def check(wrong: str, right: str, n: int) -> None:
+        __tracebackhide__ = True
+        for name, body, expected in (("wrong", wrong, 1), ("right", right, 0)):
+            path = tmp_path / f"{name}.toml"
+            path.write_text(body)
+            code, out, _ = run_cli("check", "--manifest", str(path), "--quiet")
+            assert code == expected, out
+            if expected == 1:
+                assert f"0 passed, {n} failed" in out
+
+    return check

@@ -83,7 +83,7 @@ def test_manifest_fans_are_tensorflow_fans():
     assert checked > 100
 
 
-def test_a_wrong_claim_is_caught(tmp_path, run_cli):
+def test_a_wrong_claim_is_caught(claims_are_held):
     """glorot_normal_initializer declared as he_normal: Var 2/fan_in instead of 2/(fan_in +
     fan_out), 5x on (128, 512) and 1.1x on (1000, 96), hundreds of standard errors at the run's
     sample size, so the exit code is 1 with certainty; its true claim exits 0 with probability
@@ -91,14 +91,7 @@ def test_a_wrong_claim_is_caught(tmp_path, run_cli):
     body = ('framework = "tensorflow"\nconvention = "tf"\nlayout = "tf"\ndtypes = ["float32"]\n\n'
             '[[entry]]\nid = "claim_under_test"\ncall = "tensorflow.compat.v1:glorot_normal_initializer"\n'
             'claims = "{claim}"\nshapes = [[128, 512], [1000, 96]]\n')
-    wrong, right = tmp_path / "wrong.toml", tmp_path / "right.toml"
-    wrong.write_text(body.format(claim="he_normal"))
-    right.write_text(body.format(claim="glorot_truncated_normal"))
-    code, out, _ = run_cli("check", "--manifest", str(wrong), "--quiet")
-    assert code == 1, out
-    assert "0 passed, 2 failed" in out
-    code, out, _ = run_cli("check", "--manifest", str(right), "--quiet")
-    assert code == 0, out
+    claims_are_held(body.format(claim="he_normal"), body.format(claim="glorot_truncated_normal"), 2)
 
 
 def test_v1_variance_scaling_is_the_corrected_truncated_normal_not_contrib():

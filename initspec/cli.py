@@ -132,6 +132,7 @@ def _progress(enabled: bool) -> tuple[Any, Callable[[int, int, str], None] | Non
 @click.option("--shape", "shapes", multiple=True, help="a shape to test (repeatable; with --target)")
 @click.option("--dtype", "dtypes", multiple=True, help="a dtype to test (repeatable; with --target)")
 @click.option("--manifest", type=click.Path(), default=None, help="a manifest file instead of the built-in one")
+@click.option("--no-xfails", is_flag=True, help="ignore conformance/xfails: known deviations fail and are diagnosed")
 @click.option("--jobs", "-j", "workers", type=int, default=1, show_default=True,
               help="spread the entries over N processes (framework checks)")
 @click.option("--json", "json_path", type=click.Path(), default=None, help="write the JSON report here")
@@ -146,7 +147,7 @@ def check(framework: str | None, only: str | None, seed: int, alpha: float, samp
           max_draws: int, target: str | None, convention: str, scheme: str | None, layout: str,
           shapes: tuple[str, ...], dtypes: tuple[str, ...], manifest: str | None, json_path: str | None,
           junit: str | None, markdown: str | None, html: str | None, quiet: bool,
-          backend: str | None = None, all_backends: bool = False, workers: int = 1) -> None:
+          backend: str | None = None, all_backends: bool = False, workers: int = 1, no_xfails: bool = False) -> None:
     """Check FRAMEWORK's initializers (or one --target) against their claimed schemes."""
     from rich.console import Console
 
@@ -193,7 +194,8 @@ def check(framework: str | None, only: str | None, seed: int, alpha: float, samp
         m = load_manifest(Path(manifest)) if manifest else None
 
         def run() -> Any:
-            return api.check_framework(framework or m.framework, only=only, manifest=m, workers=workers, **common)
+            return api.check_framework(framework or m.framework, only=only, manifest=m, workers=workers,
+                                       xfails=not no_xfails, **common)
 
     if bar is not None:
         with bar:

@@ -193,11 +193,11 @@ def run(entries: list[Entry], *, seed: int = DEFAULT_SEED, alpha: float = DEFAUL
     for group in groups.values():
         _fan_law(group)
     _decide([j.result for j in jobs], alpha)
+    results = [j.result for j in jobs]
+    if xfails:  # first: a known deviation carries its recorded reason and is not diagnosed again
+        apply_xfails(results, xfails)
     for group in _by_entry_dtype(jobs).values():
         diagnose_group([j.result for j in group])
-    results = [j.result for j in jobs]
-    if xfails:
-        apply_xfails(results, xfails)
     return results
 
 

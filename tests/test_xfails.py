@@ -29,3 +29,27 @@ def test_every_shipped_xfail_line_has_a_reason():
     for fw in ("torch", "tensorflow", "keras", "keras-jax", "jax", "flax"):
         for pattern, reason in load_xfails(fw):
             assert pattern and len(reason) > 10, (fw, pattern)
+
+
+def test_known_deviation_is_xfailed_and_no_xfails_shows_and_diagnoses_it(run_cli, tmp_path, monkeypatch):
+    """lecun_normal declared as he_normal (half the variance: hundreds of SE at the run's size)."""
+    import json
+
+    import initspec.api
+
+    monkeypatch.setattr(initspec.api, "load_xfails", lambda fw: [("claim", "known: half the variance")])
+    manifest = tmp_path / "m.toml"
+    manifest.write_text('framework = "numpy"\n[[entry]]\nid = "claim"\n'
+                        'call = "initspec.numpy_init:from_scheme(\'lecun_normal\')"\nclaims = "he_normal"\n'
+                        'shapes = [[512, 128], [96, 1000]]\n')
+    report = tmp_path / "r.json"
+    code, out, _ = run_cli("check", "--manifest", str(manifest), "--json", str(report), "-q")
+    assert code == 0, out
+    results = json.loads(report.read_text())["results"]
+    assert {r["verdict"] for r in results} == {"xfail"}
+    assert all(r["xfail"] == "known: half the variance" and r["diagnosis"] == [] for r in results)
+    code, out, _ = run_cli("check", "--manifest", str(manifest), "--json", str(report), "-q", "--no-xfails")
+    assert code == 1, out
+    results = json.loads(report.read_text())["results"]
+    assert {r["verdict"] for r in results} == {"fail"}
+    assert all(r["diagnosis"] and r["diagnosis"][0]["id"] == "wrong_gain" for r in results)

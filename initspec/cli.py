@@ -244,8 +244,10 @@ def sample(framework: str, entry_id: str, case_json: str, dtype: str, n: int, se
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--alpha", type=float, default=1e-4, show_default=True)
 @click.option("--json", "json_path", type=click.Path(), default=None)
+@click.option("--junit", type=click.Path(), default=None, help="JUnit XML: one testcase, failed when they differ")
+@click.option("--markdown", type=click.Path(), default=None, help="a Markdown summary (also to $GITHUB_STEP_SUMMARY)")
 def diff(a: str, b: str, shape: str | None, dtype: str, n: int, seed: int, alpha: float,
-         json_path: str | None) -> None:
+         json_path: str | None, junit: str | None, markdown: str | None) -> None:
     """Do two initializers (FRAMEWORK[@BACKEND]:ENTRY_ID) draw from the same distribution?
 
     Exit 0 when they do, 1 when they differ.
@@ -269,6 +271,9 @@ def diff(a: str, b: str, shape: str | None, dtype: str, n: int, seed: int, alpha
         from pathlib import Path
 
         Path(json_path).write_text(json.dumps(result, indent=2, default=str) + "\n")
+    from initspec.reports.diff import write_diff_reports
+
+    write_diff_reports(result, junit=junit, markdown=markdown)
     sys.exit(0 if result["same"] else 1)
 
 

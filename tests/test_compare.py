@@ -56,3 +56,22 @@ def test_matrix_markdown(run_cli, tmp_path):
     assert text.startswith("| scheme | numpy |")
     row = next(line for line in text.splitlines() if line.startswith("| he_normal |"))
     assert "caffe_msra" in row and "kaiming_normal" in row  # matched by parameters, not by name
+
+
+def test_diff_junit_and_markdown(run_cli, tmp_path, monkeypatch):
+    import xml.etree.ElementTree as ET
+
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    junit, md = tmp_path / "d.xml", tmp_path / "d.md"
+    code, _, _ = run_cli("diff", "numpy:glorot_normal", "numpy:glorot_truncated_normal", "--samples", "50000",
+                         "--junit", str(junit), "--markdown", str(md))
+    assert code == 1
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite.get("tests") == "1" and suite.get("failures") == "1"
+    case = suite.find("testcase")
+    assert case.get("name") == "numpy:glorot_normal vs numpy:glorot_truncated_normal"
+    assert "looks truncated normal" in case.find("failure").text
+    text = md.read_text()
+    assert text.startswith("### initspec diff: **different distributions**")
+    assert "`numpy:glorot_truncated_normal`" in text and summary.read_text() == text

@@ -117,12 +117,14 @@ def _sample_in_subprocess(side: Side, case: Case, dtype: str, n: int, seed: int)
 def draw_sample(framework: str, entry_id: str, case: Case, dtype: str, n: int, seed: int) -> tuple[np.ndarray, dict]:
     """Draw about n values of one entry at one case (in this process)."""
     from initspec.frameworks import binding_for
-    from initspec.target import parse_target
+    from initspec.runner import _Prepared
 
     entry = find_entry(framework, entry_id)
     binding = binding_for(entry.convention, convention=True)
-    target = parse_target(entry.call)
-    draw = binding.prepare(target.load(), target, entry.convention)
+    prepared = _Prepared({})
+    draw = prepared.get(entry)
+    if draw is None:
+        raise InputError(prepared.errors[entry.id])
     chunks, have, k = [], 0, 0
     while have < n and k < 10_000:
         x = np.asarray(draw(case, dtype, seed + k), dtype=np.float64).ravel()

@@ -70,12 +70,6 @@ def convert_shape(shape: tuple[int, ...], src: str, dst: str) -> tuple[int, ...]
     return (shape[-1], shape[-2], *shape[:-2])
 
 
-def _fans(entry: Entry, case: Case) -> tuple[float, float]:
-    if case.fan_in or case.fan_out:
-        return case.fan_in or case.fan_out, case.fan_out or case.fan_in
-    return entry.layout.fans(case.shape)
-
-
 def pair_cases(a: Entry, b: Entry, shape: tuple[int, ...] | None) -> tuple[Case, Case]:
     """Cases of the two entries that describe the same weight (same fans)."""
     a_free = all(not c.args and not c.kwargs and c.fan_in is None for c in a.cases)
@@ -92,7 +86,7 @@ def pair_cases(a: Entry, b: Entry, shape: tuple[int, ...] | None) -> tuple[Case,
         return (other, c) if a_free else (c, other)
     for ca in a.cases:
         for cb in b.cases:
-            if _fans(a, ca) == _fans(b, cb) and len(ca.shape) == len(cb.shape):
+            if ca.fans(a.layout) == cb.fans(b.layout) and len(ca.shape) == len(cb.shape):
                 return ca, cb
     raise InputError(f"{a.id} and {b.id} have no case with the same fans; compare initializers with free shapes")
 
@@ -131,7 +125,7 @@ def draw_sample(framework: str, entry_id: str, case: Case, dtype: str, n: int, s
         chunks.append(x)
         have += x.size
         k += 1
-    fan_in, fan_out = _fans(entry, case)
+    fan_in, fan_out = case.fans(entry.layout)
     meta = {"label": f"{framework}:{entry_id}", "claims": entry.claims, "shape": list(case.shape),
             "layout": entry.layout.name, "fan_in": fan_in, "fan_out": fan_out, "version": binding.version(),
             "draws": k}

@@ -26,6 +26,12 @@ class Case:
     fan_out: int | None = None
     param: str | None = None
 
+    def fans(self, layout: Layout) -> tuple[int, int]:
+        """The case's fan overrides (one given stands for both), else the layout's fans of its shape."""
+        if self.fan_in is not None or self.fan_out is not None:
+            return self.fan_in or self.fan_out, self.fan_out or self.fan_in
+        return layout.fans(self.shape)
+
     @property
     def label(self) -> str:
         return "x".join(map(str, self.shape)) or "scalar"

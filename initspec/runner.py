@@ -142,12 +142,8 @@ def plan(entries: list[Entry], seed: int, framework: str | None) -> list[Job]:
         for dtype in entry.dtypes:
             np_dtype(dtype)
             for case in entry.cases:
-                fan_in = fan_out = None
-                if case.fan_in is not None or case.fan_out is not None:
-                    fan_in = case.fan_in or case.fan_out
-                    fan_out = case.fan_out or case.fan_in
-                elif scheme.fan_dependent:
-                    fan_in, fan_out = entry.layout.fans(case.shape)
+                overridden = case.fan_in is not None or case.fan_out is not None
+                fan_in, fan_out = case.fans(entry.layout) if overridden or scheme.fan_dependent else (None, None)
                 result = Result(
                     id=f"{entry.id}[{case.label}-{dtype}]", entry=entry.id, target=entry.call,
                     convention=entry.convention, scheme=scheme.expr, layout=entry.layout.spec(),
@@ -406,11 +402,11 @@ def _expected_exact(job: Job) -> np.ndarray:
 
 def _exact(job: Job, x: np.ndarray) -> None:
     r = job.result
-    want = _expected_exact(job)
-    wrong = int((x.astype(np.float64) != want.astype(np.float64)).sum())
-    r.observed = {"n": x.size, "mean": float(x.astype(np.float64).mean()), "var": float(x.astype(np.float64).var()),
-                  "min": float(x.astype(np.float64).min()), "max": float(x.astype(np.float64).max())}
-    r.expected = {"mean": float(want.astype(np.float64).mean()), "var": float(want.astype(np.float64).var())}
+    got, want = x.astype(np.float64), _expected_exact(job).astype(np.float64)
+    wrong = int((got != want).sum())
+    r.observed = {"n": x.size, "mean": float(got.mean()), "var": float(got.var()),
+                  "min": float(got.min()), "max": float(got.max())}
+    r.expected = {"mean": float(want.mean()), "var": float(want.var())}
     r.tests.append(Test("values", statistic=float(wrong), passed=wrong == 0,
                         detail="" if wrong == 0 else f"{wrong} of {x.size} values differ from {job.scheme.expr}"))
 

@@ -81,9 +81,9 @@ def _target(framework: str):
 def power_per_second(framework: str) -> dict:
     """CPU time per sample of each method, and the std error each detects in one CPU-second."""
     import initspec
-    from initspec import stats as st
     from initspec.api import _entry_for
-    from initspec.manifest import Case
+    from initspec.engine import stats as st
+    from initspec.frameworks.manifest import Case
 
     target, convention = _target(framework)
     n = 10**7
@@ -176,8 +176,8 @@ def audit(shape: tuple[int, ...], samples: int | None = None) -> dict:
 
 def entries_scaling(framework: str) -> list[dict]:
     """One run over the first k entries of the manifest, k = 1, 4, 16."""
-    from initspec.manifest import load_manifest, manifest_path
-    from initspec.runner import run
+    from initspec.engine.runner import run
+    from initspec.frameworks.manifest import load_manifest, manifest_path
 
     entries = load_manifest(manifest_path(framework)).entries
     rows = []

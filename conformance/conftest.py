@@ -36,7 +36,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def settings(config: pytest.Config) -> dict:
-    from initspec.runner import DEFAULT_ALPHA, DEFAULT_SEED
+    from initspec.engine.runner import DEFAULT_ALPHA, DEFAULT_SEED
 
     return {"seed": _opt(config, "initspec_seed", DEFAULT_SEED),
             "alpha": _opt(config, "initspec_alpha", DEFAULT_ALPHA),

@@ -6,8 +6,8 @@ import warnings
 
 import pytest
 
-from initspec.manifest import load_manifest, manifest_path
-from initspec.runner import plan
+from initspec.engine.runner import plan
+from initspec.frameworks.manifest import load_manifest, manifest_path
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -31,7 +31,7 @@ def conformance_results(pytestconfig: pytest.Config) -> dict:
 
 
 def test_conforms(result_id: str, conformance_results: dict) -> None:
-    from initspec.report import failure_message
+    from initspec.reports.report import failure_message
 
     __tracebackhide__ = True
     r = conformance_results[result_id]

@@ -17,7 +17,7 @@ def __getattr__(name: str) -> Any:  # lazy: keep `import initspec` cheap
 
         return getattr(api, name)
     if name == "resolve":
-        from initspec.spec import resolve
+        from initspec.spec.schemes import resolve
 
         return resolve
     raise AttributeError(f"module 'initspec' has no attribute {name!r}")

@@ -6,12 +6,11 @@ import fnmatch
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from initspec.engine.runner import DEFAULT_ALPHA, DEFAULT_MAX_DRAWS, DEFAULT_SEED, Progress, run, xfail_matches
 from initspec.errors import InputError
-from initspec.fans import get_layout, parse_shape
-from initspec.manifest import Case, Entry, default_shapes, load_manifest, load_xfails, manifest_path
-from initspec.report import Report, failure_message
-from initspec.runner import DEFAULT_ALPHA, DEFAULT_MAX_DRAWS, DEFAULT_SEED, Progress, run, xfail_matches
-from initspec.target import Target, parse_target
+from initspec.frameworks.manifest import load_manifest, load_xfails, manifest_path
+from initspec.frameworks.target import entry_for
+from initspec.reports.report import Report, failure_message
 
 
 def check_framework(framework: str, *, only: str | None = None, seed: int = DEFAULT_SEED,
@@ -44,25 +43,6 @@ def check_framework(framework: str, *, only: str | None = None, seed: int = DEFA
     return report
 
 
-def _entry_for(target: str | Callable[..., Any], scheme: str, convention: str, layout: str,
-               shapes: Iterable[Any] | None, dtypes: Sequence[str]) -> tuple[Entry, Any]:
-    from initspec.frameworks import binding_for
-
-    binding = binding_for(convention, convention=True)
-    if isinstance(target, str):
-        t = parse_target(target)
-        obj = t.load()
-    else:
-        obj = target
-        name = getattr(target, "__qualname__", type(target).__name__)
-        t = Target(text=f"{getattr(target, '__module__', '?')}:{name}", module="", attr=name)
-    lay = get_layout(layout)
-    cases = [Case(parse_shape(s)) for s in shapes] if shapes else [Case(s) for s in default_shapes(layout)]
-    entry = Entry(id=t.attr, call=t.text, convention=convention, claims=scheme, layout=lay,
-                  cases=cases, dtypes=list(dtypes), framework=binding.FRAMEWORK)
-    return entry, binding.prepare(obj, t, convention)
-
-
 def check(target: str | Callable[..., Any], *, scheme: str, convention: str = "numpy",
           layout: str = "torch", shapes: Iterable[Any] | None = None, dtypes: Sequence[str] = ("float32",),
           seed: int = DEFAULT_SEED, alpha: float = DEFAULT_ALPHA, samples: int | None = None,
@@ -70,7 +50,7 @@ def check(target: str | Callable[..., Any], *, scheme: str, convention: str = "n
     """Audit one initializer (a ``MODULE:ATTR(args)`` string or the callable itself)."""
     from initspec.frameworks import binding_for
 
-    entry, drawer = _entry_for(target, scheme, convention, layout, shapes, dtypes)
+    entry, drawer = entry_for(target, scheme, convention, layout, shapes, dtypes)
     binding = binding_for(convention, convention=True)
     results = run([entry], seed=seed, alpha=alpha, samples=samples, max_draws=max_draws,
                   progress=progress, drawers={entry.id: drawer})

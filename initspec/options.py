@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from initspec.runner import DEFAULT_ALPHA, DEFAULT_MAX_DRAWS, DEFAULT_SEED
+from initspec.engine.runner import DEFAULT_ALPHA, DEFAULT_MAX_DRAWS, DEFAULT_SEED
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from initspec.options import OPTIONS, add_options
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from initspec.report import Report
+    from initspec.reports.report import Report
 
 #: keyword arguments of :func:`initspec.api.check` a marker or a call may give
 CHECK_ARGS = ("scheme", "convention", "layout", "shapes", "dtypes", "seed", "alpha", "samples", "max_draws")
@@ -123,7 +123,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 def _repro_flags(s: Settings) -> str:
     """The flags beyond --seed the CLI needs to repeat the check exactly (the runner adds --seed)."""
-    from initspec.runner import DEFAULT_ALPHA, DEFAULT_MAX_DRAWS
+    from initspec.engine.runner import DEFAULT_ALPHA, DEFAULT_MAX_DRAWS
 
     flags = ""
     if s.samples is not None:
@@ -196,7 +196,7 @@ class InitspecFixture:
 
     def assert_conforms(self, target: str | Callable[..., Any], **kwargs: Any) -> Report:
         """Like :meth:`check`; AssertionError with the repro of every failed result."""
-        from initspec.report import failure_message
+        from initspec.reports.report import failure_message
 
         __tracebackhide__ = True
         report = self.check(target, **kwargs)

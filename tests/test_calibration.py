@@ -22,10 +22,10 @@ import numpy as np
 import pytest
 
 import initspec
-from initspec import stats as st
-from initspec.numpy_init import from_scheme
-from initspec.reference import build, np_dtype
-from initspec.spec import resolve
+from initspec.engine import stats as st
+from initspec.frameworks.numpy_reference import from_scheme
+from initspec.spec.reference import build, np_dtype
+from initspec.spec.schemes import resolve
 
 RUNS = 200
 CAL_ALPHA = 1e-3

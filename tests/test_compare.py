@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from initspec.compare import compare, convert_shape, family
+from initspec.engine.compare import compare, convert_shape, family
 
 
 def test_convert_shape_between_layouts():

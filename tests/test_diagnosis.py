@@ -17,11 +17,11 @@ import pytest
 from mutants import MUTANTS, Mutant
 
 import initspec
-from initspec import diagnosis
-from initspec.diagnosis import CATALOGUE, diagnose, diagnose_group, hypotheses
-from initspec.numpy_init import from_scheme
-from initspec.report import one_line
-from initspec.spec import resolve
+from initspec.engine import diagnosis
+from initspec.engine.diagnosis import CATALOGUE, diagnose, diagnose_group, hypotheses
+from initspec.frameworks.numpy_reference import from_scheme
+from initspec.reports.report import one_line
+from initspec.spec.schemes import resolve
 
 BRIEF_IDS = {"std_as_variance", "variance_as_std", "fan_swapped", "wrong_fan_mode", "receptive_field_ignored",
              "wrong_gain", "truncation_uncorrected", "truncation_absolute_bounds", "uniform_limit_missing_sqrt3",
@@ -142,7 +142,7 @@ def test_uniform_claims_leave_the_factor_three_to_the_sqrt3_mistake():
 
 
 def test_gain_table_matches_the_spec():
-    from initspec.spec import gain
+    from initspec.spec.schemes import gain
 
     for g2, name in diagnosis.GAIN2.items():
         if "relu" in name and "leaky" not in name:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import initspec
-from initspec.fans import get_layout
+from initspec.spec.fans import get_layout
 
 TORCH = get_layout("torch")
 
@@ -115,14 +115,14 @@ def test_structural_failures_are_results_and_the_run_goes_on():
 
 
 def test_structured_orthogonal():
-    from initspec.numpy_init import orthogonal
+    from initspec.frameworks.numpy_reference import orthogonal
 
     assert initspec.check(orthogonal(2.0), scheme="orthogonal(gain=2)", shapes=["64,32", "32,64", "8,3,5,5"]).ok
     assert not initspec.check(orthogonal(1.0), scheme="orthogonal(gain=2)", shapes=["64,32"]).ok
 
 
 def test_constant_and_sparse():
-    from initspec.numpy_init import constant, sparse
+    from initspec.frameworks.numpy_reference import constant, sparse
 
     assert initspec.check(constant(0.5), scheme="constant(value=0.5)", shapes=["4,3"]).ok
     assert not initspec.check(constant(0.5), scheme="ones", shapes=["4,3"]).ok

@@ -3,7 +3,7 @@
 import pytest
 
 from initspec.errors import InputError
-from initspec.fans import get_layout, n_of, parse_shape
+from initspec.spec.fans import get_layout, n_of, parse_shape
 
 
 @pytest.mark.parametrize(("layout", "shape", "fans"), [

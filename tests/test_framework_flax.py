@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from initspec.errors import InputError
-from initspec.manifest import Case
-from initspec.target import parse_target
+from initspec.frameworks.manifest import Case
+from initspec.frameworks.target import parse_target
 
 jax = pytest.importorskip("jax")
 jnp = pytest.importorskip("jax.numpy")

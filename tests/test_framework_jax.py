@@ -11,8 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from initspec.manifest import Case, load_manifest
-from initspec.target import parse_target
+from initspec.frameworks.manifest import Case, load_manifest
+from initspec.frameworks.target import parse_target
 
 jax = pytest.importorskip("jax")
 jnp = pytest.importorskip("jax.numpy")
@@ -69,7 +69,7 @@ AXES = [
 def test_fans_follow_jax_compute_fans(shape, axes):
     from jax._src.nn.initializers import _compute_fans
 
-    from initspec.fans import get_layout
+    from initspec.spec.fans import get_layout
 
     ours = get_layout("jax", axes.get("in_axis"), axes.get("out_axis"), axes.get("batch_axis")).fans(shape)
     assert ours == tuple(int(f) for f in _compute_fans(shape, **axes))
@@ -113,9 +113,9 @@ def test_bfloat16_normal_is_a_128_point_lattice():
     z ≈ -11.8, so `z < -6` holds with a margin of ~6 standard errors, and KS D ≈ 0.006 gives
     sqrt(n)·D ≈ 6 (p < 1e-25).  The float32 control passes both at the same n.
     """
-    from initspec import stats
-    from initspec.reference import build
-    from initspec.spec import resolve
+    from initspec.engine import stats
+    from initspec.spec.reference import build
+    from initspec.spec.schemes import resolve
 
     n_side = 1024
     out = {}

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from initspec.errors import InputError
-from initspec.manifest import Case, load_manifest
-from initspec.target import parse_target
+from initspec.frameworks.manifest import Case, load_manifest
+from initspec.frameworks.target import parse_target
 
 pytestmark = pytest.mark.framework("keras")
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +44,7 @@ def drawer(call: str, convention: str = "keras"):
 # ---- no framework import, CLI validation (no Keras needed) -----------------------------------
 
 def test_bindings_import_no_framework_at_import_time():
-    code = ("import sys, initspec.frameworks.keras, initspec.frameworks.tensorflow, initspec.backends; "
+    code = ("import sys, initspec.frameworks.keras, initspec.frameworks.tensorflow, initspec.engine.backends; "
             "print(sorted(m for m in ('keras', 'tensorflow', 'torch', 'jax') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
@@ -79,7 +79,7 @@ def _report(var: float, verdict: str = "pass", xfail: str | None = None, n: int 
 def test_compare_agrees_on_equal_moments_and_flags_a_variance_difference():
     """At n = 1e6 per backend the two-sample variance z has SE sqrt(2 · 2/n) = 0.2% of the
     variance: a 3% difference is z ≈ 15 (rejected at any alpha used here); 0.02% is z ≈ 0.1."""
-    from initspec.backends import compare
+    from initspec.engine.backends import compare
 
     rows = compare({"jax": _report(1.0), "torch": _report(1.0002)}, alpha=1e-4)
     assert rows[0]["agree"] and rows[0]["explained"]
@@ -92,7 +92,7 @@ def test_compare_agrees_on_equal_moments_and_flags_a_variance_difference():
 
 def test_compare_sides_of_verdicts():
     """xpass and pass conform, fail/xfail/error deviate: a pass next to an xfail is a difference."""
-    from initspec.backends import compare
+    from initspec.engine.backends import compare
 
     rows = compare({"jax": _report(1.0, "xpass", "k"), "torch": _report(1.0)}, alpha=1e-4)
     assert rows[0]["agree"]
@@ -184,7 +184,7 @@ def test_a_wrong_claim_is_caught(claims_are_held, keras):
 
 
 def test_select_refuses_a_second_backend_in_one_process(keras, backend):
-    from initspec.backends import BACKENDS, select
+    from initspec.engine.backends import BACKENDS, select
 
     select(backend)  # the backend already in use: fine
     other = next(b for b in BACKENDS if b != backend)
@@ -287,8 +287,8 @@ def test_each_xfail_line_matches_and_no_result_matches_two(framework, backend):
     xpass.  (Pure data: no framework needed.)"""
     from types import SimpleNamespace
 
-    from initspec.manifest import load_xfails, manifest_path
-    from initspec.runner import xfail_matches
+    from initspec.engine.runner import xfail_matches
+    from initspec.frameworks.manifest import load_xfails, manifest_path
 
     ids = [SimpleNamespace(id=f"{e.id}[{c.label}-{d}]", entry=e.id)
            for e in load_manifest(manifest_path(framework)).entries for d in e.dtypes for c in e.cases]

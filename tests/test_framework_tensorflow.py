@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from initspec.manifest import Case, load_manifest
-from initspec.target import parse_target
+from initspec.frameworks.manifest import Case, load_manifest
+from initspec.frameworks.target import parse_target
 
 tf = pytest.importorskip("tensorflow")
 pytestmark = pytest.mark.framework("tensorflow")

@@ -18,11 +18,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from initspec.fans import get_layout  # noqa: E402
+from initspec.engine.runner import run, xfail_matches  # noqa: E402
 from initspec.frameworks import torch as binding  # noqa: E402
-from initspec.manifest import Case, Entry, load_manifest, load_xfails, manifest_path  # noqa: E402
-from initspec.runner import run, xfail_matches  # noqa: E402
-from initspec.target import parse_target  # noqa: E402
+from initspec.frameworks.manifest import Case, Entry, load_manifest, load_xfails, manifest_path  # noqa: E402
+from initspec.frameworks.target import parse_target  # noqa: E402
+from initspec.spec.fans import get_layout  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

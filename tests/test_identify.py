@@ -16,8 +16,8 @@ import json
 
 import pytest
 
-from initspec import numpy_init
-from initspec.identify import identify, same_presets, snap
+from initspec.engine.identify import identify, same_presets, snap
+from initspec.frameworks import numpy_reference as numpy_init
 
 FAST = 50_000
 
@@ -82,7 +82,8 @@ def test_snap_prefers_simple_numbers():
 
 def test_cli_prints_the_best_and_runners_up(run_cli, tmp_path):
     out_json = tmp_path / "id.json"
-    code, out, err = run_cli("identify", "--target", "initspec.numpy_init:from_scheme('torch_linear_default')",
+    target = "initspec.frameworks.numpy_reference:from_scheme('torch_linear_default')"
+    code, out, err = run_cli("identify", "--target", target,
                              "--samples", "20000", "--top", "2", "--json", str(out_json))
     assert code == 0, err
     first = out.splitlines()[0]
@@ -108,9 +109,9 @@ def test_cli_broken_initializer_exits_1(run_cli):
 
 @pytest.mark.parametrize("args", [
     ("identify",),
-    ("identify", "--target", "initspec.numpy_init:normal", "--convention", "nonsense"),
-    ("identify", "--target", "initspec.numpy_init:normal", "--shape", "8,x"),
-    ("identify", "--target", "initspec.numpy_init:normal", "--samples", "10"),
+    ("identify", "--target", "initspec.frameworks.numpy_reference:normal", "--convention", "nonsense"),
+    ("identify", "--target", "initspec.frameworks.numpy_reference:normal", "--shape", "8,x"),
+    ("identify", "--target", "initspec.frameworks.numpy_reference:normal", "--samples", "10"),
     ("identify", "--target", "no_such_module:f"),
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(run_cli, args):

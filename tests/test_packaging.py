@@ -15,7 +15,7 @@ FRAMEWORKS = ("torch", "tensorflow", "jax", "flax", "keras")
 
 
 def test_import_initspec_imports_no_framework():
-    code = ("import sys, initspec, initspec.cli, initspec.api, initspec.runner, initspec.frameworks; "
+    code = ("import sys, initspec, initspec.cli, initspec.api, initspec.engine.runner, initspec.frameworks; "
             f"print([m for m in {FRAMEWORKS!r} if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from initspec.reference import build
-from initspec.spec import resolve
-from initspec.stats import ks_uniform
+from initspec.engine.stats import ks_uniform
+from initspec.spec.reference import build
+from initspec.spec.schemes import resolve
 
 
 def ref(expr, fan_in=75, fan_out=200, dtype="float64"):

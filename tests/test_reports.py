@@ -23,10 +23,10 @@ import pytest
 
 from initspec import api
 from initspec.cli import main
-from initspec.report import Report
+from initspec.engine.runner import apply_xfails
 from initspec.reports import write_reports
 from initspec.reports.markdown import to_markdown
-from initspec.runner import apply_xfails
+from initspec.reports.report import Report
 
 SAMPLES = 2000
 SHAPES = [(64, 32), (16, 48)]  # fan_in != fan_out, so the fan law is tested too

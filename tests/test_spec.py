@@ -5,7 +5,7 @@ import math
 import pytest
 
 from initspec.errors import InputError
-from initspec.spec import gain, load_family, presets, resolve
+from initspec.spec.schemes import gain, load_family, presets, resolve
 
 
 def test_every_spec_file_validates_and_every_preset_resolves():

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-import initspec.runner as runner
-from initspec import stats as st
-from initspec.reference import build
-from initspec.spec import resolve
+import initspec.engine.runner as runner
+from initspec.engine import stats as st
+from initspec.spec.reference import build
+from initspec.spec.schemes import resolve
 
 
 def test_chunked_moments_equal_in_memory_moments():
@@ -26,7 +26,7 @@ def test_chunked_moments_equal_in_memory_moments():
 
 def test_run_with_tiny_chunks_equals_run_with_one_chunk(monkeypatch):
     """The same run with 1,000-value chunks gives the same verdicts and statistics."""
-    from initspec.numpy_init import from_scheme
+    from initspec.frameworks.numpy_reference import from_scheme
 
     def results():
         rep = __import__("initspec").check(from_scheme("glorot_uniform"), scheme="glorot_uniform",
@@ -87,7 +87,7 @@ def test_huge_tensor_is_never_copied_whole(monkeypatch):
             yield c
 
     monkeypatch.setattr(runner, "_chunks", spy)
-    from initspec.numpy_init import from_scheme
+    from initspec.frameworks.numpy_reference import from_scheme
 
     rep = __import__("initspec").check(from_scheme("he_normal"), scheme="he_normal", shapes=["1000,500"],
                                        samples=20_000)

@@ -1,7 +1,7 @@
 """Known deviations: xfail lines, exact ids with brackets, several lines matching one result."""
 
-from initspec.manifest import load_xfails
-from initspec.runner import Result, apply_xfails, xfail_matches
+from initspec.engine.runner import Result, apply_xfails, xfail_matches
+from initspec.frameworks.manifest import load_xfails
 
 
 def result(verdict: str, rid: str = "uniform_[512x128-bfloat16]") -> Result:
@@ -40,7 +40,8 @@ def test_known_deviation_is_xfailed_and_no_xfails_shows_and_diagnoses_it(run_cli
     monkeypatch.setattr(initspec.api, "load_xfails", lambda fw: [("claim", "known: half the variance")])
     manifest = tmp_path / "m.toml"
     manifest.write_text('framework = "numpy"\n[[entry]]\nid = "claim"\n'
-                        'call = "initspec.numpy_init:from_scheme(\'lecun_normal\')"\nclaims = "he_normal"\n'
+                        'call = "initspec.frameworks.numpy_reference:from_scheme(\'lecun_normal\')"\n'
+                        'claims = "he_normal"\n'
                         'shapes = [[512, 128], [96, 1000]]\n')
     report = tmp_path / "r.json"
     code, out, _ = run_cli("check", "--manifest", str(manifest), "--json", str(report), "-q")

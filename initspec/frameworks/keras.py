@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from initspec.backends import BACKEND_MODULES
 from initspec.errors import InputError
-from initspec.reference import np_dtype
+from initspec.frameworks.keras_backends import BACKEND_MODULES
+from initspec.spec.reference import np_dtype
 
 FRAMEWORK = "keras"
 EXTRA = "keras"

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from initspec.errors import InputError
-from initspec.reference import np_dtype
+from initspec.spec.reference import np_dtype
 
 FRAMEWORK = "torch"
 EXTRA = "torch"

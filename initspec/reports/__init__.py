@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from initspec.errors import InputError
 
 if TYPE_CHECKING:
-    from initspec.report import Report
+    from initspec.reports.report import Report
 
 __all__ = ["printable", "require_matplotlib", "write_reports"]
 

@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from initspec.errors import InputError
-from initspec.fans import n_of
-from initspec.reference import QUANTIZED
 from initspec.reports import printable
 from initspec.reports.markdown import headline
+from initspec.spec.fans import n_of
+from initspec.spec.reference import QUANTIZED
 
 if TYPE_CHECKING:
-    from initspec.report import Report
-    from initspec.runner import Result
+    from initspec.engine.runner import Result
+    from initspec.reports.report import Report
 
 DPI = 80
 BINS = 60

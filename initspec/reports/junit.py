@@ -11,12 +11,12 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from initspec.report import failure_message, one_line
 from initspec.reports import printable
+from initspec.reports.report import failure_message, one_line
 
 if TYPE_CHECKING:
-    from initspec.report import Report
-    from initspec.runner import Result
+    from initspec.engine.runner import Result
+    from initspec.reports.report import Report
 
 
 def to_junit(report: Report) -> ET.Element:

@@ -11,12 +11,12 @@ import html
 import math
 from typing import TYPE_CHECKING
 
-from initspec.report import failure_message, one_line
 from initspec.reports import printable
+from initspec.reports.report import failure_message, one_line
 
 if TYPE_CHECKING:
-    from initspec.report import Report
-    from initspec.runner import Result
+    from initspec.engine.runner import Result
+    from initspec.reports.report import Report
 
 ICON = {"pass": "✅", "fail": "❌", "error": "💥", "xfail": "🟡", "xpass": "🔵"}
 _ORDER = {"error": 0, "fail": 1, "xpass": 2, "xfail": 3}

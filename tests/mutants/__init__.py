@@ -3,7 +3,7 @@
 Convention numpy: ``init(rng, shape, dtype) -> ndarray``.  Every sampler here takes a
 ``bug`` argument; ``bug=None`` is the correct twin, so a mutant and its twin differ in
 exactly the line the bug names.  The samplers are written out plainly (own fans, own
-rejection sampler) and share nothing with :mod:`initspec.numpy_init` or the references.
+rejection sampler) and share nothing with :mod:`initspec.frameworks.numpy_reference` or the references.
 
 ``MUTANTS`` is the table the tests and ``bench/calibration.py`` run: each row names the
 mistake id the diagnosis must put first.
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from initspec.reference import np_dtype
+from initspec.spec.reference import np_dtype
 
 Init = Callable[[np.random.Generator, Sequence[int], Any], np.ndarray]
 

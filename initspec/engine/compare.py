@@ -21,7 +21,7 @@ import numpy as np
 from scipy import stats
 
 from initspec.errors import InputError
-from initspec.manifest import Case, Entry, load_manifest, manifest_path
+from initspec.frameworks.manifest import Case, Entry, load_manifest, manifest_path
 
 #: kurtosis mu4/var² of the families a sample may come from
 FAMILIES = {"uniform": 1.8, "truncated normal (±2σ)": float(stats.truncnorm(-2, 2).stats(moments="k")) + 3,
@@ -110,8 +110,8 @@ def _sample_in_subprocess(side: Side, case: Case, dtype: str, n: int, seed: int)
 
 def draw_sample(framework: str, entry_id: str, case: Case, dtype: str, n: int, seed: int) -> tuple[np.ndarray, dict]:
     """Draw about n values of one entry at one case (in this process)."""
+    from initspec.engine.runner import _Prepared
     from initspec.frameworks import binding_for
-    from initspec.runner import _Prepared
 
     entry = find_entry(framework, entry_id)
     binding = binding_for(entry.convention, convention=True)
@@ -147,7 +147,7 @@ def family(kurtosis: float) -> str:
 
 def compare(a: np.ndarray, b: np.ndarray, alpha: float = 1e-4) -> dict[str, Any]:
     """Two-sample comparison: KS, variance ratio (z from each sample's kurtosis), means."""
-    from initspec.stats import holm
+    from initspec.engine.stats import holm
 
     ma, mb = _moments(a), _moments(b)
     ks = stats.ks_2samp(a, b)
@@ -219,7 +219,7 @@ def _key(scheme: Any) -> tuple:
 
 def matrix(frameworks: list[str]) -> tuple[list[str], list[list[str]]]:
     """Rows: canonical schemes; columns: frameworks; cells: the entries claiming each scheme."""
-    from initspec.spec import resolve
+    from initspec.spec.schemes import resolve
 
     canon = {_key(resolve(name)): name for name in CANONICAL}
     cells: dict[str, dict[str, list[str]]] = {name: {fw: [] for fw in frameworks} for name in CANONICAL}

@@ -18,8 +18,8 @@ import numpy as np
 from scipy import special, stats
 
 from initspec.errors import InputError, closest
-from initspec.fans import n_of
-from initspec.spec import Scheme
+from initspec.spec.fans import n_of
+from initspec.spec.schemes import Scheme
 
 FLOAT_DTYPES = ("float64", "float32", "float16", "bfloat16")
 QUANTIZED = ("float16", "bfloat16")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from initspec.errors import InputError
-from initspec.spec import parse_call
+from initspec.frameworks.manifest import Case, Entry, default_shapes
+from initspec.spec.expr import parse_call
+from initspec.spec.fans import get_layout, parse_shape
 
 
 @dataclass(frozen=True)
@@ -50,3 +53,23 @@ def parse_target(text: str) -> Target:
     attr, args, kwargs = parse_call(rest, what="--target")
     return Target(text=text, module=module.strip(), attr=attr, args=tuple(args), kwargs=kwargs,
                   has_call=rest.strip().endswith(")"))
+
+
+def entry_for(target: str | Callable[..., Any], scheme: str, convention: str, layout: str,
+              shapes: Iterable[Any] | None, dtypes: Sequence[str]) -> tuple[Entry, Any]:
+    """A one-entry manifest for a target and its prepared drawer."""
+    from initspec.frameworks import binding_for
+
+    binding = binding_for(convention, convention=True)
+    if isinstance(target, str):
+        t = parse_target(target)
+        obj = t.load()
+    else:
+        obj = target
+        name = getattr(target, "__qualname__", type(target).__name__)
+        t = Target(text=f"{getattr(target, '__module__', '?')}:{name}", module="", attr=name)
+    lay = get_layout(layout)
+    cases = [Case(parse_shape(s)) for s in shapes] if shapes else [Case(s) for s in default_shapes(layout)]
+    entry = Entry(id=t.attr, call=t.text, convention=convention, claims=scheme, layout=lay,
+                  cases=cases, dtypes=list(dtypes), framework=binding.FRAMEWORK)
+    return entry, binding.prepare(obj, t, convention)

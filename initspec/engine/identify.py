@@ -13,23 +13,20 @@ expression with the presets that mean the same law.
 
 from __future__ import annotations
 
-import json
 import math
-import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-import click
 import numpy as np
 from scipy import stats
 
-from initspec import stats as st
+from initspec.engine import stats as st
 from initspec.errors import InputError
-from initspec.fans import n_of
-from initspec.reference import QUANTIZED, Reference, _grid, build, continuous_law, eps, np_dtype
-from initspec.spec import MODES, Scheme, presets, resolve
+from initspec.spec.fans import n_of
+from initspec.spec.reference import QUANTIZED, Reference, _grid, build, continuous_law, eps, np_dtype
+from initspec.spec.schemes import MODES, Scheme, presets, resolve
 
 DEFAULT_SAMPLES = 200_000
 DEFAULT_ALPHA = 1e-4
@@ -322,12 +319,12 @@ def identify(target: str | Callable[..., Any], *, convention: str = "numpy", lay
              shapes: Iterable[Any] | None = None, dtype: str = "float32", seed: int = 0,
              samples: int = DEFAULT_SAMPLES, alpha: float = DEFAULT_ALPHA) -> Identification:
     """Rank candidate schemes for an initializer (a ``MODULE:ATTR(args)`` string or a callable)."""
-    from initspec.api import _entry_for
+    from initspec.frameworks.target import entry_for
 
     if samples < 1000:
         raise InputError(f"--samples must be at least 1000, got {samples}")
     np_dtype(dtype)
-    entry, drawer = _entry_for(target, "normal", convention, layout, shapes, [dtype])  # (the claim is unused)
+    entry, drawer = entry_for(target, "normal", convention, layout, shapes, [dtype])  # (the claim is unused)
     name = target if isinstance(target, str) else entry.call
     drawn, problem = draw_samples(drawer, entry, dtype, seed, samples)
     result = Identification(name, layout, dtype, seed, [], alpha=alpha, problem=problem)
@@ -372,9 +369,6 @@ def _evidence(best: Candidate, drawn: list[ShapeSample], seed: int) -> list[Shap
     return out
 
 
-# --- CLI ------------------------------------------------------------------------------
-
-
 def format_identification(ident: Identification, top: int = 5) -> str:
     """The best candidate with its evidence, then the runners-up."""
     if ident.problem:
@@ -382,7 +376,7 @@ def format_identification(ident: Identification, top: int = 5) -> str:
     best = ident.ranked[0]
     same = same_presets(best.scheme)
     lines = [f"best: {best.expr}" + (f"  (= {', '.join(same)})" if same else "")]
-    from initspec.cli import formula
+    from initspec.spec.schemes import formula
 
     lines.append(f"  {formula(best.scheme)}" + (f"; {best.note}" if best.note else ""))
     for e in ident.evidence:
@@ -406,27 +400,3 @@ def format_identification(ident: Identification, top: int = 5) -> str:
             note = f"  [{c.note}]" if c.note else ""
             lines.append(f"  {delta:+.4g}  {c.expr}{note}{tie}")
     return "\n".join(lines)
-
-
-@click.command("identify")
-@click.option("--target", required=True, help="MODULE:ATTR[(literal args)] of the initializer")
-@click.option("--convention", default="numpy", show_default=True, help="numpy | torch | keras | jax")
-@click.option("--layout", default="torch", show_default=True, help="weight layout: torch | tf | jax")
-@click.option("--shape", "shapes", multiple=True, help="a shape to draw (repeatable; default: the layout's set)")
-@click.option("--dtype", default="float32", show_default=True)
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--samples", default=DEFAULT_SAMPLES, show_default=True, type=int, help="values per shape")
-@click.option("--top", default=5, show_default=True, type=int, help="runners-up to show")
-@click.option("--json", "json_path", type=click.Path(), default=None, help="write the ranking as JSON here")
-def identify_cmd(target: str, convention: str, layout: str, shapes: Sequence[str], dtype: str, seed: int,
-                 samples: int, top: int, json_path: str | None) -> None:
-    """Which scheme does an unknown initializer implement?  Exit 0 when the best candidate is
-    consistent with every shape, 1 when none is (or the initializer misbehaves)."""
-    ident = identify(target, convention=convention, layout=layout, shapes=shapes or None, dtype=dtype,
-                     seed=seed, samples=samples)
-    if json_path:
-        with open(json_path, "w") as f:
-            json.dump(ident.to_dict(), f, indent=2, default=float)
-            f.write("\n")
-    click.echo(format_identification(ident, top))
-    sys.exit(0 if ident.consistent else 1)

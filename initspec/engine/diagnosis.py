@@ -29,11 +29,11 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from initspec import stats as st
+from initspec.engine import stats as st
 from initspec.errors import InputError
-from initspec.fans import LAYOUTS, Layout
-from initspec.reference import QUANTIZED, Reference, _grid, build, eps
-from initspec.spec import Scheme
+from initspec.spec.fans import LAYOUTS, Layout
+from initspec.spec.reference import QUANTIZED, Reference, _grid, build, eps
+from initspec.spec.schemes import Scheme
 
 #: a hypothesis is consistent with the evidence when each check, pooled over the shapes, has p >= FIT_P
 FIT_P = 1e-6

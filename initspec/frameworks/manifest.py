@@ -12,7 +12,7 @@ from typing import Any
 
 from initspec._data import data_dir
 from initspec.errors import InputError
-from initspec.fans import Layout, get_layout, parse_shape
+from initspec.spec.fans import Layout, get_layout, parse_shape
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Each factory returns ``init(rng: numpy.random.Generator, shape, dtype) -> ndarray``.
 They sample with numpy directly (rejection for the truncated normal, QR for orthogonal)
-and share nothing with the scipy references in :mod:`initspec.reference` but the fans and
+and share nothing with the scipy references in :mod:`initspec.spec.reference` but the fans and
 the spec, so ``initspec check numpy`` is a real test of the engine.
 """
 
@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from initspec.fans import Layout, get_layout, n_of
-from initspec.reference import np_dtype
-from initspec.spec import resolve
+from initspec.spec.fans import Layout, get_layout, n_of
+from initspec.spec.reference import np_dtype
+from initspec.spec.schemes import resolve
 
 Init = Callable[[np.random.Generator, Sequence[int], str], np.ndarray]
 

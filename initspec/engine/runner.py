@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from initspec import stats as st
+from initspec.engine import stats as st
 from initspec.errors import InputError
-from initspec.fans import Layout
-from initspec.manifest import Case, Entry
-from initspec.reference import Reference, build, eps, np_dtype
-from initspec.spec import Scheme, resolve
-from initspec.target import parse_target
+from initspec.frameworks.manifest import Case, Entry
+from initspec.frameworks.target import parse_target
+from initspec.spec.fans import Layout
+from initspec.spec.reference import Reference, build, eps, np_dtype
+from initspec.spec.schemes import Scheme, resolve
 
 DEFAULT_ALPHA = 1e-4
 DEFAULT_SEED = 0
@@ -170,7 +170,7 @@ def run(entries: list[Entry], *, seed: int = DEFAULT_SEED, alpha: float = DEFAUL
     ``workers`` > 1 spreads the entries over that many processes (each imports the
     framework once); Holm's correction and diagnosis still see the whole run.
     """
-    from initspec.diagnosis import diagnose_group
+    from initspec.engine.diagnosis import diagnose_group
 
     jobs = plan(entries, seed, framework)
     groups = _fan_law_groups(jobs)
@@ -388,7 +388,7 @@ def _seed_test(r: Result, first: bytes, other: bytes, clock: _Clock) -> None:
 
 
 def _expected_exact(job: Job) -> np.ndarray:
-    from initspec import numpy_init
+    from initspec.frameworks import numpy_reference as numpy_init
 
     p = job.scheme.params
     init = {"constant": lambda: numpy_init.constant(p["value"]),

@@ -29,58 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from initspec.errors import InputError
+from initspec.frameworks.keras_backends import BACKEND_MODULES, BACKENDS, interpreter
 
-BACKENDS = ("tensorflow", "jax", "torch", "numpy")
-#: the module a backend needs besides keras
-BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch", "numpy": "numpy"}
 _NOT_INSTALLED = ("is not installed", "cannot be imported", "No module named")
-
-
-def interpreter(backend: str) -> str:
-    """The Python that runs ``backend``: ``$INITSPEC_PYTHON_<BACKEND>`` or this interpreter."""
-    return os.environ.get(f"INITSPEC_PYTHON_{backend.upper()}") or sys.executable
-
-
-def validate(framework: str | None, manifest: str | None, backend: str | None, all_backends: bool,
-             target: str | None) -> None:
-    """InputError unless --backend / --all-backends are used with keras, and not together."""
-    if backend and all_backends:
-        raise InputError("give either --backend or --all-backends, not both")
-    flag = "--all-backends" if all_backends else f"--backend {backend}"
-    if backend and backend not in BACKENDS:
-        raise InputError(f"--backend {backend!r}: use one of {', '.join(BACKENDS)}")
-    if target is not None:
-        if all_backends:
-            raise InputError("--all-backends works on a framework manifest, not on --target")
-        return
-    name = framework
-    if name is None and manifest:
-        from initspec.manifest import load_manifest
-
-        name = load_manifest(Path(manifest)).framework
-    if name != "keras":
-        raise InputError(f"{flag} applies to keras only, not to {name or 'no framework'}")
-
-
-def select(backend: str) -> None:
-    """Make ``backend`` Keras's backend in this process (before keras is imported)."""
-    if backend not in BACKENDS:
-        raise InputError(f"--backend {backend!r}: use one of {', '.join(BACKENDS)}")
-    keras = sys.modules.get("keras")
-    if keras is not None:
-        current = keras.backend.backend()
-        if current != backend:
-            raise InputError(f"keras is already imported with the {current} backend; "
-                             f"--backend {backend} needs a fresh process")
-        return
-    need = BACKEND_MODULES[backend]
-    if importlib.util.find_spec(need) is None:
-        raise InputError(f"keras backend {backend!r} needs {need}, which is not installed")
-    os.environ["KERAS_BACKEND"] = backend
-    try:
-        importlib.import_module("keras")
-    except ModuleNotFoundError as e:
-        raise InputError(f"keras with the {backend} backend cannot be imported: no module {e.name!r}") from None
 
 
 def _installed(backend: str, python: str) -> str | None:
@@ -128,8 +79,8 @@ def _num(v: Any) -> float:
 
 
 def _reference(r: dict[str, Any]) -> Any:
-    from initspec.reference import build
-    from initspec.spec import resolve
+    from initspec.spec.reference import build
+    from initspec.spec.schemes import resolve
 
     try:
         return build(resolve(r["scheme"]), r["fan_in"] or 1, r["fan_out"] or 1, r["dtype"])
@@ -166,7 +117,7 @@ def _pair_tests(a: dict[str, Any], b: dict[str, Any], ref: Any) -> list[dict[str
 
 def compare(runs: dict[str, dict[str, Any]], alpha: float) -> list[dict[str, Any]]:
     """Result-by-result comparison of the backends that ran (Holm over every two-sample test)."""
-    from initspec.stats import holm
+    from initspec.engine.stats import holm
 
     by_id: dict[str, dict[str, dict[str, Any]]] = {}
     for backend, rep in runs.items():

@@ -9,7 +9,6 @@ family ``kind`` plus the complete set of that kind's base parameters.
 
 from __future__ import annotations
 
-import ast
 import functools
 import json
 import math
@@ -21,6 +20,7 @@ from typing import Any
 
 from initspec._data import data_dir
 from initspec.errors import InputError, closest
+from initspec.spec.expr import parse_call
 
 MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
 DISTRIBUTIONS = ("normal", "truncated_normal", "uniform")
@@ -181,35 +181,6 @@ def presets() -> list[Preset]:
     return list(seen.values())
 
 
-def _literal(node: ast.expr, where: str) -> Any:
-    if isinstance(node, ast.Name):  # a bare word: fan_in, truncated_normal, relu, FAN_IN
-        return node.id
-    try:
-        return ast.literal_eval(node)
-    except ValueError:
-        raise InputError(f"{where}: {ast.unparse(node)!r} is not a literal") from None
-
-
-def parse_call(text: str, what: str = "scheme") -> tuple[str, list[Any], dict[str, Any]]:
-    """Split ``name(args...)`` into name, positional and keyword literals (never evaluated)."""
-    try:
-        node = ast.parse(text.strip(), mode="eval").body
-    except SyntaxError:
-        raise InputError(f"{what} {text!r}: not of the form NAME or NAME(key=literal, ...)") from None
-    if isinstance(node, (ast.Name, ast.Attribute)):
-        return ast.unparse(node), [], {}
-    if not isinstance(node, ast.Call) or not isinstance(node.func, (ast.Name, ast.Attribute)):
-        raise InputError(f"{what} {text!r}: not of the form NAME or NAME(key=literal, ...)")
-    where = f"{what} {text!r}"
-    args = [_literal(a, where) for a in node.args]
-    kwargs = {}
-    for kw in node.keywords:
-        if kw.arg is None:
-            raise InputError(f"{where}: **kwargs are not allowed")
-        kwargs[kw.arg] = _literal(kw.value, where)
-    return ast.unparse(node.func), args, kwargs
-
-
 def _translate(preset: Preset, given: dict[str, Any]) -> dict[str, Any]:
     """Apply the preset's value tables, then its renames."""
     out = dict(given)
@@ -309,3 +280,36 @@ def _complete(kind: str, params: dict[str, Any], expr: str) -> dict[str, Any]:
         if key in out and out[key] <= 0:
             raise InputError(f"scheme {expr!r}: {key} must be positive, got {out[key]}")
     return out
+
+
+_N_TEXT = {"fan_in": "fan_in", "fan_out": "fan_out", "fan_avg": "(fan_in + fan_out)/2",
+           "fan_geo_avg": "sqrt(fan_in * fan_out)"}
+
+
+def formula(scheme: Scheme) -> str:
+    """The scheme's law in one line."""
+    p = scheme.params
+    if scheme.kind == "variance_scaling":
+        n = _N_TEXT[p["mode"]]
+        dist = p["distribution"]
+        if dist == "normal":
+            return f"N({p['mean']:g}, {p['scale']:.6g} / n), n = {n}"
+        if dist == "uniform":
+            return f"U(±sqrt(3 * {p['scale']:.6g} / n)), n = {n}"
+        tc = p["truncation_correction"]
+        corr = {"exact": "variance corrected to exactly scale/n", "none": "uncorrected"}.get(
+            tc, f"pre-truncation variance {tc} * scale/n")
+        return (f"truncated normal, Var = {p['scale']:.6g} / n, n = {n}, cut at "
+                f"[{p['lower']:g}, {p['upper']:g}] pre-truncation std ({corr})")
+    if scheme.kind == "normal":
+        return f"N({p['mean']:g}, {p['std']:g}²)"
+    if scheme.kind == "truncated_normal":
+        unit = "pre-truncation std" if p["bounds"] == "std" else "absolute"
+        return f"N({p['mean']:g}, {p['std']:g}²) cut at [{p['lower']:g}, {p['upper']:g}] ({unit})"
+    if scheme.kind == "uniform":
+        return f"U({p['low']:g}, {p['high']:g})"
+    if scheme.kind == "constant":
+        return f"every element = {p['value']:g}"
+    if scheme.kind == "sparse":
+        return f"ceil({p['sparsity']:g} * rows) zeros per column, the rest N(0, {p['std']:g}²)"
+    return ", ".join(f"{k}={v}" for k, v in p.items()) + f" ({scheme.kind})"

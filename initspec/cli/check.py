@@ -1,0 +1,102 @@
+"""``initspec check``: a framework's manifest, a manifest file, or one --target."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from initspec.cli.common import progress_bar, run_options
+from initspec.errors import InputError
+
+
+@click.command()
+@click.argument("framework", required=False)
+@click.option("--only", default=None, help="glob over entry ids, e.g. 'kaiming*'")
+@run_options
+@click.option("--target", default=None, help="MODULE:ATTR[(literal args)] to audit instead of a framework")
+@click.option("--convention", default="numpy", show_default=True, help="numpy | torch | keras | jax (with --target)")
+@click.option("--scheme", "scheme", default=None, help="the scheme the target claims (with --target)")
+@click.option("--layout", default="torch", show_default=True, help="weight layout (with --target)")
+@click.option("--shape", "shapes", multiple=True, help="a shape to test (repeatable; with --target)")
+@click.option("--dtype", "dtypes", multiple=True, help="a dtype to test (repeatable; with --target)")
+@click.option("--manifest", type=click.Path(), default=None, help="a manifest file instead of the built-in one")
+@click.option("--no-xfails", is_flag=True, help="ignore conformance/xfails: known deviations fail and are diagnosed")
+@click.option("--jobs", "-j", "workers", type=int, default=1, show_default=True,
+              help="spread the entries over N processes (framework checks)")
+@click.option("--json", "json_path", type=click.Path(), default=None, help="write the JSON report here")
+@click.option("--junit", type=click.Path(), default=None, help="write a JUnit XML report here")
+@click.option("--markdown", type=click.Path(), default=None,
+              help="write a Markdown summary here (also appended to $GITHUB_STEP_SUMMARY when set)")
+@click.option("--html", type=click.Path(), default=None, help="write a self-contained HTML report with plots here")
+@click.option("--quiet", "-q", is_flag=True, help="only the summary line")
+@click.option("--backend", default=None, help="Keras backend: tensorflow | jax | torch | numpy (keras only)")
+@click.option("--all-backends", is_flag=True, help="keras on every installed backend, one process each, compared")
+def check(framework: str | None, only: str | None, seed: int, alpha: float, samples: int | None,
+          max_draws: int, target: str | None, convention: str, scheme: str | None, layout: str,
+          shapes: tuple[str, ...], dtypes: tuple[str, ...], manifest: str | None, json_path: str | None,
+          junit: str | None, markdown: str | None, html: str | None, quiet: bool,
+          backend: str | None = None, all_backends: bool = False, workers: int = 1, no_xfails: bool = False) -> None:
+    """Check FRAMEWORK's initializers (or one --target) against their claimed schemes."""
+    from rich.console import Console
+
+    from initspec import api
+    from initspec.reports import require_matplotlib, write_reports
+    from initspec.reports.terminal import print_table
+
+    if not 0 < alpha < 1:
+        raise InputError(f"--alpha must be in (0, 1), got {alpha}")
+    if samples is not None and samples < 10:
+        raise InputError(f"--samples must be at least 10, got {samples}")
+    if workers < 1:
+        raise InputError(f"--jobs must be at least 1, got {workers}")
+    if max_draws < 1:
+        raise InputError(f"--max-draws must be at least 1, got {max_draws}")
+    if html:
+        require_matplotlib()  # fail before a long run, not after it
+    if backend or all_backends:  # before anything imports keras
+        from initspec.engine import backends
+        from initspec.frameworks import keras_backends
+
+        keras_backends.validate(framework, manifest, backend, all_backends, target)
+        if all_backends:
+            sys.exit(backends.run_all(seed=seed, alpha=alpha, samples=samples, max_draws=max_draws, only=only,
+                                      manifest=manifest, json_path=json_path, quiet=quiet, echo=click.echo))
+        keras_backends.select(backend)
+    bar, progress = progress_bar(sys.stderr.isatty() and not quiet)
+    common = {"seed": seed, "alpha": alpha, "samples": samples, "max_draws": max_draws, "progress": progress}
+    if target is not None:
+        if framework:
+            raise InputError("give either FRAMEWORK or --target, not both")
+        if not scheme:
+            raise InputError("--target needs --scheme, the scheme the target claims to implement")
+
+        def run() -> Any:
+            return api.check(target, scheme=scheme, convention=convention, layout=layout,
+                             shapes=shapes or None, dtypes=dtypes or ("float32",), **common)
+    else:
+        if not framework and not manifest:
+            raise InputError("name a FRAMEWORK (e.g. `initspec check numpy`) or give --target")
+        from pathlib import Path
+
+        from initspec.frameworks.manifest import load_manifest
+
+        m = load_manifest(Path(manifest)) if manifest else None
+
+        def run() -> Any:
+            return api.check_framework(framework or m.framework, only=only, manifest=m, workers=workers,
+                                       xfails=not no_xfails, **common)
+
+    if bar is not None:
+        with bar:
+            report = run()
+    else:
+        report = run()
+    if json_path:
+        report.write_json(json_path)
+    write_reports(report, junit=junit, markdown=markdown, html=html)
+    console = Console(no_color=bool(os.environ.get("NO_COLOR")) or None)
+    print_table(report, console, quiet=quiet)
+    sys.exit(report.exit_code)

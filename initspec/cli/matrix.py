@@ -1,0 +1,31 @@
+"""``initspec matrix``: which entry of each framework claims each canonical scheme."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.argument("frameworks", nargs=-1)
+@click.option("--markdown", "md_path", type=click.Path(), default=None, help="also write the table as Markdown")
+def matrix(frameworks: tuple[str, ...], md_path: str | None) -> None:
+    """Which entry of each framework claims each canonical scheme (all manifests by default)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from initspec._data import data_dir
+    from initspec.engine.compare import markdown_table
+    from initspec.engine.compare import matrix as build_matrix
+
+    names = list(frameworks) or sorted(p.stem for p in data_dir("adapters").glob("*.toml"))
+    header, rows = build_matrix(names)
+    table = Table(title="initializers by canonical scheme (from the manifests' claims)")
+    for col in header:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+    if md_path:
+        from pathlib import Path
+
+        Path(md_path).write_text(markdown_table(header, rows))

@@ -1,0 +1,1 @@
+"""The engine: checks claims against specs (statistics, runner, diagnosis, identify, compare)."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import fnmatch
+import shlex
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from initspec.engine.runner import DEFAULT_ALPHA, DEFAULT_MAX_DRAWS, DEFAULT_SEED, Progress, run, xfail_matches
@@ -31,7 +33,7 @@ def check_framework(framework: str, *, only: str | None = None, seed: int = DEFA
     backend = binding.backend() if hasattr(binding, "backend") else None  # Keras: tensorflow | jax | ...
     xf = (load_xfails(m.framework) + (load_xfails(f"{m.framework}-{backend}") if backend else [])) if xfails else []
     results = run(entries, seed=seed, alpha=alpha, samples=samples, max_draws=max_draws,
-                  framework=f"{m.framework} --backend {backend}" if backend else m.framework,
+                  framework=_repro_prefix(m.framework, backend, None if manifest is None else m.path),
                   xfails=xf, progress=progress, workers=workers)
     version = binding.version() + (f" ({backend} {binding.backend_version()} backend)" if backend else "")
     report = Report(m.framework, version, seed, alpha, results)
@@ -41,6 +43,12 @@ def check_framework(framework: str, *, only: str | None = None, seed: int = DEFA
         report.warnings += [f"xfail pattern {p!r} matches no result" for p, _ in xf
                             if not any(xfail_matches(r, p) for r in results)]
     return report
+
+
+def _repro_prefix(framework: str, backend: str | None, manifest: Path | None) -> str:
+    """What follows ``initspec check`` in a repro line: the framework, or the custom manifest file."""
+    where = f"--manifest {shlex.quote(str(manifest))}" if manifest is not None else framework
+    return f"{where} --backend {backend}" if backend else where
 
 
 def check(target: str | Callable[..., Any], *, scheme: str, convention: str = "numpy",

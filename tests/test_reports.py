@@ -143,19 +143,28 @@ def _tables(md: str) -> list[list[list[str]]]:
     return tables
 
 
-def test_markdown_table_shows_the_json_verdicts(report: Report) -> None:
+def test_markdown_shows_the_grouped_view_of_the_verdicts(report: Report) -> None:
     md = to_markdown(report)
     data = _reloaded(report)
-    notable, passed = _tables(md)
-    shown = {row[1]: row[0].split()[-1] for row in notable}
-    assert shown == {r["id"]: r["verdict"] for r in data["results"] if r["verdict"] != "pass"}
-    # passes fold into one row per initializer and dtype: the counts add up to the JSON's passes
-    per_dtype = {row[2]: int(row[3]) for row in passed}
-    want: dict[str, int] = {}
-    for r in data["results"]:
-        if r["verdict"] == "pass":
-            want[r["dtype"]] = want.get(r["dtype"], 0) + 1
-    assert per_dtype == want
+    notable, passed, *shape_tables = _tables(md)
+    order = ["error", "fail", "xpass", "xfail", "pass"]
+    groups: dict[tuple[str, str], list[str]] = {}
+    for r in report.results:
+        groups.setdefault((r.entry, r.dtype), []).append(r.verdict)
+    # one row per initializer and dtype that does not plainly pass, with its worst verdict ...
+    want = {k: min(v, key=order.index) for k, v in groups.items() if set(v) != {"pass"}}
+    assert {(row[1], row[2]): row[0].split()[-1] for row in notable} == want
+    # ... and the passing dtypes of an initializer folded into one row
+    want_passed = {}
+    for (entry, dtype), v in groups.items():
+        if set(v) == {"pass"}:
+            want_passed.setdefault(entry, set()).add(dtype)
+    assert {row[0]: set(row[2].split()) for row in passed} == want_passed
+    assert sum(int(row[3]) for row in notable) + sum(int(row[3]) for row in passed) == len(data["results"])
+    # a failure's diagnosis is stated once for the row (and in its repro block), its shapes beneath it
+    (fail_row,) = [row for row in notable if row[0].split()[-1] == "fail"]
+    assert fail_row[-1].startswith("probably std_as_variance") and md.count("probably std_as_variance") == 2
+    assert [len(t) for t in shape_tables] == [1, len(SHAPES)]  # the error's one shape, then the failure's
     s = data["summary"]
     assert (f"{s['passed']} passed, {s['failed']} failed, {s['errors']} errors, {s['xfailed']} xfailed, "
             f"{s['xpassed']} xpassed") in md

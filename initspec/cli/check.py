@@ -32,19 +32,20 @@ from initspec.errors import InputError
               help="write a Markdown summary here (also appended to $GITHUB_STEP_SUMMARY when set)")
 @click.option("--html", type=click.Path(), default=None, help="write a self-contained HTML report with plots here")
 @click.option("--quiet", "-q", is_flag=True, help="only the summary line")
+@click.option("--verbose", "-v", count=True, help="every result on its own row (default: one row per initializer)")
 @click.option("--backend", default=None, help="Keras backend: tensorflow | jax | torch | numpy (keras only)")
 @click.option("--all-backends", is_flag=True, help="keras on every installed backend, one process each, compared")
 def check(framework: str | None, only: str | None, seed: int, alpha: float, samples: int | None,
           max_draws: int, target: str | None, convention: str, scheme: str | None, layout: str,
           shapes: tuple[str, ...], dtypes: tuple[str, ...], manifest: str | None, json_path: str | None,
-          junit: str | None, markdown: str | None, html: str | None, quiet: bool,
+          junit: str | None, markdown: str | None, html: str | None, quiet: bool, verbose: int,
           backend: str | None = None, all_backends: bool = False, workers: int = 1, no_xfails: bool = False) -> None:
     """Check FRAMEWORK's initializers (or one --target) against their claimed schemes."""
     from rich.console import Console
 
     from initspec import api
     from initspec.reports import require_matplotlib, write_reports
-    from initspec.reports.terminal import print_table
+    from initspec.reports.terminal import print_report
 
     if not 0 < alpha < 1:
         raise InputError(f"--alpha must be in (0, 1), got {alpha}")
@@ -98,5 +99,5 @@ def check(framework: str | None, only: str | None, seed: int, alpha: float, samp
         report.write_json(json_path)
     write_reports(report, junit=junit, markdown=markdown, html=html)
     console = Console(no_color=bool(os.environ.get("NO_COLOR")) or None)
-    print_table(report, console, quiet=quiet)
+    print_report(report, console, verbosity=-1 if quiet else min(verbose, 1))
     sys.exit(report.exit_code)

@@ -1,8 +1,9 @@
 """A Markdown summary fit for a pull-request comment or ``$GITHUB_STEP_SUMMARY``.
 
-Every result that is not a plain pass gets its own row (failures and errors first); passes are
-folded into one row per initializer and dtype, so a framework's ~1000 results stay well under
-GitHub's 65536-character comment limit.  The repro block of the first failures follows.
+The same grouped view as the terminal (:mod:`initspec.reports.view`): one row per initializer and
+dtype that does not plainly pass (failures first, the diagnosis stated once), passes folded into
+one row per initializer, so a framework's ~1000 results stay well under GitHub's 65536-character
+comment limit; then, per failing row, its shapes and the repro block of its first failure.
 """
 
 from __future__ import annotations
@@ -12,14 +13,13 @@ import math
 from typing import TYPE_CHECKING
 
 from initspec.reports import printable
-from initspec.reports.report import failure_message, one_line
+from initspec.reports.report import failure_message
+from initspec.reports.view import Row, failed_checks, ratio, rows
 
 if TYPE_CHECKING:
-    from initspec.engine.runner import Result
     from initspec.reports.report import Report
 
 ICON = {"pass": "✅", "fail": "❌", "error": "💥", "xfail": "🟡", "xpass": "🔵"}
-_ORDER = {"error": 0, "fail": 1, "xpass": 2, "xfail": 3}
 #: most rows of non-passing results, and most repro blocks, shown (the JSON/JUnit have all)
 MAX_ROWS = 100
 MAX_REPROS = 10
@@ -36,22 +36,8 @@ def _code(s: str) -> str:
     return f"`` {s} ``" if "`" in s else f"`{s}`"
 
 
-def _ratio(r: Result) -> float:
-    exp, obs = r.expected.get("var"), r.observed.get("var")
-    return obs / exp if exp and obs is not None and math.isfinite(obs) else math.nan
-
-
-def _g(v: float) -> str:
-    return f"{v:.4g}" if math.isfinite(v) else ""
-
-
-def _why(r: Result) -> str:
-    if r.verdict == "xfail":
-        why = f"known deviation: {r.xfail}"
-    elif r.verdict == "xpass":
-        why = f"listed as a known deviation ({r.xfail}) but conforms"
-    else:
-        why = one_line(r)
+def _why(row: Row) -> str:
+    why = row.why
     return why if len(why) <= _WHY_CHARS else why[:_WHY_CHARS - 1] + "…"
 
 
@@ -67,36 +53,45 @@ def headline(report: Report) -> str:
     return f"initspec: {report.framework} {report.framework_version}: {state}"
 
 
+def _shape_table(row: Row) -> list[str]:
+    out = ["| shape | verdict | var obs/exp | failed checks |", "|---|---|---:|---|"]
+    for r in row.results:
+        x = ratio(r)
+        var = f"{x:.4g}" if math.isfinite(x) else ""
+        checks = failed_checks(r) if r.verdict in ("fail", "error") else ""
+        out.append(f"| {'x'.join(map(str, r.shape)) or 'scalar'} | {r.verdict} | {var} | {_text(checks)} |")
+    return out
+
+
 def to_markdown(report: Report) -> str:
-    """The summary as GitHub-flavoured Markdown."""
+    """The summary as GitHub-flavoured Markdown: the terminal's grouped view (:mod:`initspec.reports.view`)."""
     s = report.summary
     out = [f"### {_text(headline(report))}", "",
            f"seed {report.seed} · alpha {report.alpha:g} · {len(report.results)} results: {s['passed']} passed, "
            f"{s['failed']} failed, {s['errors']} errors, {s['xfailed']} xfailed, {s['xpassed']} xpassed", ""]
     if report.warnings:
         out += [f"- ⚠️ {_text(w)}" for w in report.warnings] + [""]
-    notable = sorted((r for r in report.results if r.verdict != "pass"), key=lambda r: _ORDER[r.verdict])
+    view = rows(report.results)
+    notable = [row for row in view if row.verdict != "pass"]
     if notable:
-        out += ["| verdict | result | claims | var obs/exp | why |", "|---|---|---|---:|---|"]
-        out += [f"| {ICON[r.verdict]} {r.verdict} | {_code(r.id)} | {_code(r.scheme)} | {_g(_ratio(r))} | "
-                f"{_text(_why(r))} |" for r in notable[:MAX_ROWS]]
+        out += ["| verdict | initializer | dtype | results | claims | var obs/exp | why |",
+                "|---|---|---|---:|---|---|---|"]
+        out += [f"| {ICON[row.verdict]} {row.verdict} | {_code(row.entry)} | {' '.join(row.dtypes)} | "
+                f"{len(row.results)} | {_code(row.scheme)} | {row.ratio_span} | {_text(_why(row))} |"
+                for row in notable[:MAX_ROWS]]
         if len(notable) > MAX_ROWS:
             out.append(f"\n…and {len(notable) - MAX_ROWS} more not shown (the JSON and JUnit reports have them all)")
         out.append("")
-    passed: dict[tuple[str, str, str], list[Result]] = {}
-    for r in report.results:
-        if r.verdict == "pass":  # the target too: entry ids of separate API checks may repeat
-            passed.setdefault((r.entry, r.target, r.dtype), []).append(r)
+    passed = [row for row in view if row.verdict == "pass"]
     if passed:
-        out += [f"<details><summary>{ICON['pass']} {s['passed']} passed ({len(passed)} initializer × dtype)"
-                "</summary>", "", "| initializer | claims | dtype | passed | var obs/exp |", "|---|---|---|---:|---|"]
-        for (entry, _, dtype), rs in passed.items():
-            ratios = [x for x in map(_ratio, rs) if math.isfinite(x)]
-            span = f"{_g(min(ratios))}–{_g(max(ratios))}" if ratios else ""
-            out.append(f"| {_code(entry)} | {_code(rs[0].scheme)} | {dtype} | {len(rs)} | {span} |")
+        out += [f"<details><summary>{ICON['pass']} {s['passed']} passed ({len(passed)} initializers)</summary>", "",
+                "| initializer | claims | dtype | passed | var obs/exp |", "|---|---|---|---:|---|"]
+        out += [f"| {_code(row.entry)} | {_code(row.scheme)} | {' '.join(row.dtypes)} | {len(row.results)} | "
+                f"{row.ratio_span} |" for row in passed]
         out += ["", "</details>", ""]
-    failing = [r for r in notable if r.verdict in ("error", "fail")]
-    for r in failing[:MAX_REPROS]:
-        out += [f"<details><summary>reproduce {html.escape(r.id)}</summary>", "", "```text",
-                printable(failure_message(r)).replace("```", "'''"), "```", "", "</details>", ""]
+    for row in [row for row in notable if row.expanded][:MAX_REPROS]:
+        first = next(r for r in row.results if r.verdict in ("fail", "error"))
+        out += [f"<details><summary>{html.escape(row.entry)} {' '.join(row.dtypes)}: {row.size}</summary>", "",
+                *_shape_table(row), "", f"reproduce {html.escape(first.id)}:", "", "```text",
+                printable(failure_message(first)).replace("```", "'''"), "```", "", "</details>", ""]
     return "\n".join(out)

@@ -121,20 +121,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         Path(path).write_text(json.dumps(session.config.stash[_LOG].to_dict(), indent=2) + "\n")
 
 
-def _repro_flags(s: Settings) -> str:
-    """The flags beyond --seed the CLI needs to repeat the check exactly (the runner adds --seed)."""
-    from initspec.engine.runner import DEFAULT_ALPHA, DEFAULT_MAX_DRAWS
-
-    flags = ""
-    if s.samples is not None:
-        flags += f" --samples {s.samples}"
-    if s.alpha != DEFAULT_ALPHA:
-        flags += f" --alpha {s.alpha!r}"
-    if s.max_draws != DEFAULT_MAX_DRAWS:
-        flags += f" --max-draws {s.max_draws}"
-    return flags
-
-
 def _pythonpath(target: str, root: Path) -> str:
     """``PYTHONPATH=dir `` when the target's module is importable only through a path pytest added.
 
@@ -188,9 +174,8 @@ class InitspecFixture:
             report = api.check(target, **args)
         except InputError as e:
             pytest.fail(f"initspec: {e}", pytrace=False)
-        flags = _repro_flags(Settings(args["seed"], args["alpha"], args["samples"], args["max_draws"]))
         for r in report.results:
-            r.repro = _pythonpath(r.target, self._root) + r.repro + flags
+            r.repro = _pythonpath(r.target, self._root) + r.repro
         self._log.checks.append((self._nodeid, report))
         return report
 

@@ -1,6 +1,9 @@
 import sys
 from pathlib import Path
 
+# ml_dtypes is loaded before any in-process pytester run, whose sys.modules snapshot would otherwise
+# drop it, and a re-import fails ("bfloat16 appears already registered")
+import ml_dtypes  # noqa: F401
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent

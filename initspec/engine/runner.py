@@ -134,6 +134,16 @@ def _repro(entry: Entry, case: Case, dtype: str, seed: int, framework: str | Non
             f"--dtype {dtype} --seed {seed}")
 
 
+def repro_flags(samples: int | None, alpha: float, max_draws: int) -> str:
+    """The options beyond --seed a repro line needs to repeat a run exactly (those not at their default)."""
+    flags = f" --samples {samples}" if samples is not None else ""
+    if alpha != DEFAULT_ALPHA:
+        flags += f" --alpha {alpha!r}"
+    if max_draws != DEFAULT_MAX_DRAWS:
+        flags += f" --max-draws {max_draws}"
+    return flags
+
+
 def plan(entries: list[Entry], seed: int, framework: str | None) -> list[Job]:
     """Resolve every claim, compute fans and references; InputError on a bad claim."""
     jobs = []
@@ -173,6 +183,9 @@ def run(entries: list[Entry], *, seed: int = DEFAULT_SEED, alpha: float = DEFAUL
     from initspec.engine.diagnosis import diagnose_group
 
     jobs = plan(entries, seed, framework)
+    flags = repro_flags(samples, alpha, max_draws)
+    for job in jobs:
+        job.result.repro += flags
     groups = _fan_law_groups(jobs)
     m = sum(j.planned_tests for j in jobs) + len(groups)
     settings = {"samples": samples, "max_draws": max_draws, "seed": seed, "alpha_each": alpha / max(m, 1)}

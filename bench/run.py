@@ -81,9 +81,9 @@ def _target(framework: str):
 def power_per_second(framework: str) -> dict:
     """CPU time per sample of each method, and the std error each detects in one CPU-second."""
     import initspec
-    from initspec.api import _entry_for
     from initspec.engine import stats as st
     from initspec.frameworks.manifest import Case
+    from initspec.frameworks.target import entry_for as _entry_for
 
     target, convention = _target(framework)
     n = 10**7

@@ -184,7 +184,7 @@ def test_a_wrong_claim_is_caught(claims_are_held, keras):
 
 
 def test_select_refuses_a_second_backend_in_one_process(keras, backend):
-    from initspec.engine.backends import BACKENDS, select
+    from initspec.frameworks.keras_backends import BACKENDS, select
 
     select(backend)  # the backend already in use: fine
     other = next(b for b in BACKENDS if b != backend)

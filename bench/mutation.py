@@ -107,7 +107,8 @@ def _apply(tree: Path, m: Mutation) -> bool:
     return True
 
 
-FAILED = re.compile(r"^(FAILED|ERROR) (\S+)", re.M)
+# test ids of this suite only: the plugin tests run inner pytest sessions whose output is echoed
+FAILED = re.compile(r"^(?:FAILED|ERROR) ((?:tests|conformance)/\S+)", re.M)
 
 
 def _pytest(tree: Path, args: list[str], first: bool, timeout: float) -> tuple[int, list[str], str]:
@@ -120,7 +121,7 @@ def _pytest(tree: Path, args: list[str], first: bool, timeout: float) -> tuple[i
     except subprocess.TimeoutExpired:
         return -1, ["(timeout)"], ""
     out = proc.stdout + proc.stderr
-    return proc.returncode, sorted({m.group(2) for m in FAILED.finditer(out)}), "\n".join(out.splitlines()[-3:])
+    return proc.returncode, sorted({m.group(1) for m in FAILED.finditer(out)}), "\n".join(out.splitlines()[-3:])
 
 
 def run_one(m: Mutation | None, tests: list[str], first: bool, timeout: float) -> dict:

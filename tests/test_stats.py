@@ -28,9 +28,9 @@ from initspec.frameworks.manifest import load_manifest, manifest_path
 
 
 @pytest.mark.parametrize(("p", "alpha", "rejected"), [
-    # sorted 0.005 <= .05/4, 0.01 <= .05/3, 0.03 > .05/2: stop.  Bonferroni would reject only
-    # the first, no correction all four: both differ from Holm here.
-    ([0.01, 0.04, 0.03, 0.005], 0.05, [True, False, False, True]),
+    # sorted 0.005 <= .05/4, 0.014 <= .05/3, 0.03 > .05/2: stop.  Bonferroni (.05/4 = 0.0125)
+    # would reject only 0.005, no correction all four: both differ from Holm here.
+    ([0.014, 0.04, 0.03, 0.005], 0.05, [True, False, False, True]),
     # the step-down stop: 0.0299 <= alpha/1 would pass its own threshold, but 0.016 > alpha/2
     # failed before it (a step-up method, Hochberg's, would reject all three)
     ([0.001, 0.016, 0.0299], 0.03, [True, False, False]),

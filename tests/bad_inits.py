@@ -40,3 +40,14 @@ def wrong_dtype(rng, shape, dtype):
 
 
 not_callable = 3.0
+
+
+def he_normal_logging_pid(rng, shape, dtype):
+    """he_normal that appends the drawing process's id to $INITSPEC_TEST_PID_LOG (the -j tests)."""
+    import os
+
+    log = os.environ.get("INITSPEC_TEST_PID_LOG")
+    if log:
+        with open(log, "a") as f:
+            f.write(f"{os.getpid()}\n")
+    return he_normal(rng, shape, dtype)

@@ -51,7 +51,9 @@ def test_target_std_set_to_variance_fails_with_exit_1(run_cli, tmp_path):
     assert code == 1
     doc = json.loads(path.read_text())
     assert doc["summary"]["failed"] == len(doc["results"])
-    assert "reproduce" not in out or "initspec check" in out
+    repro = "initspec check --target bad_inits:he_normal_std_as_variance --convention numpy --scheme he_normal"
+    assert all(r["repro"].startswith(repro) for r in doc["results"])
+    assert "reproduce: " + repro in out  # the terminal report carries the repro of the failure
 
 
 @pytest.mark.parametrize(("target", "why"), [

@@ -13,6 +13,7 @@ bfloat16 case keeps the default 200 000 values: there the runner-up (TF1's 1.3 c
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -118,3 +119,49 @@ def test_cli_bad_input_is_one_line_and_exit_2(run_cli, args):
     code, _, err = run_cli(*args)
     assert code == 2
     assert err.startswith("initspec: error:") and len(err.strip().splitlines()) == 1
+
+
+# --- the BIC penalty decides --------------------------------------------------------------
+# A uniform law cut at the sample's own extremes always has the higher likelihood (its support
+# is the narrowest that holds the data): n·log(L/L_extremes), which is ~Gamma(2, 1) nats for a
+# true law of width L, ~2 nats, and exceeds log(n) (~12 nats here) with probability
+# (1 + log n)/n < 1e-4.  Only the penalty of its extra fitted parameters, log(n) each, ranks
+# the true law first; ranking by likelihood alone would put the extremes first every time.
+
+
+def _uniform_limit(scale):
+    """U(±sqrt(3 scale/fan_in)), torch layout, fans written out here."""
+    def init(rng, shape, dtype):
+        limit = math.sqrt(3 * scale / (shape[1] * math.prod(shape[2:])))
+        return rng.uniform(-limit, limit, tuple(shape)).astype(dtype)
+    return init
+
+
+def _extremes(ident):
+    return next(c for c in ident.ranked if c.note == "limits at the extremes")
+
+
+def test_bic_ranks_the_grid_law_above_the_limits_at_the_extremes():
+    """One shape (so a fixed uniform fits it as well as the fan law): he_uniform (0 fitted
+    parameters) beats uniform(min, max) (2 fitted) by the penalty, not by the likelihood."""
+    ident = _best(_uniform_limit(2.0), shapes=["512,128"], samples=100_000)
+    assert ident.best.expr == "variance_scaling(scale=2.0, mode=fan_in, distribution=uniform)"
+    assert ident.best.fitted == 0 and "he_uniform" in same_presets(ident.best.scheme)
+    rival = _extremes(ident)
+    assert rival.fitted == 2
+    assert 0 < rival.loglik - ident.best.loglik < math.log(131_072)  # 2 draws of 65,536 values
+    n = 131_072
+    assert ident.best.bic == pytest.approx(-2 * ident.best.loglik)
+    assert rival.bic == pytest.approx(-2 * rival.loglik + 2 * math.log(n))
+
+
+def test_bic_ranks_one_fitted_parameter_above_two():
+    """A fixed U(-0.05, 0.05) on five shapes: the snapped symmetric limits (1 fitted
+    parameter, the half-width) beat the limits at the extremes (2) by the penalty alone."""
+    ident = _best(lambda rng, shape, dtype: rng.uniform(-0.05, 0.05, tuple(shape)).astype(dtype),
+                  samples=100_000)
+    assert ident.best.expr == "uniform(low=-0.05, high=0.05)"
+    assert ident.best.fitted == 1
+    rival = _extremes(ident)
+    assert rival.loglik > ident.best.loglik
+    assert ident.ranked.index(rival) == 1

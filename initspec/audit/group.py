@@ -1,0 +1,50 @@
+"""Grouping: parameters that play the same role across layers pool into one group.
+
+The role is the dotted path with every layer index replaced by ``*``: numeric components
+(``h.3.attn`` -> ``h.*.attn``) and auto-numbered names (``dense_1``, ``Dense_0``, ``conv2d_3`` ->
+``dense_*``, ``Dense_*``, ``conv2d_*``).  Parameters of different shape, dtype, owner or layout
+never share a group, even under one role.
+"""
+
+from __future__ import annotations
+
+import re
+
+from initspec.audit.walkers import Param
+
+_NUMERIC = re.compile(r"^\d+$")
+_NUMBERED = re.compile(r"^(.*[A-Za-z])_\d+$")
+
+
+def role_of(path: str) -> str:
+    """``h.3.attn.c_proj.weight`` -> ``h.*.attn.c_proj.weight``; ``dense_1.kernel`` -> ``dense_*.kernel``."""
+    out = []
+    for part in path.split("."):
+        if _NUMERIC.match(part):
+            out.append("*")
+        else:
+            m = _NUMBERED.match(part)
+            out.append(f"{m.group(1)}_*" if m else part)
+    return ".".join(out)
+
+
+def group_key(p: Param, pattern: str | None = None) -> tuple:
+    """What must agree for two parameters to pool: role, shape, dtype, owner, layout, fans, spec rule."""
+    return (role_of(p.path), p.shape, p.dtype, p.owner, p.layout, p.fan_in, p.fan_out, pattern)
+
+
+def group_names(keys: list[tuple], members: dict[tuple, list[str]] | None = None) -> dict[tuple, str]:
+    """One display name per group key: the role; where two groups share a role, a one-member group
+    is named by its path, another by the role and its shape."""
+    by_role: dict[str, list[tuple]] = {}
+    for k in keys:
+        by_role.setdefault(k[0], []).append(k)
+    names = {}
+    for role, ks in by_role.items():
+        for k in ks:
+            one = (members or {}).get(k, [])
+            names[k] = role if len(ks) == 1 else one[0] if len(one) == 1 else f"{role}[{'x'.join(map(str, k[1]))}]"
+        if len(set(names[k] for k in ks)) < len(ks):  # same role and shape, other owner or rule
+            for i, k in enumerate(ks):
+                names[k] = f"{names[k]}#{i + 1}"
+    return names

@@ -302,9 +302,9 @@ def _structured(samples: list[ShapeSample], layout: Any) -> Candidate | None:
         return Candidate(expr, resolve(expr), note="every value equal")
     gains = []
     for s in samples:
-        if len(s.shape) < 2:
+        rows, cols = layout.matrix(s.shape) if len(s.shape) >= 2 else (1, 1)
+        if min(rows, cols) < 2:  # one row or column is "orthogonal" up to its norm whatever its values
             return None
-        rows, cols = layout.matrix(s.shape)
         w = s.values[: rows * cols].reshape(rows, cols)
         gram = w @ w.T if rows <= cols else w.T @ w
         g2 = float(np.mean(np.diag(gram)))

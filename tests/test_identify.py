@@ -139,3 +139,18 @@ def test_a_single_column_is_not_called_orthogonal():
     # the law itself is found: a uniform with glorot's variance on these fans (its name is one of several)
     assert ident.best.scheme.params["distribution"] == "uniform"
     assert build(ident.best.scheme, 288, 9, "float32").var == pytest.approx(2 / 297, rel=1e-9)
+
+
+def test_a_subsample_smaller_than_one_tensor_is_ranked_not_reshaped():
+    """The audit keeps a bounded random subsample of a large tensor; the orthogonal check needs a
+    whole matrix and must step aside instead of failing to reshape (MobileNetV2's (1280, 1000)
+    head raised 'cannot reshape array of size 199995')."""
+    from initspec.engine.identify import ShapeSample, rank_samples
+    from initspec.spec.fans import get_layout
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(0, 0.02, size=50_000)  # 50 000 values of a (1280, 1000) tensor
+    ident = rank_samples([ShapeSample((1280, 1000), 1280, 1000, x, "float32")], get_layout("tf"),
+                         fitted_scale=False)
+    assert ident.best.scheme.kind != "orthogonal"
+    assert ident.best.expr == "normal(std=0.02)"

@@ -77,7 +77,7 @@ def walk(model: Any) -> Iterator[Param]:
         if len(parts) > 1 and parts[0] == "params":
             parts = parts[1:]
         parent = _parent(model, keys)
-        owner = type(parent).__name__ if parent is not None and not isinstance(parent, (dict, list, tuple)) else ""
+        owner = type(parent).__name__ if parent is not None and type(parent) not in (dict, list, tuple) else ""
         yield Param(path=".".join(parts) or "<root>", shape=tuple(int(d) for d in x.shape),
                     dtype=str(np.dtype(x.dtype)), values=(lambda x=x: to_numpy(x)), owner=owner,
                     role=parts[-1] if parts else "", layout=None, storage=("jax", id(x)))

@@ -34,17 +34,31 @@ def group_key(p: Param, pattern: str | None = None) -> tuple:
 
 
 def group_names(keys: list[tuple], members: dict[tuple, list[str]] | None = None) -> dict[tuple, str]:
-    """One display name per group key: the role; where two groups share a role, a one-member group
-    is named by its path, another by the role and its shape."""
+    """One display name per group key: the role; where groups share a role, a one-member group is
+    named by its path, and if several others remain, they add their shape (then a number)."""
+    members = members or {}
     by_role: dict[str, list[tuple]] = {}
     for k in keys:
         by_role.setdefault(k[0], []).append(k)
-    names = {}
+    names: dict[tuple, str] = {}
     for role, ks in by_role.items():
+        if len(ks) == 1:
+            names[ks[0]] = role
+            continue
+        rest = []
         for k in ks:
-            one = (members or {}).get(k, [])
-            names[k] = role if len(ks) == 1 else one[0] if len(one) == 1 else f"{role}[{'x'.join(map(str, k[1]))}]"
-        if len(set(names[k] for k in ks)) < len(ks):  # same role and shape, other owner or rule
-            for i, k in enumerate(ks):
+            one = members.get(k, [])
+            if len(one) == 1:
+                names[k] = one[0]
+            else:
+                rest.append(k)
+        if len(rest) == 1:
+            names[rest[0]] = role
+            continue
+        for k in rest:
+            names[k] = f"{role}[{'x'.join(map(str, k[1]))}]"
+        taken = [names[k] for k in rest]
+        for i, k in enumerate(rest):
+            if taken.count(names[k]) > 1:
                 names[k] = f"{names[k]}#{i + 1}"
     return names

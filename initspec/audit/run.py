@@ -242,9 +242,6 @@ def audit(target: str | AuditTarget, *, spec: AuditSpec | None = None, seeds: in
         params = list(builder.walker.walk(model))
         if i == 0:
             _plan(params, groups, order, spec, fallback, tied, findings)
-            names = group_names(order, {k: groups[k].members for k in order})
-            for k in order:
-                groups[k].name = names[k]
             m = sum(_planned(g) for g in groups.values())
             alpha_each = alpha / max(m, 1)
         _consume(params, groups, digests, i, n_seeds)
@@ -304,7 +301,8 @@ def _plan(params: list[Param], groups: dict[tuple, Group], order: list[tuple], s
             continue
         lay, fi, fo = _fans_of(p, fallback)
         q = Param(p.path, p.shape, p.dtype, p.values, p.owner, p.role, lay, int(fi), int(fo))
-        key = group_key(q, rule.glob if rule else None)
+        # a constant member never pools with random siblings: it is its own group (and a note)
+        key = (*group_key(q, rule.glob if rule else None), _is_constant(p))
         if key not in groups:
             groups[key] = Group(key, role_of(p.path), p.shape, p.dtype, p.owner, lay, fi, fo, p.default, rule)
             if rule is not None and rule.scheme.kind not in ("constant", "orthogonal"):
@@ -315,10 +313,30 @@ def _plan(params: list[Param], groups: dict[tuple, Group], order: list[tuple], s
         groups[key].members.append(p.path)
     if bad:
         findings.append(uninitialized(bad))
+    from initspec.audit.findings import constant_among_random
+
+    names = group_names(order, {k: groups[k].members for k in order})
+    for k in order:
+        groups[k].name = names[k]
+    for k in order:
+        twin = (*k[:-1], False)
+        if k[-1] and twin in groups:
+            findings.append(constant_among_random(groups[k].members, groups[twin].name))
     if spec:
         missing = spec.unmatched()
         if missing:
             raise InputError(f"{spec.path}: [params] {missing[0]!r} matches no parameter of the model")
+
+
+def _is_constant(p: Param) -> bool:
+    """Every value of the parameter equal (read once more from the first instance, then dropped)."""
+    if p.dtype not in FLOATS:
+        return False
+    try:
+        x = np.asarray(p.values())
+    except Exception:  # noqa: BLE001 - reported when the values are read for real
+        return False
+    return bool(x.size) and bool(np.all(x.reshape(-1) == x.reshape(-1)[0]))
 
 
 def _planned(g: Group) -> int:
@@ -425,7 +443,7 @@ def _clones(digests: dict[str, list[bytes]], groups: dict[tuple, Group], spec: A
 
 def _model_findings(groups: list[Group], digests: dict[str, list[bytes]], n_seeds: int,
                     findings: list[Finding]) -> None:
-    from initspec.audit.findings import constant_among_random, non_finite, seed_ignored
+    from initspec.audit.findings import non_finite, seed_ignored
 
     bad = [g for g in groups if g.nonfinite]
     for g in bad:
@@ -435,9 +453,6 @@ def _model_findings(groups: list[Group], digests: dict[str, list[bytes]], n_seed
                 if len(digests.get(p, [])) >= 2 and len(set(digests[p])) == 1]
         if same:
             findings.append(seed_ignored(same, n_seeds))
-    for g in groups:
-        if g.constant_members and g.random_members:
-            findings.append(constant_among_random(sorted(g.constant_members), g.name))
     findings.sort(key=lambda f: (not f.severe, f.id))
 
 
@@ -491,6 +506,9 @@ def lock_expr(g: Group) -> str | None:
         return g.default
     if g.identified in ("zeros", "ones"):
         return g.identified
+    named = [n for n in g.same_as if n != "variance_scaling"]
+    if g.identified_expr.startswith("variance_scaling(") and named:
+        return named[0]  # lecun_normal rather than variance_scaling(scale=1.0, mode=fan_in, ...)
     return g.identified_expr
 
 
@@ -564,12 +582,35 @@ def _check(groups: list[Group], target: str, seed: int, alpha: float, alpha_each
     tests = [t for r in results for t in r.tests if t.p_value is not None]
     for t, rejected in zip(tests, st.holm([t.p_value for t in tests], alpha), strict=True):
         t.passed = not rejected
+    by_result = {id(g.result): g for g in groups if g.result is not None}
     for r in results:
         r.verdict = "error" if r.error else "fail" if r.failed_tests else "pass"
         diagnose_group([r])
-        if r.verdict == "fail" and not r.diagnosis:
-            r.diagnosis = [{"id": "unknown", "confidence": 0.0, "message": "; ".join(
-                t.detail or t.name for t in r.failed_tests)}]
-        if r.verdict == "fail" and any(t.name == "constant" for t in r.failed_tests):
-            r.diagnosis = [{"id": "not_constant", "confidence": 1.0,
-                            "message": next(t.detail for t in r.failed_tests if t.name == "constant")}]
+        if r.verdict == "fail":
+            model_level = _model_diagnosis(by_result[id(r)], r)
+            known = [d for d in r.diagnosis if d["id"] != "unknown"]
+            r.diagnosis = known + model_level + [d for d in r.diagnosis if d["id"] == "unknown"]
+            if not r.diagnosis:
+                r.diagnosis = [{"id": "unknown", "confidence": 0.0, "message": "; ".join(
+                    t.detail or t.name for t in r.failed_tests)}]
+
+
+def _model_diagnosis(g: Group, r: Result) -> list[dict[str, Any]]:
+    """What the catalogue cannot say about a model's group: a constant where a law was declared and
+    the other way round, or the declared law off by a plain factor (a gain applied or forgotten)."""
+    m = g.moments
+    constant = next((t for t in r.failed_tests if t.name == "constant"), None)
+    if constant is not None:
+        return [{"id": "not_constant", "confidence": 1.0, "message": constant.detail}]
+    if not m.n:
+        return []
+    if g.constant:
+        return [{"id": "constant", "confidence": 1.0, "message": f"every value is {m.minimum:g} (identified "
+                 f"{g.identified}), declared the random law {r.scheme}"}]
+    exp = r.expected.get("var")
+    if exp and math.isfinite(m.var) and m.var > 0 and any(t.name == "variance" for t in r.failed_tests):
+        ratio = m.var / exp
+        return [{"id": "wrong_scale", "confidence": 0.5,
+                 "message": f"observed std is {math.sqrt(ratio):.4g}× the declared (var obs/exp {ratio:.4g}); "
+                            f"identified {g.identified}"}]
+    return []

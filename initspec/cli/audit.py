@@ -86,28 +86,30 @@ def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict
 
 
 def _lock_lines(rep, lock_expr) -> list[tuple[str, str]]:
-    """One line per group; a role two groups share is written per member path (a glob cannot tell them apart)."""
+    """One line per group.  Where groups share a role, the largest keeps the role glob and the others
+    are written path by path; exact paths come first (first match wins), as do the paths of a group
+    an earlier role glob would also match."""
     import fnmatch
     import glob as globmod
 
-    roles: dict[str, int] = {}
+    by_role: dict[str, list] = {}
     for g in rep.groups:
-        roles[g.key[0]] = roles.get(g.key[0], 0) + 1
-    out = []
+        if lock_expr(g) is not None:
+            by_role.setdefault(g.key[0], []).append(g)
+    exact: list[tuple[str, str]] = []
+    globs: list[tuple[str, str, object]] = []
     for g in rep.groups:
         expr = lock_expr(g)
         if expr is None:
             continue
-        if roles[g.key[0]] == 1:
-            out.append((g.key[0], expr, g))
+        if g is max(by_role[g.key[0]], key=lambda h: len(h.members)):
+            globs.append((g.key[0], expr, g))
         else:
-            out += [(globmod.escape(m), expr, g) for m in g.members]
-    # first match wins: a role glob ('h.*.ln_1.weight') may also match a later group's paths; those
-    # groups are then written path by path, ahead of it
-    first: list[tuple[str, str]] = []
-    for glob, expr, g in out:
-        stolen = any(fnmatch.fnmatchcase(m, gl) for gl, _, h in out if h is not g
-                     for m in g.members if out.index((gl, _, h)) < out.index((glob, expr, g)))
-        if stolen:
-            first += [(globmod.escape(m), expr) for m in g.members]
-    return first + [(glob, expr) for glob, expr, _ in out]
+            exact += [(globmod.escape(m), expr) for m in g.members]
+    out: list[tuple[str, str]] = []
+    for i, (glob, expr, g) in enumerate(globs):
+        if any(fnmatch.fnmatchcase(m, gl) for gl, _, _ in globs[:i] for m in g.members):
+            exact += [(globmod.escape(m), expr) for m in g.members]
+        else:
+            out.append((glob, expr))
+    return exact + out

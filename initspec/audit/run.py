@@ -129,7 +129,7 @@ class AuditReport:
             results.append({
                 "param": g.members[0] if g.members else g.name, "group": g.name, "members": list(g.members),
                 "shape": list(g.shape), "dtype": g.dtype, "layout": g.layout, "fan_in": g.fan_in,
-                "fan_out": g.fan_out, "identified": g.identified_expr or None,
+                "fan_out": g.fan_out, "identified": lock_expr(g),
                 "declared": g.rule.expr if g.rule else None, "verdict": self.verdict(g),
                 "tests": [t.to_dict() for t in r.tests] if r else [],
                 "diagnosis": r.diagnosis if r else [],

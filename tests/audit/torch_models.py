@@ -85,3 +85,17 @@ def raises() -> nn.Module:
 
 def not_a_model() -> int:
     return 3
+
+
+class Tied(nn.Module):
+    """An LM head sharing the embedding's storage (GPT-2's tie)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(128, 32)
+        self.head = nn.Linear(32, 128, bias=False)
+        self.head.weight = self.emb.weight
+
+
+def tied() -> nn.Module:
+    return Tied()

@@ -89,6 +89,7 @@ def test_each_spec_bug_fails_with_its_diagnosis(run_cli, tmp_path, spec, bug, na
 def test_scaled_residual_bug_reports_the_factor(run_cli, tmp_path, spec):
     code, out, doc = audit_json(run_cli, tmp_path, "torch_models:tiny_gpt(bug='scaled_name')", "--spec", spec,
                                 "--seeds", "2")
+    assert code == 1, out
     r = group(doc, "h.*.c_proj.weight")
     # std 0.02 where 0.02/sqrt(8) was meant: var ratio 8 (12k values per member: SE of the ratio ~0.04)
     assert r["observed"]["var"] / r["expected"]["var"] == pytest.approx(8, rel=0.05)
@@ -122,6 +123,7 @@ def test_twins_have_no_severe_finding(run_cli, tmp_path, target):
 
 def test_constants_are_never_a_finding_but_a_constant_sibling_is_a_note(run_cli, tmp_path):
     code, out, doc = audit_json(run_cli, tmp_path, "torch_models:tiny_gpt()", "--seeds", "2")
+    assert code == 0, out  # a note does not fail the audit
     # zeros biases and ones gammas are equal across seeds and to each other: no seed_ignored, no cloned
     assert [f["id"] for f in doc["findings"]] == ["constant_among_random"]
     assert doc["findings"][0]["params"] == ["h.3.c_proj.weight"]

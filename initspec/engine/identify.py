@@ -305,6 +305,8 @@ def _structured(samples: list[ShapeSample], layout: Any) -> Candidate | None:
         if len(s.shape) < 2:
             return None
         rows, cols = layout.matrix(s.shape)
+        if s.values.size < rows * cols:  # a subsample (the audit's large tensors): not one whole draw
+            return None
         w = s.values[: rows * cols].reshape(rows, cols)
         gram = w @ w.T if rows <= cols else w.T @ w
         g2 = float(np.mean(np.diag(gram)))

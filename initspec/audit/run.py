@@ -268,6 +268,35 @@ def audit(target: str | AuditTarget, *, spec: AuditSpec | None = None, seeds: in
                        spec_path=spec.path if spec else None, notes=list(tgt.notes), timing=timing)
 
 
+def audit_model(target: str | AuditTarget, *, spec: str | dict[str, Any] | AuditSpec | None = None,
+                **kwargs: Any) -> AuditReport:
+    """:func:`audit` with ``spec`` as a file path, a dict of the TOML's tables or an AuditSpec
+    (``initspec.audit(...)``)."""
+    from pathlib import Path
+
+    from initspec.audit.spec import load_spec, parse_spec
+
+    if isinstance(spec, (str, Path)):
+        spec = load_spec(spec)
+    elif isinstance(spec, dict):
+        spec = parse_spec(spec, "spec")
+    return audit(target, spec=spec, **kwargs)
+
+
+def repro(rep: AuditReport) -> str:
+    """The command line that repeats an audit."""
+    import shlex
+
+    line = f"initspec audit {shlex.quote(rep.target)} --seed {rep.seeds[0]} --seeds {len(rep.seeds)}"
+    if rep.spec_path and rep.spec_path != "spec":
+        line += f" --spec {shlex.quote(rep.spec_path)}"
+    elif rep.spec_path:
+        line += " (the spec was a dict: write it to a TOML file for --spec)"
+    if rep.alpha != DEFAULT_ALPHA:
+        line += f" --alpha {rep.alpha!r}"
+    return line + (" --strict" if rep.strict else "")
+
+
 # --- the first instance: groups -----------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ seeded, so each verdict is fixed, and Holm keeps the model-wide false-alarm rate
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import types
 from pathlib import Path
@@ -18,6 +19,8 @@ import pytest
 from initspec.spec.schemes import resolve
 
 torch = pytest.importorskip("torch")
+
+pytest_plugins = ["pytester"]
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the bug models are targets: torch_models:NAME(...)
@@ -222,3 +225,36 @@ def test_the_torch_walker_refuses_keras_layers(monkeypatch):
     monkeypatch.setitem(sys.modules, "keras", types.SimpleNamespace(Layer=Layer))
     assert not walker.recognizes(Layer())
     assert walker.recognizes(torch.nn.Linear(2, 2))
+
+
+def test_python_api_and_assert_model_conforms():
+    import initspec
+
+    spec = {"vars": {"n_layer": 4, "d": 64}, "params": {
+        "h.3.c_proj.weight": "zeros", "*.c_proj.weight": "normal(std=0.02 / sqrt(2 * n_layer))",
+        "*.bias": "zeros", "*ln_*.weight": "ones", "head.weight": "normal(std=1 / sqrt(d))", "*": "normal(std=0.02)"}}
+    report = initspec.audit("torch_models:tiny_gpt()", spec=spec, seeds=2)
+    assert report.ok and report.exit_code == 0 and report.summary["passed"] == 11
+    initspec.assert_model_conforms("torch_models:tiny_gpt()", spec=spec, seeds=2)
+    with pytest.raises(AssertionError) as exc:
+        initspec.assert_model_conforms("torch_models:tiny_gpt(bug='ln_random')", spec=spec, seeds=2)
+    message = str(exc.value)
+    assert "FAIL   h.*.ln_*.weight ×4" in message and "probably not_constant" in message
+    line = message.rsplit("reproduce: ", 1)[1]
+    assert shlex.split(line)[:7] == ["initspec", "audit", "torch_models:tiny_gpt(bug='ln_random')", "--seed", "0",
+                                     "--seeds", "2"]
+    assert "(the spec was a dict: write it to a TOML file for --spec)" in line
+
+
+def test_plugin_fixture_audits_models(pytester):
+    pytester.makeconftest(f"import sys; sys.path.insert(0, {str(HERE)!r})")
+    pytester.makepyfile(test_model="""
+        def test_gpt(initspec):
+            initspec.assert_model_conforms("torch_models:Cloned(bug=False)", seeds=2)
+
+        def test_cloned(initspec):
+            initspec.assert_model_conforms("torch_models:Cloned(bug=True)", seeds=2)
+    """)
+    result = pytester.runpytest_subprocess()  # the plugin loads through its pytest11 entry point
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*FINDING cloned: 4 random parameters*", "*reproduce: PYTHONPATH=* initspec audit*"])

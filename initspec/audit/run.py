@@ -5,6 +5,7 @@ parameters for model-level findings.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import math
 import sys
@@ -253,6 +254,7 @@ def audit(target: str | AuditTarget, *, spec: AuditSpec | None = None, seeds: in
         del params
         builder.walker.release(model)
         del model
+        gc.collect()  # the instance is gone before the next one is built
         timing["walk"] += time.perf_counter() - tw
         i += 1
     tc = time.perf_counter()

@@ -121,6 +121,27 @@ class AuditReport:
     def exit_code(self) -> int:
         return 0 if self.ok else 1
 
+    def as_report(self) -> Any:
+        """The audit as the run Report the JUnit, Markdown and HTML writers take: one result per
+        checked group, one failed result per severe finding; unchecked groups as warnings."""
+        from initspec.reports.report import Report
+
+        results = [g.result for g in self.groups if g.result is not None]
+        for f in self.findings:
+            if not f.severe:
+                continue
+            r = Result(id=f"finding:{f.id}", entry=f"finding:{f.id}", target=self.target, convention="audit",
+                       scheme="(model-level check)", layout="-", shape=(), dtype="-", fan_in=None, fan_out=None,
+                       seed=self.seeds[0], repro=repro(self), verdict="fail")
+            r.tests.append(Test(f.id, passed=False, detail=f.message))
+            r.diagnosis = [{"id": f.id, "confidence": 1.0, "message": f.message}]
+            results.append(r)
+        rep = Report(f"audit {self.target}", f"{self.framework} {self.framework_version}", self.seeds[0],
+                     self.alpha, results, meta={"seeds": self.seeds})
+        rep.warnings += [f"{g.name} ×{len(g.members)}: unchecked (identified {g.identified})"
+                         for g in self.groups if g.result is None]
+        return rep
+
     def to_dict(self) -> dict[str, Any]:
         from initspec import __version__
 
@@ -184,7 +205,11 @@ class _Builder:
         import importlib
 
         if self.target.framework:
-            self.walker = importlib.import_module(f"initspec.audit.walkers.{self.target.framework}")
+            fw = self.target.framework
+            try:
+                self.walker = importlib.import_module(f"initspec.audit.walkers.{fw}")
+            except ModuleNotFoundError as e:
+                raise InputError(f"target {self.target.text!r}: no {fw} walker ({e.name} is missing)") from None
             return
         if "torch" in sys.modules:  # this build then is the seed's own instance (the torch walker's way)
             sys.modules["torch"].manual_seed(seed)

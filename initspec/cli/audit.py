@@ -47,10 +47,14 @@ def _shape(text: str | None):
 @click.option("--convention", default=None, help="jax: TARGET is f(key) -> pytree of arrays")
 @click.option("--input-shape", default=None, help="dummy input shape for a Flax linen module, e.g. 1,28,28,1")
 @click.option("--json", "json_path", default=None, help="write the audit as JSON here")
+@click.option("--junit", default=None, help="write a JUnit XML report here (one case per checked group)")
+@click.option("--markdown", default=None, help="write a Markdown report here")
+@click.option("--html", default=None, help="write a self-contained HTML report here")
 @click.option("-v", "--verbose", is_flag=True, help="list every group's members")
 def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict: bool, seeds: int | None,
               max_seeds: int, seed: int, alpha: float, layout: str | None, convention: str | None,
-              input_shape: str | None, json_path: str | None, verbose: bool) -> None:
+              input_shape: str | None, json_path: str | None, junit: str | None, markdown: str | None,
+              html: str | None, verbose: bool) -> None:
     from initspec.audit.run import audit, lock_expr
     from initspec.audit.spec import load_spec
     from initspec.audit.spec import write_spec as write_lock
@@ -63,6 +67,10 @@ def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict
     if not 0 < alpha < 1:
         raise InputError(f"--alpha must be in (0, 1), got {alpha}")
     spec = load_spec(spec_path) if spec_path else None
+    if html:
+        from initspec.reports import require_matplotlib
+
+        require_matplotlib()
     try:
         rep = audit(target, spec=spec, seeds=seeds, max_seeds=max_seeds, seed=seed, alpha=alpha, layout=layout,
                     convention=convention, input_shape=_shape(input_shape), strict=strict)
@@ -78,6 +86,10 @@ def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict
         with open(json_path, "w") as f:
             json.dump(rep.to_dict(), f, indent=2, default=str)
             f.write("\n")
+    if junit or markdown or html:
+        from initspec.reports import write_reports
+
+        write_reports(rep.as_report(), junit=junit, markdown=markdown, html=html)
     if write_spec:
         lines = _lock_lines(rep, lock_expr)
         write_lock(write_spec, lines, rep.tied, f"initspec audit {target} (seeds {rep.seeds[0]}..{rep.seeds[-1]})")

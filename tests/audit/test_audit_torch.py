@@ -258,3 +258,16 @@ def test_plugin_fixture_audits_models(pytester):
     result = pytester.runpytest_subprocess()  # the plugin loads through its pytest11 entry point
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*FINDING cloned: 4 random parameters*", "*reproduce: PYTHONPATH=* initspec audit*"])
+
+
+def test_junit_and_markdown_through_the_report_writers(run_cli, tmp_path, spec):
+    import xml.etree.ElementTree as ET
+
+    junit, md = tmp_path / "a.xml", tmp_path / "a.md"
+    code, out, _ = run_cli("audit", "torch_models:tiny_gpt(bug='private_generator')", "--spec", spec, "--seeds", "2",
+                           "--junit", str(junit), "--markdown", str(md))
+    assert code == 1, out
+    cases = ET.parse(junit).getroot().iter("testcase")
+    failed = [c.get("name") for c in cases if c.find("failure") is not None]
+    assert any("finding:seed_ignored" in name for name in failed), failed
+    assert "seed_ignored" in md.read_text()

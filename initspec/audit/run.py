@@ -541,6 +541,8 @@ def _identify(g: Group, seed: int) -> None:
         g.identified = "(no candidate)"
         return
     g.same_as = same_presets(best.scheme)
+    if g.default and g.default not in g.same_as and _same_law(g.default, best.scheme, s):
+        g.same_as.append(g.default)  # on this group's fans the default's law is the identified one
     g.identified_expr = best.expr
     if g.default and g.default in g.same_as:
         g.identified = f"{g.default} (layer default)"
@@ -552,6 +554,18 @@ def _identify(g: Group, seed: int) -> None:
         g.identified = best.expr + (f" (= {', '.join(names[:3])})" if names else "")
     if not ident.consistent:
         g.identified += " [no candidate fits]"
+
+
+def _same_law(expr: str, scheme: Any, s: Any) -> bool:
+    """Whether scheme expression ``expr`` gives the same law as ``scheme`` on sample ``s``'s fans
+    (on a square kernel glorot_uniform is lecun_uniform; identify names only one of them)."""
+    from initspec.engine.identify import _law_key
+    from initspec.spec.schemes import resolve
+
+    try:
+        return _law_key(resolve(expr), [s]) == _law_key(scheme, [s])
+    except Exception:  # noqa: BLE001 - a law without a continuous form (constant, orthogonal) is not compared
+        return False
 
 
 def lock_expr(g: Group) -> str | None:

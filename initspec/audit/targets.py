@@ -7,6 +7,8 @@ a one-argument ``f(key)``).  Arguments are literals parsed with ``ast``, never e
 from __future__ import annotations
 
 import importlib
+import inspect
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -112,7 +114,18 @@ def parse_audit_target(text: str, convention: str | None = None) -> AuditTarget:
                 raise InputError(f"target {text!r}: under --convention jax, {t.attr}(...) must return f(key)")
         return AuditTarget(text, fn, "module", "jax")
 
-    def factory() -> Any:
-        return obj(*args, **kwargs)
+    def factory(**extra: Any) -> Any:  # extra: what a walker seeds through the constructor (nnx rngs=)
+        return obj(*args, **kwargs, **extra)
 
-    return AuditTarget(text, factory, "module")
+    factory.callee = obj  # type: ignore[attr-defined]
+    # a constructor that needs rngs= cannot be called unseeded to find the framework: it is flax nnx
+    nnx = sys.modules.get("flax.nnx")
+    needs_rngs = nnx is not None and "rngs" not in kwargs and _takes(obj, "rngs")
+    return AuditTarget(text, factory, "module", "flax" if needs_rngs else None)
+
+
+def _takes(fn: Any, name: str) -> bool:
+    try:  # a class by its __init__ (nnx's metaclass hides the constructor's signature)
+        return name in inspect.signature(fn.__init__ if isinstance(fn, type) else fn).parameters
+    except (TypeError, ValueError):
+        return False

@@ -302,10 +302,10 @@ def _structured(samples: list[ShapeSample], layout: Any) -> Candidate | None:
         return Candidate(expr, resolve(expr), note="every value equal")
     gains = []
     for s in samples:
-        if len(s.shape) < 2:
+        rows, cols = layout.matrix(s.shape) if len(s.shape) >= 2 else (1, 1)
+        if min(rows, cols) < 2:  # one row or column is "orthogonal" up to its norm whatever its values
             return None
-        rows, cols = layout.matrix(s.shape)
-        if s.values.size < rows * cols:  # a subsample (the audit's large tensors): not one whole draw
+        if s.values.size < rows * cols:  # a subsample (the audit's, of a large tensor): no whole matrix
             return None
         w = s.values[: rows * cols].reshape(rows, cols)
         gram = w @ w.T if rows <= cols else w.T @ w

@@ -28,9 +28,25 @@ def role_of(path: str) -> str:
     return ".".join(out)
 
 
-def group_key(p: Param, pattern: str | None = None) -> tuple:
+def roles_of(paths: list[str]) -> dict[str, str]:
+    """Each path's role, where the first of auto-numbered siblings counts as one of them: Keras
+    names layers ``dense``, ``dense_1``, ``dense_2``, so ``dense.kernel`` joins ``dense_*.kernel``."""
+    roles = {p: role_of(p) for p in paths}
+    known = set(roles.values())
+    for path, role in roles.items():
+        parts = role.split(".")
+        for i, part in enumerate(parts):
+            if part != "*" and not part.endswith("_*"):
+                numbered = ".".join([*parts[:i], f"{part}_*", *parts[i + 1:]])
+                if numbered in known:
+                    parts[i] = f"{part}_*"
+        roles[path] = ".".join(parts)
+    return roles
+
+
+def group_key(p: Param, pattern: str | None = None, role: str | None = None) -> tuple:
     """What must agree for two parameters to pool: role, shape, dtype, owner, layout, fans, spec rule."""
-    return (role_of(p.path), p.shape, p.dtype, p.owner, p.layout, p.fan_in, p.fan_out, pattern)
+    return (role or role_of(p.path), p.shape, p.dtype, p.owner, p.layout, p.fan_in, p.fan_out, pattern)
 
 
 def group_names(keys: list[tuple], members: dict[tuple, list[str]] | None = None) -> dict[tuple, str]:

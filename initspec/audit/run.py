@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from initspec.audit.findings import Finding
-from initspec.audit.group import group_key, group_names, role_of
+from initspec.audit.group import group_key, group_names, roles_of
 from initspec.audit.spec import AuditSpec, Rule
 from initspec.audit.targets import AuditTarget, BuildError, parse_audit_target
 from initspec.audit.walkers import Param, walker_for
@@ -267,6 +267,12 @@ def audit(target: str | AuditTarget, *, spec: AuditSpec | None = None, seeds: in
         tw = time.perf_counter()
         params = list(builder.walker.walk(model))
         if i == 0:
+            first_paths = {p.path for p in params}
+        elif {p.path for p in params} != first_paths:
+            new = sorted({p.path for p in params} ^ first_paths)
+            raise BuildError(f"the instance built under seed {s} has other parameter names than the first "
+                             f"({', '.join(new[:3])}): names that change per build cannot be pooled")
+        if i == 0:
             _plan(params, groups, order, spec, fallback, tied, findings)
             m = sum(_planned(g) for g in groups.values())
             alpha_each = alpha / max(m, 1)
@@ -345,6 +351,7 @@ def _plan(params: list[Param], groups: dict[tuple, Group], order: list[tuple], s
 
     seen_storage: dict[Any, str] = {}
     bad = []
+    roles = roles_of([p.path for p in params])
     for p in params:
         rule = spec.match(p.path) if spec else None
         if p.storage is not None and p.storage in seen_storage:
@@ -358,9 +365,9 @@ def _plan(params: list[Param], groups: dict[tuple, Group], order: list[tuple], s
         lay, fi, fo = _fans_of(p, fallback)
         q = Param(p.path, p.shape, p.dtype, p.values, p.owner, p.role, lay, int(fi), int(fo))
         # a constant member never pools with random siblings: it is its own group (and a note)
-        key = (*group_key(q, rule.glob if rule else None), _is_constant(p))
+        key = (*group_key(q, rule.glob if rule else None, roles[p.path]), _is_constant(p))
         if key not in groups:
-            groups[key] = Group(key, role_of(p.path), p.shape, p.dtype, p.owner, lay, fi, fo, p.default, rule)
+            groups[key] = Group(key, roles[p.path], p.shape, p.dtype, p.owner, lay, fi, fo, p.default, rule)
             if rule is not None and rule.scheme.kind not in ("constant", "orthogonal"):
                 ref = build_reference(rule.scheme, fi, fo, p.dtype) if p.dtype in FLOATS else None
                 if ref is not None:

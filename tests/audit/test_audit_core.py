@@ -146,3 +146,11 @@ def test_audit_imports_no_framework(python, tmp_path):
             "bad = [m for m in ('torch', 'tensorflow', 'jax', 'flax', 'keras', 'transformers') if m in sys.modules]\n"
             "assert not bad, bad\n")
     subprocess.run([python, "-c", code], check=True)
+
+
+def test_the_first_of_auto_numbered_siblings_joins_them():
+    from initspec.audit.group import roles_of
+
+    roles = roles_of(["dense.kernel", "dense_1.kernel", "dense_2.kernel", "head.kernel", "conv2d.bias"])
+    assert roles == {"dense.kernel": "dense_*.kernel", "dense_1.kernel": "dense_*.kernel",
+                     "dense_2.kernel": "dense_*.kernel", "head.kernel": "head.kernel", "conv2d.bias": "conv2d.bias"}

@@ -271,3 +271,8 @@ def test_junit_and_markdown_through_the_report_writers(run_cli, tmp_path, spec):
     failed = [c.get("name") for c in cases if c.find("failure") is not None]
     assert any("finding:seed_ignored" in name for name in failed), failed
     assert "seed_ignored" in md.read_text()
+
+
+def test_names_that_change_per_build_are_a_failed_audit(run_cli):
+    code, out, err = run_cli("audit", "torch_models:renamed()", "--seeds", "2")
+    assert code == 1 and "other parameter names than the first" in out and "Traceback" not in out + err

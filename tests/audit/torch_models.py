@@ -99,3 +99,14 @@ class Tied(nn.Module):
 
 def tied() -> nn.Module:
     return Tied()
+
+
+_BUILDS = [0]
+
+
+def renamed() -> nn.Module:
+    """A model whose parameter names change with every build (a global layer counter)."""
+    _BUILDS[0] += 1
+    m = nn.Module()
+    setattr(m, f"fc{_BUILDS[0]}", nn.Linear(4, 4))
+    return m

@@ -154,3 +154,15 @@ def test_the_first_of_auto_numbered_siblings_joins_them():
     roles = roles_of(["dense.kernel", "dense_1.kernel", "dense_2.kernel", "head.kernel", "conv2d.bias"])
     assert roles == {"dense.kernel": "dense_*.kernel", "dense_1.kernel": "dense_*.kernel",
                      "dense_2.kernel": "dense_*.kernel", "head.kernel": "head.kernel", "conv2d.bias": "conv2d.bias"}
+
+
+def test_convention_jax_honours_literal_args():
+    """Under --convention jax, ATTR(args) is a factory call whose result is f(key); a bare ATTR is f."""
+    from initspec.audit.targets import parse_audit_target
+
+    t = parse_audit_target("operator:itemgetter(1)", "jax")
+    assert t.framework == "jax" and t.factory(("key0", "key1")) == "key1"
+    t = parse_audit_target("operator:neg", "jax")
+    assert t.factory(3) == -3
+    with pytest.raises(InputError, match="must return f\\(key\\)"):
+        parse_audit_target("operator:add(1, 2)", "jax")

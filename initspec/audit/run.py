@@ -265,7 +265,12 @@ def audit(target: str | AuditTarget, *, spec: AuditSpec | None = None, seeds: in
         model = builder.build(s)
         timing["build"] += time.perf_counter() - tb
         tw = time.perf_counter()
-        params = list(builder.walker.walk(model))
+        try:
+            params = list(builder.walker.walk(model))
+        except InputError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a model whose parameters cannot be listed fails its audit
+            raise BuildError(f"walking {tgt.text} raised {type(e).__name__}: {e}".strip()) from None
         if i == 0:
             first_paths = {p.path for p in params}
         elif {p.path for p in params} != first_paths:

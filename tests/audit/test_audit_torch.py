@@ -276,3 +276,13 @@ def test_junit_and_markdown_through_the_report_writers(run_cli, tmp_path, spec):
 def test_names_that_change_per_build_are_a_failed_audit(run_cli):
     code, out, err = run_cli("audit", "torch_models:renamed()", "--seeds", "2")
     assert code == 1 and "other parameter names than the first" in out and "Traceback" not in out + err
+
+
+def test_layout_override_for_unknown_owners(run_cli, tmp_path):
+    _, _, doc = audit_json(run_cli, tmp_path, "torch_models:custom()", "--seeds", "2")
+    r = doc["results"][0]
+    assert (r["layout"], r["fan_in"], r["fan_out"]) == ("torch", 96, 32)  # the framework's default reading
+    _, _, doc = audit_json(run_cli, tmp_path, "torch_models:custom()", "--seeds", "2", "--layout", "tf")
+    r = doc["results"][0]
+    assert (r["layout"], r["fan_in"], r["fan_out"]) == ("tf", 32, 96)
+    assert r["identified"] == "lecun_normal"  # std 1/sqrt(32) = 1/sqrt(fan_in) once the layout is right

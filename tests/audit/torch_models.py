@@ -110,3 +110,15 @@ def renamed() -> nn.Module:
     m = nn.Module()
     setattr(m, f"fc{_BUILDS[0]}", nn.Linear(4, 4))
     return m
+
+
+class Custom(nn.Module):
+    """A layer the walker does not know, holding its kernel (in, out) like Keras."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kernel = nn.Parameter(torch.randn(32, 96) * (1 / 32) ** 0.5)
+
+
+def custom() -> nn.Module:
+    return Custom()

@@ -684,6 +684,9 @@ def _model_diagnosis(g: Group, r: Result) -> list[dict[str, Any]]:
     constant = next((t for t in r.failed_tests if t.name == "constant"), None)
     if constant is not None:
         return [{"id": "not_constant", "confidence": 1.0, "message": constant.detail}]
+    orth = next((t for t in r.failed_tests if t.name == "orthogonal"), None)
+    if orth is not None:
+        return [{"id": "not_orthogonal", "confidence": 1.0, "message": f"{orth.detail}; identified {g.identified}"}]
     if not m.n:
         return []
     if g.constant:

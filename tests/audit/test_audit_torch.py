@@ -286,3 +286,15 @@ def test_layout_override_for_unknown_owners(run_cli, tmp_path):
     r = doc["results"][0]
     assert (r["layout"], r["fan_in"], r["fan_out"]) == ("tf", 32, 96)
     assert r["identified"] == "lecun_normal"  # std 1/sqrt(32) = 1/sqrt(fan_in) once the layout is right
+
+
+def test_orthogonal_groups_identified_and_checked(run_cli, tmp_path):
+    spec = tmp_path / "orth.toml"
+    spec.write_text('[params]\n"*.weight" = "orthogonal"\n"*.bias" = "zeros"\n')
+    code, out, doc = audit_json(run_cli, tmp_path, "torch_models:orthogonal()", "--seeds", "2", "--spec", str(spec))
+    assert code == 0, out
+    assert group(doc, "*.weight")["identified"] == "orthogonal(gain=1.0)"
+    code, out, doc = audit_json(run_cli, tmp_path, "torch_models:orthogonal(gain=2.0)", "--seeds", "2", "--spec",
+                                str(spec))
+    assert code == 1 and group(doc, "*.weight")["diagnosis"][0]["id"] == "not_orthogonal"
+    assert "identified orthogonal(gain=2.0)" in out

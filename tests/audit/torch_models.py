@@ -122,3 +122,12 @@ class Custom(nn.Module):
 
 def custom() -> nn.Module:
     return Custom()
+
+
+def orthogonal(n_layer: int = 3, d: int = 48, gain: float = 1.0) -> nn.Module:
+    """Linear weights from torch.nn.init.orthogonal_ (biases zero)."""
+    m = nn.Sequential(*(nn.Linear(d, d) for _ in range(n_layer)))
+    for layer in m:
+        nn.init.orthogonal_(layer.weight, gain=gain)
+        nn.init.zeros_(layer.bias)
+    return m

@@ -87,3 +87,18 @@ def test_t5_query_std_is_one_over_sqrt_d_model_d_kv(run_cli, tmp_path):
 def test_bad_hf_targets(run_cli, text, message):
     code, _, err = run_cli("audit", text)
     assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_gpt2_lockfile_round_trip(run_cli, tmp_path):
+    lock = tmp_path / "gpt2.lock.toml"
+    code, out, _ = run_cli("audit", GPT2, "--write-spec", str(lock), "--seeds", "2")
+    assert code == 0, out
+    text = lock.read_text()
+    assert '"transformer.h.*.ln_*.weight" = "ones"' in text and "[tied]" in text
+    code, out, _ = run_cli("audit", GPT2, "--spec", str(lock), "--seeds", "2", "--strict")
+    assert code == 0, out
+    # the same model with 8 layers: the scaled residual std moves by sqrt(4/8); only the c_proj groups fail
+    code, out, _ = run_cli("audit", GPT2.replace("n_layer=4", "n_layer=8"), "--spec", str(lock), "--seeds", "2")
+    assert code == 1
+    fails = [line.split()[1] for line in out.splitlines() if line.startswith("FAIL")]
+    assert fails == ["transformer.h.*.attn.c_proj.weight", "transformer.h.*.mlp.c_proj.weight"], out

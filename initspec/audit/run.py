@@ -694,8 +694,12 @@ def _model_diagnosis(g: Group, r: Result) -> list[dict[str, Any]]:
                  f"{g.identified}), declared the random law {r.scheme}"}]
     exp = r.expected.get("var")
     if exp and math.isfinite(m.var) and m.var > 0 and any(t.name == "variance" for t in r.failed_tests):
+        from fractions import Fraction
+
         ratio = m.var / exp
+        f = Fraction(ratio).limit_denominator(16)
+        plain = f"; the variance off by {f}" if f and abs(float(f) / ratio - 1) < 0.02 and f != 1 else ""
         return [{"id": "wrong_scale", "confidence": 0.5,
-                 "message": f"observed std is {math.sqrt(ratio):.4g}× the declared (var obs/exp {ratio:.4g}); "
-                            f"identified {g.identified}"}]
+                 "message": f"observed std is {math.sqrt(ratio):.4g}× the declared (var obs/exp {ratio:.4g}"
+                            f"{plain}); identified {g.identified}"}]
     return []

@@ -97,6 +97,7 @@ def test_scaled_residual_bug_reports_the_factor(run_cli, tmp_path, spec):
     # std 0.02 where 0.02/sqrt(8) was meant: var ratio 8 (12k values per member: SE of the ratio ~0.04)
     assert r["observed"]["var"] / r["expected"]["var"] == pytest.approx(8, rel=0.05)
     assert resolve(r["identified"]).params["std"] == pytest.approx(0.02, rel=0.01)
+    assert "the variance off by 8" in r["diagnosis"][0]["message"]  # 2 * n_layer; 2% is > 4 SE here
 
 
 # bug -> the severe finding that must fail the audit without any spec, and the parameters it names

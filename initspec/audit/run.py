@@ -5,6 +5,7 @@ parameters for model-level findings.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import math
 import sys
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from initspec.audit.findings import Finding
-from initspec.audit.group import group_key, group_names, role_of
+from initspec.audit.group import group_key, group_names, roles_of
 from initspec.audit.spec import AuditSpec, Rule
 from initspec.audit.targets import AuditTarget, BuildError, parse_audit_target
 from initspec.audit.walkers import Param, walker_for
@@ -120,6 +121,27 @@ class AuditReport:
     def exit_code(self) -> int:
         return 0 if self.ok else 1
 
+    def as_report(self) -> Any:
+        """The audit as the run Report the JUnit, Markdown and HTML writers take: one result per
+        checked group, one failed result per severe finding; unchecked groups as warnings."""
+        from initspec.reports.report import Report
+
+        results = [g.result for g in self.groups if g.result is not None]
+        for f in self.findings:
+            if not f.severe:
+                continue
+            r = Result(id=f"finding:{f.id}", entry=f"finding:{f.id}", target=self.target, convention="audit",
+                       scheme="(model-level check)", layout="-", shape=(), dtype="-", fan_in=None, fan_out=None,
+                       seed=self.seeds[0], repro=repro(self), verdict="fail")
+            r.tests.append(Test(f.id, passed=False, detail=f.message))
+            r.diagnosis = [{"id": f.id, "confidence": 1.0, "message": f.message}]
+            results.append(r)
+        rep = Report(f"audit {self.target}", f"{self.framework} {self.framework_version}", self.seeds[0],
+                     self.alpha, results, meta={"seeds": self.seeds})
+        rep.warnings += [f"{g.name} ×{len(g.members)}: unchecked (identified {g.identified})"
+                         for g in self.groups if g.result is None]
+        return rep
+
     def to_dict(self) -> dict[str, Any]:
         from initspec import __version__
 
@@ -129,7 +151,7 @@ class AuditReport:
             results.append({
                 "param": g.members[0] if g.members else g.name, "group": g.name, "members": list(g.members),
                 "shape": list(g.shape), "dtype": g.dtype, "layout": g.layout, "fan_in": g.fan_in,
-                "fan_out": g.fan_out, "identified": g.identified_expr or None,
+                "fan_out": g.fan_out, "identified": lock_expr(g),
                 "declared": g.rule.expr if g.rule else None, "verdict": self.verdict(g),
                 "tests": [t.to_dict() for t in r.tests] if r else [],
                 "diagnosis": r.diagnosis if r else [],
@@ -183,7 +205,11 @@ class _Builder:
         import importlib
 
         if self.target.framework:
-            self.walker = importlib.import_module(f"initspec.audit.walkers.{self.target.framework}")
+            fw = self.target.framework
+            try:
+                self.walker = importlib.import_module(f"initspec.audit.walkers.{fw}")
+            except ModuleNotFoundError as e:
+                raise InputError(f"target {self.target.text!r}: no {fw} walker ({e.name} is missing)") from None
             return
         if "torch" in sys.modules:  # this build then is the seed's own instance (the torch walker's way)
             sys.modules["torch"].manual_seed(seed)
@@ -239,12 +265,20 @@ def audit(target: str | AuditTarget, *, spec: AuditSpec | None = None, seeds: in
         model = builder.build(s)
         timing["build"] += time.perf_counter() - tb
         tw = time.perf_counter()
-        params = list(builder.walker.walk(model))
+        try:
+            params = list(builder.walker.walk(model))
+        except InputError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a model whose parameters cannot be listed fails its audit
+            raise BuildError(f"walking {tgt.text} raised {type(e).__name__}: {e}".strip()) from None
+        if i == 0:
+            first_paths = {p.path for p in params}
+        elif {p.path for p in params} != first_paths:
+            new = sorted({p.path for p in params} ^ first_paths)
+            raise BuildError(f"the instance built under seed {s} has other parameter names than the first "
+                             f"({', '.join(new[:3])}): names that change per build cannot be pooled")
         if i == 0:
             _plan(params, groups, order, spec, fallback, tied, findings)
-            names = group_names(order, {k: groups[k].members for k in order})
-            for k in order:
-                groups[k].name = names[k]
             m = sum(_planned(g) for g in groups.values())
             alpha_each = alpha / max(m, 1)
         _consume(params, groups, digests, i, n_seeds)
@@ -256,6 +290,7 @@ def audit(target: str | AuditTarget, *, spec: AuditSpec | None = None, seeds: in
         del params
         builder.walker.release(model)
         del model
+        gc.collect()  # the instance is gone before the next one is built
         timing["walk"] += time.perf_counter() - tw
         i += 1
     tc = time.perf_counter()
@@ -269,6 +304,35 @@ def audit(target: str | AuditTarget, *, spec: AuditSpec | None = None, seeds: in
     return AuditReport(tgt.text, framework, _framework_version(framework), seed_list, alpha, ordered, findings,
                        [v for v in tied.values() if len(v) > 1], strict=strict,
                        spec_path=spec.path if spec else None, notes=list(tgt.notes), timing=timing)
+
+
+def audit_model(target: str | AuditTarget, *, spec: str | dict[str, Any] | AuditSpec | None = None,
+                **kwargs: Any) -> AuditReport:
+    """:func:`audit` with ``spec`` as a file path, a dict of the TOML's tables or an AuditSpec
+    (``initspec.audit(...)``)."""
+    from pathlib import Path
+
+    from initspec.audit.spec import load_spec, parse_spec
+
+    if isinstance(spec, (str, Path)):
+        spec = load_spec(spec)
+    elif isinstance(spec, dict):
+        spec = parse_spec(spec, "spec")
+    return audit(target, spec=spec, **kwargs)
+
+
+def repro(rep: AuditReport) -> str:
+    """The command line that repeats an audit."""
+    import shlex
+
+    line = f"initspec audit {shlex.quote(rep.target)} --seed {rep.seeds[0]} --seeds {len(rep.seeds)}"
+    if rep.spec_path and rep.spec_path != "spec":
+        line += f" --spec {shlex.quote(rep.spec_path)}"
+    elif rep.spec_path:
+        line += " (the spec was a dict: write it to a TOML file for --spec)"
+    if rep.alpha != DEFAULT_ALPHA:
+        line += f" --alpha {rep.alpha!r}"
+    return line + (" --strict" if rep.strict else "")
 
 
 # --- the first instance: groups -----------------------------------------------------------
@@ -292,6 +356,7 @@ def _plan(params: list[Param], groups: dict[tuple, Group], order: list[tuple], s
 
     seen_storage: dict[Any, str] = {}
     bad = []
+    roles = roles_of([p.path for p in params])
     for p in params:
         rule = spec.match(p.path) if spec else None
         if p.storage is not None and p.storage in seen_storage:
@@ -304,9 +369,10 @@ def _plan(params: list[Param], groups: dict[tuple, Group], order: list[tuple], s
             continue
         lay, fi, fo = _fans_of(p, fallback)
         q = Param(p.path, p.shape, p.dtype, p.values, p.owner, p.role, lay, int(fi), int(fo))
-        key = group_key(q, rule.glob if rule else None)
+        # a constant member never pools with random siblings: it is its own group (and a note)
+        key = (*group_key(q, rule.glob if rule else None, roles[p.path]), _is_constant(p))
         if key not in groups:
-            groups[key] = Group(key, role_of(p.path), p.shape, p.dtype, p.owner, lay, fi, fo, p.default, rule)
+            groups[key] = Group(key, roles[p.path], p.shape, p.dtype, p.owner, lay, fi, fo, p.default, rule)
             if rule is not None and rule.scheme.kind not in ("constant", "orthogonal"):
                 ref = build_reference(rule.scheme, fi, fo, p.dtype) if p.dtype in FLOATS else None
                 if ref is not None:
@@ -315,10 +381,30 @@ def _plan(params: list[Param], groups: dict[tuple, Group], order: list[tuple], s
         groups[key].members.append(p.path)
     if bad:
         findings.append(uninitialized(bad))
+    from initspec.audit.findings import constant_among_random
+
+    names = group_names(order, {k: groups[k].members for k in order})
+    for k in order:
+        groups[k].name = names[k]
+    for k in order:
+        twin = (*k[:-1], False)
+        if k[-1] and twin in groups:
+            findings.append(constant_among_random(groups[k].members, groups[twin].name))
     if spec:
         missing = spec.unmatched()
         if missing:
             raise InputError(f"{spec.path}: [params] {missing[0]!r} matches no parameter of the model")
+
+
+def _is_constant(p: Param) -> bool:
+    """Every value of the parameter equal (read once more from the first instance, then dropped)."""
+    if p.dtype not in FLOATS:
+        return False
+    try:
+        x = np.asarray(p.values())
+    except Exception:  # noqa: BLE001 - reported when the values are read for real
+        return False
+    return bool(x.size) and bool(np.all(x.reshape(-1) == x.reshape(-1)[0]))
 
 
 def _planned(g: Group) -> int:
@@ -425,7 +511,7 @@ def _clones(digests: dict[str, list[bytes]], groups: dict[tuple, Group], spec: A
 
 def _model_findings(groups: list[Group], digests: dict[str, list[bytes]], n_seeds: int,
                     findings: list[Finding]) -> None:
-    from initspec.audit.findings import constant_among_random, non_finite, seed_ignored
+    from initspec.audit.findings import non_finite, seed_ignored
 
     bad = [g for g in groups if g.nonfinite]
     for g in bad:
@@ -435,9 +521,6 @@ def _model_findings(groups: list[Group], digests: dict[str, list[bytes]], n_seed
                 if len(digests.get(p, [])) >= 2 and len(set(digests[p])) == 1]
         if same:
             findings.append(seed_ignored(same, n_seeds))
-    for g in groups:
-        if g.constant_members and g.random_members:
-            findings.append(constant_among_random(sorted(g.constant_members), g.name))
     findings.sort(key=lambda f: (not f.severe, f.id))
 
 
@@ -505,6 +588,9 @@ def lock_expr(g: Group) -> str | None:
         return g.default
     if g.identified in ("zeros", "ones"):
         return g.identified
+    named = [n for n in g.same_as if n != "variance_scaling"]
+    if g.identified_expr.startswith("variance_scaling(") and named:
+        return named[0]  # lecun_normal rather than variance_scaling(scale=1.0, mode=fan_in, ...)
     return g.identified_expr
 
 
@@ -578,12 +664,42 @@ def _check(groups: list[Group], target: str, seed: int, alpha: float, alpha_each
     tests = [t for r in results for t in r.tests if t.p_value is not None]
     for t, rejected in zip(tests, st.holm([t.p_value for t in tests], alpha), strict=True):
         t.passed = not rejected
+    by_result = {id(g.result): g for g in groups if g.result is not None}
     for r in results:
         r.verdict = "error" if r.error else "fail" if r.failed_tests else "pass"
         diagnose_group([r])
-        if r.verdict == "fail" and not r.diagnosis:
-            r.diagnosis = [{"id": "unknown", "confidence": 0.0, "message": "; ".join(
-                t.detail or t.name for t in r.failed_tests)}]
-        if r.verdict == "fail" and any(t.name == "constant" for t in r.failed_tests):
-            r.diagnosis = [{"id": "not_constant", "confidence": 1.0,
-                            "message": next(t.detail for t in r.failed_tests if t.name == "constant")}]
+        if r.verdict == "fail":
+            model_level = _model_diagnosis(by_result[id(r)], r)
+            known = [d for d in r.diagnosis if d["id"] != "unknown"]
+            r.diagnosis = known + model_level + [d for d in r.diagnosis if d["id"] == "unknown"]
+            if not r.diagnosis:
+                r.diagnosis = [{"id": "unknown", "confidence": 0.0, "message": "; ".join(
+                    t.detail or t.name for t in r.failed_tests)}]
+
+
+def _model_diagnosis(g: Group, r: Result) -> list[dict[str, Any]]:
+    """What the catalogue cannot say about a model's group: a constant where a law was declared and
+    the other way round, or the declared law off by a plain factor (a gain applied or forgotten)."""
+    m = g.moments
+    constant = next((t for t in r.failed_tests if t.name == "constant"), None)
+    if constant is not None:
+        return [{"id": "not_constant", "confidence": 1.0, "message": constant.detail}]
+    orth = next((t for t in r.failed_tests if t.name == "orthogonal"), None)
+    if orth is not None:
+        return [{"id": "not_orthogonal", "confidence": 1.0, "message": f"{orth.detail}; identified {g.identified}"}]
+    if not m.n:
+        return []
+    if g.constant:
+        return [{"id": "constant", "confidence": 1.0, "message": f"every value is {m.minimum:g} (identified "
+                 f"{g.identified}), declared the random law {r.scheme}"}]
+    exp = r.expected.get("var")
+    if exp and math.isfinite(m.var) and m.var > 0 and any(t.name == "variance" for t in r.failed_tests):
+        from fractions import Fraction
+
+        ratio = m.var / exp
+        f = Fraction(ratio).limit_denominator(16)
+        plain = f"; the variance off by {f}" if f and abs(float(f) / ratio - 1) < 0.02 and f != 1 else ""
+        return [{"id": "wrong_scale", "confidence": 0.5,
+                 "message": f"observed std is {math.sqrt(ratio):.4g}× the declared (var obs/exp {ratio:.4g}"
+                            f"{plain}); identified {g.identified}"}]
+    return []

@@ -7,7 +7,6 @@ a one-argument ``f(key)``).  Arguments are literals parsed with ``ast``, never e
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import inspect
 import sys
 from collections.abc import Callable
@@ -46,9 +45,10 @@ def _hf(text: str, rest: str) -> AuditTarget:
     model_type, args, overrides = parse_call(rest, what="target")
     if args:
         raise InputError(f"target {text!r}: config overrides are keywords, e.g. hf:gpt2(n_layer=4)")
-    if importlib.util.find_spec("transformers") is None:
-        raise InputError(f"target {text!r}: transformers is not installed (pip install transformers)")
-    import transformers
+    try:
+        import transformers
+    except ImportError:
+        raise InputError(f"target {text!r}: transformers is not installed (pip install transformers)") from None
 
     try:
         config = transformers.AutoConfig.for_model(model_type, **overrides)
@@ -96,8 +96,11 @@ def parse_audit_target(text: str, convention: str | None = None) -> AuditTarget:
     if not sep:
         raise InputError(f"target {text!r}: expected MODULE:ATTR[(literal args)], hf:MODEL_TYPE[(overrides)] "
                          "or timm:NAME")
-    t = parse_target(text)
-    obj = t.load()
+    try:
+        t = parse_target(text)
+        obj = t.load()
+    except InputError as e:  # the audit's target is an argument, not --target
+        raise InputError(str(e).replace("--target ", "target ", 1)) from None
     args, kwargs = t.args, t.kwargs
     if convention == "jax":
         # f(key) -> pytree; ATTR(args) is a factory call that returns f, like `initspec check`'s jax convention

@@ -47,10 +47,14 @@ def _shape(text: str | None):
 @click.option("--convention", default=None, help="jax: TARGET is f(key) -> pytree of arrays")
 @click.option("--input-shape", default=None, help="dummy input shape for a Flax linen module, e.g. 1,28,28,1")
 @click.option("--json", "json_path", default=None, help="write the audit as JSON here")
+@click.option("--junit", default=None, help="write a JUnit XML report here (one case per checked group)")
+@click.option("--markdown", default=None, help="write a Markdown report here")
+@click.option("--html", default=None, help="write a self-contained HTML report here")
 @click.option("-v", "--verbose", is_flag=True, help="list every group's members")
 def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict: bool, seeds: int | None,
               max_seeds: int, seed: int, alpha: float, layout: str | None, convention: str | None,
-              input_shape: str | None, json_path: str | None, verbose: bool) -> None:
+              input_shape: str | None, json_path: str | None, junit: str | None, markdown: str | None,
+              html: str | None, verbose: bool) -> None:
     from initspec.audit.run import audit, lock_expr
     from initspec.audit.spec import load_spec
     from initspec.audit.spec import write_spec as write_lock
@@ -63,6 +67,10 @@ def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict
     if not 0 < alpha < 1:
         raise InputError(f"--alpha must be in (0, 1), got {alpha}")
     spec = load_spec(spec_path) if spec_path else None
+    if html:
+        from initspec.reports import require_matplotlib
+
+        require_matplotlib()
     try:
         rep = audit(target, spec=spec, seeds=seeds, max_seeds=max_seeds, seed=seed, alpha=alpha, layout=layout,
                     convention=convention, input_shape=_shape(input_shape), strict=strict)
@@ -78,6 +86,10 @@ def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict
         with open(json_path, "w") as f:
             json.dump(rep.to_dict(), f, indent=2, default=str)
             f.write("\n")
+    if junit or markdown or html:
+        from initspec.reports import write_reports
+
+        write_reports(rep.as_report(), junit=junit, markdown=markdown, html=html)
     if write_spec:
         lines = _lock_lines(rep, lock_expr)
         write_lock(write_spec, lines, rep.tied, f"initspec audit {target} (seeds {rep.seeds[0]}..{rep.seeds[-1]})")
@@ -86,28 +98,30 @@ def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict
 
 
 def _lock_lines(rep, lock_expr) -> list[tuple[str, str]]:
-    """One line per group; a role two groups share is written per member path (a glob cannot tell them apart)."""
+    """One line per group.  Where groups share a role, the largest keeps the role glob and the others
+    are written path by path; exact paths come first (first match wins), as do the paths of a group
+    an earlier role glob would also match."""
     import fnmatch
     import glob as globmod
 
-    roles: dict[str, int] = {}
+    by_role: dict[str, list] = {}
     for g in rep.groups:
-        roles[g.key[0]] = roles.get(g.key[0], 0) + 1
-    out = []
+        if lock_expr(g) is not None:
+            by_role.setdefault(g.key[0], []).append(g)
+    exact: list[tuple[str, str]] = []
+    globs: list[tuple[str, str, object]] = []
     for g in rep.groups:
         expr = lock_expr(g)
         if expr is None:
             continue
-        if roles[g.key[0]] == 1:
-            out.append((g.key[0], expr, g))
+        if g is max(by_role[g.key[0]], key=lambda h: len(h.members)):
+            globs.append((g.key[0], expr, g))
         else:
-            out += [(globmod.escape(m), expr, g) for m in g.members]
-    # first match wins: a role glob ('h.*.ln_1.weight') may also match a later group's paths; those
-    # groups are then written path by path, ahead of it
-    first: list[tuple[str, str]] = []
-    for glob, expr, g in out:
-        stolen = any(fnmatch.fnmatchcase(m, gl) for gl, _, h in out if h is not g
-                     for m in g.members if out.index((gl, _, h)) < out.index((glob, expr, g)))
-        if stolen:
-            first += [(globmod.escape(m), expr) for m in g.members]
-    return first + [(glob, expr) for glob, expr, _ in out]
+            exact += [(globmod.escape(m), expr) for m in g.members]
+    out: list[tuple[str, str]] = []
+    for i, (glob, expr, g) in enumerate(globs):
+        if any(fnmatch.fnmatchcase(m, gl) for gl, _, _ in globs[:i] for m in g.members):
+            exact += [(globmod.escape(m), expr) for m in g.members]
+        else:
+            out.append((glob, expr))
+    return exact + out

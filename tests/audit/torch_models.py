@@ -85,3 +85,49 @@ def raises() -> nn.Module:
 
 def not_a_model() -> int:
     return 3
+
+
+class Tied(nn.Module):
+    """An LM head sharing the embedding's storage (GPT-2's tie)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(128, 32)
+        self.head = nn.Linear(32, 128, bias=False)
+        self.head.weight = self.emb.weight
+
+
+def tied() -> nn.Module:
+    return Tied()
+
+
+_BUILDS = [0]
+
+
+def renamed() -> nn.Module:
+    """A model whose parameter names change with every build (a global layer counter)."""
+    _BUILDS[0] += 1
+    m = nn.Module()
+    setattr(m, f"fc{_BUILDS[0]}", nn.Linear(4, 4))
+    return m
+
+
+class Custom(nn.Module):
+    """A layer the walker does not know, holding its kernel (in, out) like Keras."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kernel = nn.Parameter(torch.randn(32, 96) * (1 / 32) ** 0.5)
+
+
+def custom() -> nn.Module:
+    return Custom()
+
+
+def orthogonal(n_layer: int = 3, d: int = 48, gain: float = 1.0) -> nn.Module:
+    """Linear weights from torch.nn.init.orthogonal_ (biases zero)."""
+    m = nn.Sequential(*(nn.Linear(d, d) for _ in range(n_layer)))
+    for layer in m:
+        nn.init.orthogonal_(layer.weight, gain=gain)
+        nn.init.zeros_(layer.bias)
+    return m

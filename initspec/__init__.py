@@ -8,11 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "assert_conforms", "check", "check_framework", "resolve"]
+__all__ = ["__version__", "assert_conforms", "assert_model_conforms", "audit", "check", "check_framework", "resolve"]
 
 
 def __getattr__(name: str) -> Any:  # lazy: keep `import initspec` cheap
-    if name in ("check", "assert_conforms", "check_framework"):
+    if name == "audit":  # the subpackage, callable: initspec.audit(target, spec=...)
+        import importlib
+
+        return importlib.import_module("initspec.audit")
+    if name in ("check", "assert_conforms", "check_framework", "assert_model_conforms"):
         from initspec import api
 
         return getattr(api, name)

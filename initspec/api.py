@@ -1,4 +1,4 @@
-"""The Python API: ``check`` and ``assert_conforms``."""
+"""The Python API: ``check``, ``assert_conforms``, ``audit`` and ``assert_model_conforms``."""
 
 from __future__ import annotations
 
@@ -73,4 +73,29 @@ def assert_conforms(target: str | Callable[..., Any], *, scheme: str, convention
     if not report.ok:
         bad = [r for r in report.results if r.verdict in ("fail", "error")]
         raise AssertionError("\n".join(failure_message(r) for r in bad))
+    return report
+
+
+def audit(target: Any, *, spec: Any = None, **kwargs: Any) -> Any:
+    """Audit a model target (``MODULE:ATTR(args)``, ``hf:...``, ``timm:...``); returns an AuditReport.
+
+    ``spec``: a TOML path, a dict of its tables (``{"vars": ..., "params": ..., "tied": ...}``) or None.
+    Keywords: ``seeds``, ``max_seeds``, ``seed``, ``alpha``, ``layout``, ``convention``, ``input_shape``,
+    ``strict``.
+    """
+    from initspec.audit.run import audit_model
+
+    return audit_model(target, spec=spec, **kwargs)
+
+
+def assert_model_conforms(target: Any, *, spec: Any = None, **kwargs: Any) -> Any:
+    """Like :func:`audit`; AssertionError with the table of what failed and the repro line."""
+    from initspec.audit.run import repro
+    from initspec.audit.table import format_report
+
+    __tracebackhide__ = True
+    report = audit(target, spec=spec, **kwargs)
+    if not report.ok:
+        raise AssertionError(f"{report.target} does not conform:\n{format_report(report)}\n"
+                             f"reproduce: {repro(report)}")
     return report

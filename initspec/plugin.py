@@ -195,6 +195,30 @@ class InitspecFixture:
             raise AssertionError("\n".join(lines))
         return report
 
+    def audit(self, target: Any, *, spec: Any = None, **kwargs: Any) -> Any:
+        """Audit a model (see :func:`initspec.api.audit`) under the session's seed and alpha."""
+        from initspec import api
+        from initspec.errors import InputError
+
+        __tracebackhide__ = True
+        args = {"seed": self.settings.seed, "alpha": self.settings.alpha, **kwargs}
+        try:
+            return api.audit(target, spec=spec, **args)
+        except InputError as e:
+            pytest.fail(f"initspec: {e}", pytrace=False)
+
+    def assert_model_conforms(self, target: Any, *, spec: Any = None, **kwargs: Any) -> Any:
+        """Like :meth:`audit`; AssertionError with the failing groups, the findings and the repro line."""
+        from initspec.audit.run import repro
+        from initspec.audit.table import format_report
+
+        __tracebackhide__ = True
+        report = self.audit(target, spec=spec, **kwargs)
+        if not report.ok:
+            raise AssertionError(f"{report.target} does not conform:\n{format_report(report)}\nreproduce: "
+                                 f"{_pythonpath(report.target, self._root)}{repro(report)}")
+        return report
+
 
 @pytest.fixture
 def initspec(request: pytest.FixtureRequest) -> InitspecFixture:

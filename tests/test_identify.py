@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 
 from initspec.engine.identify import identify, same_presets, snap
@@ -165,3 +166,38 @@ def test_bic_ranks_one_fitted_parameter_above_two():
     rival = _extremes(ident)
     assert rival.loglik > ident.best.loglik
     assert ident.ranked.index(rival) == 1
+
+
+def test_a_single_column_is_not_called_orthogonal():
+    """A Keras depthwise kernel (3, 3, C, 1) flattens to one column: its 1x1 Gram matrix equals
+    its squared norm whatever the values, so "orthogonal" would match any draw (MobileNetV2's
+    glorot_uniform depthwise kernels were once identified as orthogonal(gain=1.3))."""
+    from initspec.engine.identify import ShapeSample, rank_samples
+    from initspec.spec.fans import get_layout
+
+    rng = np.random.default_rng(3)
+    shape = (3, 3, 32, 1)  # glorot_uniform with Keras's fans: fan_in 288, fan_out 9
+    limit = np.sqrt(6 / (288 + 9))
+    x = rng.uniform(-limit, limit, size=(200, *shape)).reshape(-1)  # 200 tensors: 57 600 values
+    ident = rank_samples([ShapeSample(shape, 288, 9, x, "float32")], get_layout("tf"), fitted_scale=False)
+    assert ident.best.scheme.kind != "orthogonal"
+    from initspec.spec.reference import build
+
+    # the law itself is found: a uniform with glorot's variance on these fans (its name is one of several)
+    assert ident.best.scheme.params["distribution"] == "uniform"
+    assert build(ident.best.scheme, 288, 9, "float32").var == pytest.approx(2 / 297, rel=1e-9)
+
+
+def test_a_subsample_smaller_than_one_tensor_is_ranked_not_reshaped():
+    """The audit keeps a bounded random subsample of a large tensor; the orthogonal check needs a
+    whole matrix and must step aside instead of failing to reshape (MobileNetV2's (1280, 1000)
+    head raised 'cannot reshape array of size 199995')."""
+    from initspec.engine.identify import ShapeSample, rank_samples
+    from initspec.spec.fans import get_layout
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(0, 0.02, size=50_000)  # 50 000 values of a (1280, 1000) tensor
+    ident = rank_samples([ShapeSample((1280, 1000), 1280, 1000, x, "float32")], get_layout("tf"),
+                         fitted_scale=False)
+    assert ident.best.scheme.kind != "orthogonal"
+    assert ident.best.expr == "normal(std=0.02)"

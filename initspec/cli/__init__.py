@@ -11,6 +11,7 @@ import sys
 import click
 
 from initspec import __version__
+from initspec.cli.audit import audit_cmd
 from initspec.cli.check import check
 from initspec.cli.diff import diff, sample
 from initspec.cli.identify import identify_cmd
@@ -25,7 +26,7 @@ def cli() -> None:
     """Hold neural-network weight initializers to a declarative spec."""
 
 
-for _command in (list_cmd, show, check, diff, sample, matrix, identify_cmd):
+for _command in (list_cmd, show, check, diff, sample, matrix, identify_cmd, audit_cmd):
     cli.add_command(_command)
 
 

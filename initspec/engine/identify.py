@@ -211,8 +211,9 @@ def _vs(scale: float, mode: str, dist: str) -> Candidate:
     return Candidate(expr, resolve(expr))
 
 
-def candidates(samples: list[ShapeSample]) -> list[Candidate]:
-    """The grid, the fitted-scale variance scalings and the fitted fixed schemes."""
+def candidates(samples: list[ShapeSample], fitted_scale: bool = True) -> list[Candidate]:
+    """The grid, the fitted-scale variance scalings (unless ``fitted_scale`` is False: on one
+    shape they only rename a fitted std) and the fitted fixed schemes."""
     out: dict[str, Candidate] = {}
 
     def add(c: Candidate) -> None:
@@ -226,7 +227,7 @@ def candidates(samples: list[ShapeSample]) -> list[Candidate]:
             for scale in SCALES:
                 add(_vs(scale, mode, dist))
             fitted = sum(s.n * s.var * n_of(mode, s.fan_in, s.fan_out) for s in samples) / n_total / unit
-            if fitted > 0:
+            if fitted > 0 and fitted_scale:
                 c = _vs(snap(fitted, rel_se), mode, dist)
                 c.fitted, c.note = 1, "scale fitted"
                 add(c)
@@ -301,9 +302,11 @@ def _structured(samples: list[ShapeSample], layout: Any) -> Candidate | None:
         return Candidate(expr, resolve(expr), note="every value equal")
     gains = []
     for s in samples:
-        if len(s.shape) < 2:
+        rows, cols = layout.matrix(s.shape) if len(s.shape) >= 2 else (1, 1)
+        if min(rows, cols) < 2:  # one row or column is "orthogonal" up to its norm whatever its values
             return None
-        rows, cols = layout.matrix(s.shape)
+        if s.values.size < rows * cols:  # a subsample (the audit's, of a large tensor): no whole matrix
+            return None
         w = s.values[: rows * cols].reshape(rows, cols)
         gram = w @ w.T if rows <= cols else w.T @ w
         g2 = float(np.mean(np.diag(gram)))
@@ -327,16 +330,23 @@ def identify(target: str | Callable[..., Any], *, convention: str = "numpy", lay
     entry, drawer = entry_for(target, "normal", convention, layout, shapes, [dtype])  # (the claim is unused)
     name = target if isinstance(target, str) else entry.call
     drawn, problem = draw_samples(drawer, entry, dtype, seed, samples)
-    result = Identification(name, layout, dtype, seed, [], alpha=alpha, problem=problem)
     if problem:
-        return result
-    special = _structured(drawn, entry.layout)
+        return Identification(name, layout, dtype, seed, [], alpha=alpha, problem=problem)
+    return rank_samples(drawn, entry.layout, name=name, seed=seed, alpha=alpha)
+
+
+def rank_samples(drawn: list[ShapeSample], layout: Any, *, name: str = "", seed: int = 0,
+                 alpha: float = DEFAULT_ALPHA, fitted_scale: bool = True) -> Identification:
+    """Rank candidate schemes for samples already drawn (one ShapeSample per shape, fans set);
+    ``layout`` is a :class:`~initspec.spec.fans.Layout` (for the orthogonal flattening)."""
+    result = Identification(name, layout.name, drawn[0].dtype, seed, [], alpha=alpha)
+    special = _structured(drawn, layout)
     if special is not None:
         special.loglik = special.bic = 0.0
         result.ranked = [special]
         result.evidence = [ShapeEvidence(s.shape, s.fan_in, s.fan_out, s.n, s.var, s.var, 1.0, 1.0) for s in drawn]
         return result
-    ranked = sorted((_score(c, drawn) for c in candidates(drawn)), key=lambda c: (c.bic, c.fitted))
+    ranked = sorted((_score(c, drawn) for c in candidates(drawn, fitted_scale)), key=lambda c: (c.bic, c.fitted))
     seen: set[tuple[Any, ...]] = set()
     for c in ranked:  # one expression per law: the simplest comes first in the sort
         key = _law_key(c.scheme, drawn)

@@ -1,0 +1,56 @@
+"""Model-level findings: what is wrong across parameters, with no spec at all.
+
+Each finding has a stable id and the parameters it concerns.  Constant laws (zeros, ones, a
+fill) are the same under every seed and equal to each other by design: they are never a finding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: findings that fail the audit
+SEVERE = ("non_finite", "uninitialized", "seed_ignored", "cloned")
+
+
+@dataclass
+class Finding:
+    id: str
+    params: list[str]
+    message: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def severe(self) -> bool:
+        return self.id in SEVERE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "params": self.params, "message": self.message, "severe": self.severe}
+
+
+def _names(paths: list[str], k: int = 3) -> str:
+    return ", ".join(paths[:k]) + (f" and {len(paths) - k} more" if len(paths) > k else "")
+
+
+def non_finite(paths: list[str], count: int) -> Finding:
+    return Finding("non_finite", list(paths), f"{count} NaN or infinite values in {_names(paths)}")
+
+
+def uninitialized(paths: list[str]) -> Finding:
+    return Finding("uninitialized", list(paths), f"{len(paths)} parameter(s) never initialized "
+                   f"(left on the meta device or without storage): {_names(paths)}")
+
+
+def seed_ignored(paths: list[str], n_seeds: int) -> Finding:
+    return Finding("seed_ignored", list(paths), f"{len(paths)} random parameter(s) identical under all {n_seeds} "
+                   f"seeds (a private generator or a fixed seed): {_names(paths)}")
+
+
+def cloned(paths: list[str]) -> Finding:
+    return Finding("cloned", list(paths), f"{len(paths)} random parameters hold identical values and are not "
+                   f"declared [tied] (blocks copied from one initialized block?): {_names(paths, 4)}")
+
+
+def constant_among_random(paths: list[str], group: str) -> Finding:
+    return Finding("constant_among_random", list(paths), f"{_names(paths)} constant while the other members of "
+                   f"{group} are random (an init skipped for some layers?)")

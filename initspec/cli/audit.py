@@ -1,0 +1,127 @@
+"""``initspec audit TARGET``: every parameter of a model identified, held to a spec or a lockfile."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from initspec.audit.run import DEFAULT_ALPHA, DEFAULT_MAX_SEEDS
+
+HELP = """Audit every parameter of a model built by TARGET.
+
+\b
+TARGET is one of
+  MODULE:ATTR[(literal args)]   a torch nn.Module, Keras model/layer, Flax module class or factory
+  hf:MODEL_TYPE[(overrides)]    transformers, from AutoConfig.for_model(MODEL_TYPE, **overrides),
+                                downloads nothing; heads: gpt2 -> GPT2LMHeadModel, bert ->
+                                BertForMaskedLM, llama -> LlamaForCausalLM, t5 ->
+                                T5ForConditionalGeneration, any other type -> its AutoModel base
+  timm:NAME[(kwargs)]           timm.create_model(NAME, pretrained=False) when timm imports
+
+Exit 0 conforms, 1 a failed group, a severe finding or a model that raised, 2 bad input.
+"""
+
+
+def _shape(text: str | None):
+    if text is None:
+        return None
+    from initspec.spec.fans import parse_shape
+
+    return parse_shape(text)
+
+
+@click.command("audit", help=HELP)
+@click.argument("target")
+@click.option("--spec", "spec_path", type=str, default=None,
+              help="a TOML spec: [vars], ordered [params] globs, [tied]")
+@click.option("--write-spec", "write_spec", type=str, default=None,
+              help="write what was identified as a spec (a lockfile)")
+@click.option("--strict", is_flag=True, help="parameters no [params] glob matches fail the audit")
+@click.option("--seeds", type=int, default=None, help="instances to build (default: what the smallest group needs)")
+@click.option("--max-seeds", type=int, default=DEFAULT_MAX_SEEDS, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="the first seed")
+@click.option("--alpha", type=float, default=DEFAULT_ALPHA, show_default=True, help="family-wise false-alarm rate")
+@click.option("--layout", default=None, help="layout for parameters whose owner is not recognized: torch | tf | jax")
+@click.option("--convention", default=None, help="jax: TARGET is f(key) -> pytree of arrays")
+@click.option("--input-shape", default=None, help="dummy input shape for a Flax linen module, e.g. 1,28,28,1")
+@click.option("--json", "json_path", default=None, help="write the audit as JSON here")
+@click.option("--junit", default=None, help="write a JUnit XML report here (one case per checked group)")
+@click.option("--markdown", default=None, help="write a Markdown report here")
+@click.option("--html", default=None, help="write a self-contained HTML report here")
+@click.option("-v", "--verbose", is_flag=True, help="list every group's members")
+def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict: bool, seeds: int | None,
+              max_seeds: int, seed: int, alpha: float, layout: str | None, convention: str | None,
+              input_shape: str | None, json_path: str | None, junit: str | None, markdown: str | None,
+              html: str | None, verbose: bool) -> None:
+    from initspec.audit.run import audit, lock_expr
+    from initspec.audit.spec import load_spec
+    from initspec.audit.spec import write_spec as write_lock
+    from initspec.audit.table import format_report
+    from initspec.audit.targets import BuildError
+    from initspec.errors import InputError
+
+    if convention not in (None, "jax"):
+        raise InputError(f"--convention {convention!r}: the audit knows only jax (f(key) -> pytree)")
+    if not 0 < alpha < 1:
+        raise InputError(f"--alpha must be in (0, 1), got {alpha}")
+    spec = load_spec(spec_path) if spec_path else None
+    if html:
+        from initspec.reports import require_matplotlib
+
+        require_matplotlib()
+    try:
+        rep = audit(target, spec=spec, seeds=seeds, max_seeds=max_seeds, seed=seed, alpha=alpha, layout=layout,
+                    convention=convention, input_shape=_shape(input_shape), strict=strict)
+    except BuildError as e:
+        click.echo(f"ERROR  {e}")
+        if json_path:
+            with open(json_path, "w") as f:
+                json.dump({"target": target, "error": str(e), "results": [], "findings": [],
+                           "summary": {"errors": 1}}, f, indent=2)
+        sys.exit(1)
+    click.echo(format_report(rep, verbose))
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(rep.to_dict(), f, indent=2, default=str)
+            f.write("\n")
+    if junit or markdown or html:
+        from initspec.reports import write_reports
+
+        write_reports(rep.as_report(), junit=junit, markdown=markdown, html=html)
+    if write_spec:
+        lines = _lock_lines(rep, lock_expr)
+        write_lock(write_spec, lines, rep.tied, f"initspec audit {target} (seeds {rep.seeds[0]}..{rep.seeds[-1]})")
+        click.echo(f"wrote {write_spec}: {len(lines)} lines")
+    sys.exit(rep.exit_code)
+
+
+def _lock_lines(rep, lock_expr) -> list[tuple[str, str]]:
+    """One line per group.  Where groups share a role, the largest keeps the role glob and the others
+    are written path by path; exact paths come first (first match wins), as do the paths of a group
+    an earlier role glob would also match."""
+    import fnmatch
+    import glob as globmod
+
+    by_role: dict[str, list] = {}
+    for g in rep.groups:
+        if lock_expr(g) is not None:
+            by_role.setdefault(g.key[0], []).append(g)
+    exact: list[tuple[str, str]] = []
+    globs: list[tuple[str, str, object]] = []
+    for g in rep.groups:
+        expr = lock_expr(g)
+        if expr is None:
+            continue
+        if g is max(by_role[g.key[0]], key=lambda h: len(h.members)):
+            globs.append((g.key[0], expr, g))
+        else:
+            exact += [(globmod.escape(m), expr) for m in g.members]
+    out: list[tuple[str, str]] = []
+    for i, (glob, expr, g) in enumerate(globs):
+        if any(fnmatch.fnmatchcase(m, gl) for gl, _, _ in globs[:i] for m in g.members):
+            exact += [(globmod.escape(m), expr) for m in g.members]
+        else:
+            out.append((glob, expr))
+    return exact + out

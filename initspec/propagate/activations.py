@@ -42,7 +42,14 @@ class Activation:
 
 
 def _leaky(a: float) -> tuple[Fn, Fn]:
-    return (lambda x: np.where(x > 0, x, a * x)), (lambda x: np.where(x > 0, 1.0, a))
+    def phi(x: np.ndarray) -> np.ndarray:
+        return np.maximum(x, 0) if a == 0 else np.where(x > 0, x, a * x)
+
+    def dphi(x: np.ndarray) -> np.ndarray:
+        dt = np.asarray(x).dtype if np.asarray(x).dtype.kind == "f" else np.float64  # float32 stacks stay float32
+        return np.where(x > 0, dt.type(1.0), dt.type(a))
+
+    return phi, dphi
 
 
 def _elu(alpha: float, scale: float = 1.0) -> tuple[Fn, Fn]:

@@ -35,6 +35,7 @@ class Activation:
     dphi: Fn
     params: dict[str, float] = field(default_factory=dict)
     analytic: bool = True
+    kinked: bool = False  # φ' jumps at 0 away from symmetry (selu, elu with alpha != 1): split quadrature
 
     @property
     def label(self) -> str:
@@ -104,7 +105,8 @@ def get_activation(text: str) -> Activation:
                 raise InputError(f"--activation {text!r}: {k} must be a finite number, got {v!r}")
             params[k] = float(v)
         phi, dphi = make(*params.values())
-        return Activation(text, name, phi, dphi, params)
+        kinked = name in ("selu", "elu")  # φ or φ' not smooth at 0, and not symmetric about it
+        return Activation(text, name, phi, dphi, params, kinked=kinked)
     fn = getattr(special, name, None) if name.isidentifier() else None
     if not isinstance(fn, np.ufunc) or fn.nin != 1 or args or kwargs:
         raise InputError(f"unknown activation {text!r}{closest(name, list(_TABLE))}: use one of "

@@ -37,9 +37,9 @@ TOLERANCE = 2.0  # a stack is preserving when its signal changes by less than ×
 CAUSE_TOLERANCE = 0.10  # a cause is named when the measured variance ratio is within 10 % of its factor
 
 
-def _kappa(f: Any, q: float) -> float:
-    m2 = gauss_expect(lambda x: f(x) ** 2, q)
-    m4 = gauss_expect(lambda x: f(x) ** 4, q)
+def _kappa(f: Any, q: float, split: bool) -> float:
+    m2 = gauss_expect(lambda x: f(x) ** 2, q, split=split)
+    m4 = gauss_expect(lambda x: f(x) ** 4, q, split=split)
     return m4 / (m2 * m2) if m2 > 0 else 1.0
 
 
@@ -49,11 +49,11 @@ def band_variances(act: Activation, layers: list[LayerShape], q: list[float], se
     fwd, acc = [], 2.0 / n0
     for k, L in enumerate(layers):
         fwd.append((acc + 2.0 / L.units) / seeds)
-        acc += (_kappa(act.phi, min(q[k], 1e30)) - 1.0) / L.units
+        acc += (_kappa(act.phi, min(q[k], 1e30), act.kinked) - 1.0) / L.units
     bwd, acc = [0.0] * len(layers), 2.0 / layers[-1].units
     for k in range(len(layers) - 1, -1, -1):
         bwd[k] = acc / seeds
-        acc += (3.0 * _kappa(act.dphi, min(q[k], 1e30)) - 1.0) / layers[k].units
+        acc += (3.0 * _kappa(act.dphi, min(q[k], 1e30), act.kinked) - 1.0) / layers[k].units
     return fwd, bwd
 
 

@@ -91,7 +91,9 @@ def propagate(scheme: str, activation: str, *, depth: int = 50, width: int = 512
     ratio = fwd["factor_per_layer"] / fwd["predicted_factor_per_layer"] if fwd["predicted_factor_per_layer"] else math.nan
     cause = None
     if fwd["state"] != "preserved" or not fwd["agrees_with_theory"]:
-        cause = verdict.likely_cause(theory["sigma_w2"], theory["gain_preserving"], ratio, mid.fan_in, conv, act.label)
+        band_log = verdict.Z * fwd["band_sd"] / max(len(layers) - 1, 1)
+        cause = verdict.likely_cause(theory["sigma_w2"], theory["gain_preserving"], ratio, mid.fan_in, conv,
+                                     act.label, band_log)
     ok = all(d["state"] == "preserved" and d["agrees_with_theory"] for d in (fwd, bwd))
     return {"scheme": sch.expr, "activation": act.label, "weights": source, "backend": backend,
             "stack": {"kind": "conv" if conv else "mlp", "depth": len(layers), "batch": batch, "seeds": seeds,

@@ -99,11 +99,12 @@ def direction(measured: list[float], predicted: list[float], v: list[float], bac
 
 
 def likely_cause(sigma_w2_claimed: float, gain_preserving: float, ratio: float, fan_in: int, kernel: int | None,
-                 activation: str) -> str | None:
+                 activation: str, band_log: float = 0.0) -> str | None:
     """Name the mistake a variance ratio points to, in the diagnosis vocabulary (or None).
 
     ``ratio`` is measured/predicted per-layer forward factor (the actual σ_w² over the claimed one,
-    exact for homogeneous φ); the actual σ_w² is compared with the preserving one too.
+    exact for homogeneous φ); the actual σ_w² is compared with the preserving one too.  A factor
+    matches within 10 % or within the band of the per-layer factor (``band_log``), the wider.
     """
     if not (ratio > 0 and math.isfinite(ratio)):
         return None
@@ -111,7 +112,7 @@ def likely_cause(sigma_w2_claimed: float, gain_preserving: float, ratio: float, 
     pres = gain_preserving**2
 
     def near(x: float, y: float) -> bool:
-        return abs(math.log(x / y)) <= math.log1p(CAUSE_TOLERANCE)
+        return abs(math.log(x / y)) <= max(math.log1p(CAUSE_TOLERANCE), band_log)
 
     if kernel and kernel > 1 and (near(ratio, kernel**2) or near(actual / pres, kernel**2)):
         return (f"receptive_field_ignored: σ_w² is ×{kernel * kernel} ({kernel}x{kernel}) too large — fans counted "

@@ -226,7 +226,7 @@ def _run_torch(params: list, act: Activation, x: np.ndarray, r: np.ndarray) -> t
     phi = _torch_phi(act)
     conv = x.ndim == 4
     a = torch.from_numpy(x)
-    hs = []
+    hs, eps = [], []
     for w, b in params:
         wt, bt = torch.from_numpy(w), torch.from_numpy(b)
         if conv:
@@ -234,11 +234,13 @@ def _run_torch(params: list, act: Activation, x: np.ndarray, r: np.ndarray) -> t
             h = F.conv2d(F.pad(a, (p, p, p, p), mode="circular"), wt, bt)
         else:
             h = F.linear(a, wt, bt)
-        h.retain_grad()
+        e = torch.zeros(h.shape, requires_grad=True)  # ∂L/∂e_l at e = 0 is ∂L/∂h_l
+        eps.append(e)
+        h = h + e
         hs.append(h)
         a = phi(h)
-    (hs[-1] * torch.from_numpy(r)).sum().backward()
-    return [h.detach().numpy() for h in hs], [h.grad.numpy() for h in hs]
+    grads = torch.autograd.grad((hs[-1] * torch.from_numpy(r)).sum(), eps)
+    return [h.detach().numpy() for h in hs], [g.numpy() for g in grads]
 
 
 def _run_jax(params: list, act: Activation, x: np.ndarray, r: np.ndarray) -> tuple[list, list]:

@@ -20,7 +20,8 @@ def _rows(result: dict[str, Any]) -> list[list[str]]:
     i = 0
     while i < len(layers):
         j = i
-        while (j + 1 < len(layers) and layers[j + 1]["shape"] == layers[i]["shape"] and 0 < i and j + 1 < len(layers) - 1):
+        # fold the middle: the first and last layers keep their own rows
+        while 0 < i and j + 1 < len(layers) - 1 and layers[j + 1]["shape"] == layers[i]["shape"]:
             j += 1
         a, b = layers[i], layers[j]
         span = f"{a['index']}" if i == j else f"{a['index']}–{b['index']}"

@@ -59,7 +59,10 @@ def _elu(alpha: float, scale: float = 1.0) -> tuple[Fn, Fn]:
 
 
 def _gelu() -> tuple[Fn, Fn]:
-    return (lambda x: x * special.ndtr(x)), (lambda x: special.ndtr(x) + x * np.exp(-x * x / 2) / math.sqrt(2 * math.pi))
+    def d(x: np.ndarray) -> np.ndarray:
+        return special.ndtr(x) + x * np.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+
+    return (lambda x: x * special.ndtr(x)), d
 
 
 def _silu() -> tuple[Fn, Fn]:
@@ -92,7 +95,8 @@ def get_activation(text: str) -> Activation:
         defaults, make = _TABLE[name]
         keys = list(defaults)
         if len(args) > len(keys):
-            raise InputError(f"--activation {text!r}: {name} takes {len(keys)} parameter(s) ({', '.join(keys) or 'none'})")
+            raise InputError(f"--activation {text!r}: {name} takes {len(keys)} parameter(s) "
+                             f"({', '.join(keys) or 'none'})")
         params = dict(defaults)
         params.update(zip(keys, args, strict=False))
         for k, v in kwargs.items():

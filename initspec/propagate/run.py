@@ -53,7 +53,8 @@ def propagate(scheme: str, activation: str, *, depth: int = 50, width: int = 512
         raise InputError(f"unknown backend {backend!r}: use one of {', '.join(stack.BACKENDS)}")
     sch = resolve(scheme)
     act = get_activation(activation)
-    depth, batch, seeds = (_positive_int(depth, "--depth"), _positive_int(batch, "--batch"), _positive_int(seeds, "--seeds"))
+    depth, batch = _positive_int(depth, "--depth"), _positive_int(batch, "--batch")
+    seeds = _positive_int(seeds, "--seeds")
     if not (isinstance(bias_std, (int, float)) and math.isfinite(bias_std) and bias_std >= 0):
         raise InputError(f"--bias-std must be a finite number >= 0, got {bias_std!r}")
     if not tolerance > 1:
@@ -73,7 +74,8 @@ def propagate(scheme: str, activation: str, *, depth: int = 50, width: int = 512
     keys = ("second_moment", "variance", "sq_mean", "grad_second_moment")
     with np.errstate(divide="ignore", invalid="ignore"):
         # seeds averaged in log (the band is a log band); the other columns arithmetically
-        mean = {k: [float(np.exp(np.mean(np.log([r[i][k] for r in runs])))) if k in ("second_moment", "grad_second_moment")
+        logged = ("second_moment", "grad_second_moment")
+        mean = {k: [float(np.exp(np.mean(np.log([r[i][k] for r in runs])))) if k in logged
                     else float(np.mean([r[i][k] for r in runs])) for i in range(len(layers))] for k in keys}
     q = [p["q"] for p in theory["per_layer"]]
     g = [p["backward"] for p in theory["per_layer"]]
@@ -86,9 +88,11 @@ def propagate(scheme: str, activation: str, *, depth: int = 50, width: int = 512
             "index": i + 1, "name": L.name, "shape": list(L.shape), "fan_in": L.fan_in, "fan_out": L.fan_out,
             "forward": {"second_moment": mean["second_moment"][i], "variance": mean["variance"][i],
                         "sq_mean": mean["sq_mean"][i], "predicted": q[i], "band_sd": math.sqrt(vf[i])},
-            "backward": {"second_moment": mean["grad_second_moment"][i], "predicted": g[i], "band_sd": math.sqrt(vb[i])}})
+            "backward": {"second_moment": mean["grad_second_moment"][i], "predicted": g[i],
+                         "band_sd": math.sqrt(vb[i])}})
     mid = layers[len(layers) // 2]
-    ratio = fwd["factor_per_layer"] / fwd["predicted_factor_per_layer"] if fwd["predicted_factor_per_layer"] else math.nan
+    fp = fwd["predicted_factor_per_layer"]
+    ratio = fwd["factor_per_layer"] / fp if fp else math.nan
     cause = None
     if fwd["state"] != "preserved" or not fwd["agrees_with_theory"]:
         band_log = verdict.Z * fwd["band_sd"] / max(len(layers) - 1, 1)

@@ -11,6 +11,7 @@ numpy, through autograd in torch and JAX (imported only when asked for).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -27,7 +28,7 @@ SPATIAL = 8  # image side of conv stacks: 8x8 wraps a 3x3 or 5x5 kernel without 
 
 def mlp_layers(widths: list[int]) -> list[LayerShape]:
     """Dense layers n_0 -> n_1 -> ... (torch layout (out, in))."""
-    return [LayerShape(f"dense{k}", (o, i), i, o, o) for k, (i, o) in enumerate(zip(widths, widths[1:]), 1)]
+    return [LayerShape(f"dense{k}", (o, i), i, o, o) for k, (i, o) in enumerate(itertools.pairwise(widths), 1)]
 
 
 def conv_layers(depth: int, channels: int, kernel: int, in_channels: int | None = None) -> list[LayerShape]:
@@ -55,7 +56,8 @@ def scheme_weights(expr: str) -> Weights:
 def _to_torch_layout(w: np.ndarray, layout: str, shape: tuple[int, ...]) -> np.ndarray:
     if layout == "torch" or w.ndim < 2:
         return w.reshape(shape)
-    return np.transpose(w, (w.ndim - 1, w.ndim - 2, *range(w.ndim - 2))).reshape(shape)  # (*k, in, out) -> (out, in, *k)
+    # (*k, in, out) -> (out, in, *k)
+    return np.transpose(w, (w.ndim - 1, w.ndim - 2, *range(w.ndim - 2))).reshape(shape)
 
 
 def _from_shape(shape: tuple[int, ...], layout: str) -> tuple[int, ...]:
@@ -123,7 +125,7 @@ def _conv_np(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Circular cross-correlation, NCHW, torch weight (out, in, k, k)."""
     k = w.shape[-1]
     p = k // 2
-    b, c, hh, ww = x.shape
+    b, _, hh, ww = x.shape
     y = np.zeros((b, w.shape[0], hh, ww), dtype=x.dtype)
     for a in range(k):
         for d in range(k):
@@ -153,7 +155,8 @@ def _inputs(layers: list[LayerShape], batch: int, seed: int) -> tuple[np.ndarray
     return x.astype(np.float32), r.astype(np.float32)
 
 
-def draw_stack(layers: list[LayerShape], weights: Weights, bias_std: float, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def draw_stack(layers: list[LayerShape], weights: Weights, bias_std: float,
+               seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """(W, b) per layer, W from `weights`, b ~ N(0, bias_std²); seeds differ per layer."""
     out = []
     rng = np.random.default_rng([seed, 2])

@@ -140,7 +140,8 @@ def predict(scheme: str | Scheme, act: str | Activation, layers: list[LayerShape
         q.append(length_map(act, sw2[k], sb2, q[-1]))
     g = [1.0] * len(layers)
     for k in range(len(layers) - 2, -1, -1):
-        g[k] = g[k + 1] * layers[k + 1].fan_out * var[k + 1] * gauss_expect(lambda x: act.dphi(x) ** 2, min(q[k], 1e30), split=act.kinked)
+        d2 = gauss_expect(lambda x: act.dphi(x) ** 2, min(q[k], 1e30), split=act.kinked)
+        g[k] = g[k + 1] * layers[k + 1].fan_out * var[k + 1] * d2
     # q* and χ₁ for the stack's typical (middle) layer; for a uniform stack they are the stack's.
     mid = len(layers) // 2
     q_star, q_eval = approach(act, sw2[mid], sb2, q[0])
@@ -149,7 +150,8 @@ def predict(scheme: str | Scheme, act: str | Activation, layers: list[LayerShape
         per_layer.append({"index": k + 1, "q": q[k], "forward_ratio": q[k] / q[k - 1] if k else q[0] / q0,
                           "backward": g[k], "backward_ratio": g[k] / g[k + 1] if k + 1 < len(layers) else 1.0,
                           "sigma_w2": sw2[k], "var_w": var[k]})
-    chi_back = layers[mid].fan_out * var[mid] * gauss_expect(lambda x: act.dphi(x) ** 2, min(q_eval, 1e30), split=act.kinked)
+    d2 = gauss_expect(lambda x: act.dphi(x) ** 2, min(q_eval, 1e30), split=act.kinked)
+    chi_back = layers[mid].fan_out * var[mid] * d2
     return {"scheme": scheme.expr, "activation": act.label, "bias_std": bias_std, "q0": q0,
             "sigma_w2": sw2[mid], "q_star": q_star, "chi1": chi1(act, sw2[mid], q_eval),
             "chi1_fan_out": chi_back, "gain_preserving": preserving_gain(act, sb2, q0),

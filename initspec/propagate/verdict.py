@@ -43,7 +43,8 @@ def _kappa(f: Any, q: float, split: bool) -> float:
     return m4 / (m2 * m2) if m2 > 0 else 1.0
 
 
-def band_variances(act: Activation, layers: list[LayerShape], q: list[float], seeds: int = 1) -> tuple[list[float], list[float]]:
+def band_variances(act: Activation, layers: list[LayerShape], q: list[float],
+                   seeds: int = 1) -> tuple[list[float], list[float]]:
     """V_fwd at each layer (cumulative from the input) and V_bwd at each layer (cumulative from the top)."""
     n0 = layers[0].shape[1]
     fwd, acc = [], 2.0 / n0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from initspec.propagate.run import propagate
 from tests.propagate import inits
 
 # Width 256, depth 30, batch 32: V_fwd(30) = (2 + 29·5 + 2)/256 for ReLU, log-sd 0.76; a 10 % gain

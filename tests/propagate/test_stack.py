@@ -121,7 +121,7 @@ def test_numpy_backward_by_hand_is_the_gradient():
     (["he_normal"], "--activation"),
 ])
 def test_bad_input_is_one_line_and_exit_2(run_cli, args, message):
-    code, out, err = run_cli("propagate", *args)
+    code, _, err = run_cli("propagate", *args)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
 
 

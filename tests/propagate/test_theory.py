@@ -94,7 +94,7 @@ def test_fixed_point_and_chi1_agree_with_a_long_direct_simulation(act, sw2, sb2)
     from initspec.propagate.verdict import _kappa
 
     a = get_activation(act)
-    q_star, q_last = approach(a, sw2, sb2, 1.0 * sw2 + sb2)
+    q_star, _ = approach(a, sw2, sb2, 1.0 * sw2 + sb2)
     e = 1e-6
     s = (length_map(a, sw2, sb2, q_star * (1 + e)) - length_map(a, sw2, sb2, q_star * (1 - e))) / (2 * e * q_star)
     v = (_kappa(a.phi, q_star, a.kinked) + 1) / 2000
@@ -126,7 +126,7 @@ def test_non_square_layers_use_fan_out_backward():
 
 
 def test_unknown_activation_is_an_input_error():
-    with pytest.raises(InputError, match="unknown activation 'rleu'.*did you mean relu"):
+    with pytest.raises(InputError, match=r"unknown activation 'rleu'.*did you mean relu"):
         get_activation("rleu")
     with pytest.raises(InputError, match="no parameter 'b'"):
         get_activation("leaky_relu(b=1)")

@@ -71,6 +71,22 @@ def render_gains(table: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _write_json(path: str, result: dict[str, Any]) -> None:
+    import json
+    from pathlib import Path
+
+    def clean(o: Any) -> Any:  # JSON has no inf/nan: null
+        if isinstance(o, float) and not math.isfinite(o):
+            return None
+        if isinstance(o, dict):
+            return {k: clean(v) for k, v in o.items()}
+        if isinstance(o, list):
+            return [clean(v) for v in o]
+        return o
+
+    Path(path).write_text(json.dumps(clean(result), indent=2) + "\n")
+
+
 @click.command("propagate")
 @click.argument("scheme", required=False)
 @click.option("--activation", "-a", default=None, help="linear, relu, leaky_relu(a), tanh, sigmoid, selu, elu, gelu, "
@@ -87,13 +103,18 @@ def render_gains(table: list[dict[str, Any]]) -> str:
               "with --convention")
 @click.option("--convention", default=None, help="the --target's convention (numpy, torch, keras, jax)")
 @click.option("--backend", default="numpy", show_default=True, help="where the stack runs: numpy, torch, jax")
-@click.option("--max-growth", type=float, default=2.0, show_default=True,
-              help="the whole-depth change (either way) still called preserved")
+@click.option("--max-growth", type=float, default=None,
+              help="the whole-depth change still called preserved (synthetic stacks: 2); with --model a check")
+@click.option("--min-shrink", type=float, default=None, help="with --model: the smallest whole-depth change allowed")
+@click.option("--model", default=None, help="a torch nn.Module factory MODULE:ATTR[(literal args)] to hook")
+@click.option("--input-shape", default=None, help="with --model: the input's shape, batch first (e.g. 8,3,32,32)")
+@click.option("--seed", type=int, default=0, show_default=True, help="with --model: torch.manual_seed before building")
 @click.option("--gains", "show_gains", is_flag=True, help="the frameworks' standard gains against the preserving ones")
 @click.option("--json", "json_path", type=click.Path(), default=None)
 def propagate_cmd(scheme: str | None, activation: str | None, depth: int, width: int, widths: str | None,
                   conv: str | None, channels: int, bias_std: float, batch: int, seeds: int, target: str | None,
-                  convention: str | None, backend: str, max_growth: float, show_gains: bool,
+                  convention: str | None, backend: str, max_growth: float | None, min_shrink: float | None,
+                  model: str | None, input_shape: str | None, seed: int, show_gains: bool,
                   json_path: str | None) -> None:
     """Mean-field theory against the measured signal through a deep stack initialized by SCHEME.
 
@@ -114,6 +135,24 @@ def propagate_cmd(scheme: str | None, activation: str | None, depth: int, width:
 
             Path(json_path).write_text(json.dumps(table, indent=2) + "\n")
         return
+    if model is not None:
+        from initspec.propagate.model import check_growth, torch_model
+        from initspec.propagate.model import render as render_model
+        from initspec.spec.fans import parse_shape
+
+        if scheme is not None or input_shape is None:
+            raise InputError("--model takes no SCHEME and needs --input-shape (e.g. --input-shape 8,3,32,32)")
+        for name, v in (("--max-growth", max_growth), ("--min-shrink", min_shrink)):
+            if v is not None and not v > 0:
+                raise InputError(f"{name} must be > 0, got {v!r}")
+        result = torch_model(model, parse_shape(input_shape), seed)
+        click.echo(render_model(result))
+        bad = check_growth(result, max_growth, min_shrink)
+        for line in bad:
+            click.echo(f"FAIL: {line}")
+        if json_path:
+            _write_json(json_path, result)
+        sys.exit(1 if bad else 0)
     if scheme is None:
         raise InputError("propagate needs a SCHEME (e.g. he_normal), or --gains")
     if activation is None:
@@ -123,19 +162,9 @@ def propagate_cmd(scheme: str | None, activation: str | None, depth: int, width:
     result = propagate(scheme, activation, depth=depth, width=width,
                        widths=parse_widths(widths) if widths else None,
                        conv=parse_kernel(conv) if conv else None, channels=channels, bias_std=bias_std, batch=batch,
-                       seeds=seeds, target=target, convention=convention, backend=backend, tolerance=max_growth)
+                       seeds=seeds, target=target, convention=convention, backend=backend,
+                       tolerance=2.0 if max_growth is None else max_growth)
     click.echo(render(result))
     if json_path:
-        from pathlib import Path
-
-        def clean(o: Any) -> Any:  # JSON has no inf/nan: null, said so
-            if isinstance(o, float) and not math.isfinite(o):
-                return None
-            if isinstance(o, dict):
-                return {k: clean(v) for k, v in o.items()}
-            if isinstance(o, list):
-                return [clean(v) for v in o]
-            return o
-
-        Path(json_path).write_text(json.dumps(clean(result), indent=2) + "\n")
+        _write_json(json_path, result)
     sys.exit(0 if result["verdict"]["ok"] else 1)

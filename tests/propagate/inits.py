@@ -23,3 +23,16 @@ def he_gain(g: float):
         return (g * rng.normal(0.0, np.sqrt(2.0 / fan_in), shape)).astype(dtype)
 
     return init
+
+
+def torch_mlp(depth: int = 10, width: int = 256, default_init: bool = True):
+    """A torch ReLU MLP factory for ``--model``: nn.Linear's default init, or kaiming_normal_ (He)."""
+    import torch
+
+    layers = []
+    for _ in range(depth):
+        lin = torch.nn.Linear(width, width, bias=False)
+        if not default_init:
+            torch.nn.init.kaiming_normal_(lin.weight, nonlinearity="relu")
+        layers += [lin, torch.nn.ReLU()]
+    return torch.nn.Sequential(*layers)

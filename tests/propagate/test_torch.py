@@ -56,3 +56,25 @@ def test_receptive_field_ignored_conv_explodes():
     assert r["verdict"]["forward"].startswith("exploding")
     assert abs(math.log(r["factor_per_layer"]["forward"] / 9)) < 3.29 * r["layers"][-1]["forward"]["band_sd"] / 9
     assert r["verdict"]["cause"].startswith("receptive_field_ignored")
+
+
+def test_model_hooks_report_every_leaf_and_the_check_bounds(run_cli, tmp_path):
+    """--model on a real nn.Module: nn.Linear's default init shrinks E[h²] ×1/6 per Linear (the
+    ReLU between halves it, so the per-leaf ratio alternates 1/3, 1/2); He keeps it.  Width 256,
+    batch 64, 10 layers: the band's log-sd is sqrt(10·5/256) ≈ 0.44, and ×(1/6)^9 = 1e-7 is 36 sd
+    below the ×0.1 bound, He's ×1 is 5 sd above it."""
+    code, out, _ = run_cli("propagate", "--model", "tests.propagate.inits:torch_mlp(10, 256)",
+                           "--input-shape", "64,256", "--min-shrink", "0.1", "--json", str(tmp_path / "m.json"))
+    import json
+
+    data = json.loads((tmp_path / "m.json").read_text())
+    assert code == 1 and "FAIL: forward shrinks" in out
+    assert len(data["layers"]) == 20 and data["layers"][0]["fan_in"] == 256
+    assert all(r["backward"] is not None for r in data["layers"])
+    lin = [r["forward"]["second_moment"] for r in data["layers"] if r["type"] == "Linear"]
+    assert (lin[-1] / lin[0]) ** (1 / 9) == pytest.approx(1 / 6, rel=0.2)
+    code, out, _ = run_cli("propagate", "--model", "tests.propagate.inits:torch_mlp(10, 256, False)",
+                           "--input-shape", "64,256", "--min-shrink", "0.1")
+    assert code == 0, out
+    code, _, err = run_cli("propagate", "--model", "tests.propagate.inits:torch_mlp(2, 16)", "--input-shape", "4,15")
+    assert code == 2 and "rejects it" in err and len(err.strip().splitlines()) == 1

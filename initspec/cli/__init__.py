@@ -16,6 +16,7 @@ from initspec.cli.check import check
 from initspec.cli.diff import diff, sample
 from initspec.cli.identify import identify_cmd
 from initspec.cli.matrix import matrix
+from initspec.cli.propagate import propagate_cmd
 from initspec.cli.schemes import list_cmd, show
 from initspec.errors import InputError
 
@@ -26,7 +27,7 @@ def cli() -> None:
     """Hold neural-network weight initializers to a declarative spec."""
 
 
-for _command in (list_cmd, show, check, diff, sample, matrix, identify_cmd, audit_cmd):
+for _command in (list_cmd, show, check, diff, sample, matrix, identify_cmd, audit_cmd, propagate_cmd):
     cli.add_command(_command)
 
 

@@ -1,0 +1,170 @@
+"""``initspec propagate``: does an initialization keep the signal at scale through depth?"""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any
+
+import click
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}" if math.isfinite(x) else str(x)
+
+
+def _rows(result: dict[str, Any]) -> list[list[str]]:
+    """Per-layer rows, consecutive layers of one shape whose measurement stays within the band folded."""
+    rows: list[list[str]] = []
+    layers = result["layers"]
+    i = 0
+    while i < len(layers):
+        j = i
+        # fold the middle: the first and last layers keep their own rows
+        while 0 < i and j + 1 < len(layers) - 1 and layers[j + 1]["shape"] == layers[i]["shape"]:
+            j += 1
+        a, b = layers[i], layers[j]
+        span = f"{a['index']}" if i == j else f"{a['index']}–{b['index']}"
+        f, g = b["forward"], a["backward"]
+        fz = (math.log(f["second_moment"]) - math.log(f["predicted"])) / f["band_sd"] \
+            if f["second_moment"] > 0 and f["predicted"] > 0 and math.isfinite(f["second_moment"]) else math.inf
+        rows.append([span, "x".join(map(str, a["shape"])), _fmt(f["second_moment"]), _fmt(f["predicted"]),
+                     _fmt(f["variance"]), _fmt(f["sq_mean"]), _fmt(g["second_moment"]), _fmt(g["predicted"]),
+                     f"{fz:+.2f}" if math.isfinite(fz) else "off"])
+        i = j + 1
+    return rows
+
+
+def render(result: dict[str, Any]) -> str:
+    """The terminal view: header, one row per layer (repeated middle layers folded), the verdict."""
+    th, v = result["theory"], result["verdict"]
+    st = result["stack"]
+    lines = [f"initspec propagate: {result['scheme']} under {result['activation']} — weights from {result['weights']} "
+             f"({result['backend']}; {st['kind']} depth {st['depth']}, batch {st['batch']}, seeds {st['seeds']}, "
+             f"bias std {st['bias_std']:g})",
+             f"theory: σ_w² {_fmt(th['sigma_w2'])}, q* {_fmt(th['q_star'])}, χ₁ {_fmt(th['chi1'])} "
+             f"(fan_out form {_fmt(th['chi1_fan_out'])}), preserving gain {_fmt(th['gain_preserving'])}"]
+    head = ["layer", "shape", "fwd q meas", "fwd q pred", "variance", "sq_mean", "bwd g² meas", "bwd g² pred", "fwd z"]
+    rows = _rows(result)
+    widths = [max(len(h), *(len(r[k]) for r in rows)) for k, h in enumerate(head)]
+    lines.append("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
+    for r in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+    fd, bd = v["forward_detail"], v["backward_detail"]
+    for name, d in (("forward", fd), ("backward", bd)):
+        agree = "agrees with theory" if d["agrees_with_theory"] else "DIFFERS from theory"
+        lines.append(f"{name}: {d['label']} (measured ×{_fmt(d['factor_per_layer'])}/layer, predicted "
+                     f"×{_fmt(d['predicted_factor_per_layer'])}); {agree} (z {d['z']:+.2f}, band ±{v['z']}σ, "
+                     f"σ {d['band_sd']:.3g} in log)")
+    if v["cause"]:
+        lines.append(f"probably {v['cause']}")
+    lines.append("PASS" if v["ok"] else "FAIL")
+    return "\n".join(lines)
+
+
+def render_gains(table: list[dict[str, Any]]) -> str:
+    lines = ["activation          gain     preserving gain  factor/layer  q*        χ₁"]
+    for r in table:
+        lines.append(f"{r['activation']:<18}  {r['gain']:<7.4g}  {r['gain_preserving']:<15.4g}  "
+                     f"{r['factor_per_layer']:<12.4g}  {r['q_star']:<8.4g}  {r['chi1']:.4g}"
+                     + ("" if r["preserving"] else "   not preserving"))
+    return "\n".join(lines)
+
+
+def _write_json(path: str, result: dict[str, Any]) -> None:
+    import json
+    from pathlib import Path
+
+    def clean(o: Any) -> Any:  # JSON has no inf/nan: null
+        if isinstance(o, float) and not math.isfinite(o):
+            return None
+        if isinstance(o, dict):
+            return {k: clean(v) for k, v in o.items()}
+        if isinstance(o, list):
+            return [clean(v) for v in o]
+        return o
+
+    Path(path).write_text(json.dumps(clean(result), indent=2) + "\n")
+
+
+@click.command("propagate")
+@click.argument("scheme", required=False)
+@click.option("--activation", "-a", default=None, help="linear, relu, leaky_relu(a), tanh, sigmoid, selu, elu, gelu, "
+              "silu, softplus, or a scipy.special function name")
+@click.option("--depth", type=int, default=50, show_default=True)
+@click.option("--width", type=int, default=512, show_default=True)
+@click.option("--widths", default=None, help="comma-separated widths, input first: 784,512,512,10")
+@click.option("--conv", "conv", default=None, help="a KxK conv stack (e.g. 3x3) instead of an MLP")
+@click.option("--channels", type=int, default=64, show_default=True)
+@click.option("--bias-std", type=float, default=0.0, show_default=True)
+@click.option("--batch", type=int, default=256, show_default=True)
+@click.option("--seeds", type=int, default=1, show_default=True)
+@click.option("--target", default=None, help="weights from FRAMEWORK:ENTRY_ID (a manifest entry) or MODULE:ATTR "
+              "with --convention")
+@click.option("--convention", default=None, help="the --target's convention (numpy, torch, keras, jax)")
+@click.option("--backend", default="numpy", show_default=True, help="where the stack runs: numpy, torch, jax")
+@click.option("--max-growth", type=float, default=None,
+              help="the whole-depth change still called preserved (synthetic stacks: 2); with --model a check")
+@click.option("--min-shrink", type=float, default=None, help="with --model: the smallest whole-depth change allowed")
+@click.option("--model", default=None, help="a torch nn.Module factory MODULE:ATTR[(literal args)] to hook")
+@click.option("--input-shape", default=None, help="with --model: the input's shape, batch first (e.g. 8,3,32,32)")
+@click.option("--seed", type=int, default=0, show_default=True, help="with --model: torch.manual_seed before building")
+@click.option("--gains", "show_gains", is_flag=True, help="the frameworks' standard gains against the preserving ones")
+@click.option("--json", "json_path", type=click.Path(), default=None)
+def propagate_cmd(scheme: str | None, activation: str | None, depth: int, width: int, widths: str | None,
+                  conv: str | None, channels: int, bias_std: float, batch: int, seeds: int, target: str | None,
+                  convention: str | None, backend: str, max_growth: float | None, min_shrink: float | None,
+                  model: str | None, input_shape: str | None, seed: int, show_gains: bool,
+                  json_path: str | None) -> None:
+    """Mean-field theory against the measured signal through a deep stack initialized by SCHEME.
+
+    Exit 0 preserved forward and backward and as predicted, 1 vanishing/exploding or measurement
+    differing from theory, 2 bad input.
+    """
+    import json
+
+    from initspec.errors import InputError
+    from initspec.propagate.run import parse_kernel, parse_widths, propagate
+    from initspec.propagate.theory import gain_table
+
+    if show_gains:
+        table = gain_table(bias_std)
+        click.echo(render_gains(table))
+        if json_path:
+            from pathlib import Path
+
+            Path(json_path).write_text(json.dumps(table, indent=2) + "\n")
+        return
+    if model is not None:
+        from initspec.propagate.model import check_growth, torch_model
+        from initspec.propagate.model import render as render_model
+        from initspec.spec.fans import parse_shape
+
+        if scheme is not None or input_shape is None:
+            raise InputError("--model takes no SCHEME and needs --input-shape (e.g. --input-shape 8,3,32,32)")
+        for name, v in (("--max-growth", max_growth), ("--min-shrink", min_shrink)):
+            if v is not None and not v > 0:
+                raise InputError(f"{name} must be > 0, got {v!r}")
+        result = torch_model(model, parse_shape(input_shape), seed)
+        click.echo(render_model(result))
+        bad = check_growth(result, max_growth, min_shrink)
+        for line in bad:
+            click.echo(f"FAIL: {line}")
+        if json_path:
+            _write_json(json_path, result)
+        sys.exit(1 if bad else 0)
+    if scheme is None:
+        raise InputError("propagate needs a SCHEME (e.g. he_normal), or --gains")
+    if activation is None:
+        raise InputError("propagate needs --activation (e.g. relu)")
+    if conv is not None and widths is not None:
+        raise InputError("--conv and --widths exclude each other: a conv stack has --channels")
+    result = propagate(scheme, activation, depth=depth, width=width,
+                       widths=parse_widths(widths) if widths else None,
+                       conv=parse_kernel(conv) if conv else None, channels=channels, bias_std=bias_std, batch=batch,
+                       seeds=seeds, target=target, convention=convention, backend=backend,
+                       tolerance=2.0 if max_growth is None else max_growth)
+    click.echo(render(result))
+    if json_path:
+        _write_json(json_path, result)
+    sys.exit(0 if result["verdict"]["ok"] else 1)

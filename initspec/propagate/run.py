@@ -1,0 +1,112 @@
+"""One ``initspec propagate`` run: theory, measurement over seeds, verdict, as one JSON-able dict."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from initspec.errors import InputError
+from initspec.propagate import stack, verdict
+from initspec.propagate.activations import get_activation
+from initspec.propagate.theory import predict
+from initspec.spec.schemes import resolve
+
+
+def _positive_int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"{what} must be a positive integer, got {value!r}")
+    return value
+
+
+def parse_widths(text: str) -> list[int]:
+    """'784,512,512' -> [784, 512, 512] (InputError naming the bad item)."""
+    out = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item.isdigit() or int(item) < 1:
+            raise InputError(f"--widths {text!r}: {item!r} is not a positive integer")
+        out.append(int(item))
+    if len(out) < 2:
+        raise InputError(f"--widths {text!r}: give the input width and at least one layer, e.g. 784,512")
+    return out
+
+
+def parse_kernel(text: str) -> int:
+    """'3x3' or '3' -> 3 (square, odd kernels only: the circular 'same' padding needs a centre)."""
+    parts = text.lower().split("x")
+    if not all(p.strip().isdigit() for p in parts) or len(parts) > 2 or len(set(parts)) != 1:
+        raise InputError(f"--conv {text!r}: expected a square kernel KxK, e.g. 3x3")
+    k = int(parts[0])
+    if k < 1 or k % 2 == 0:
+        raise InputError(f"--conv {text!r}: the kernel side must be odd (1, 3, 5, ...)")
+    return k
+
+
+def propagate(scheme: str, activation: str, *, depth: int = 50, width: int = 512, widths: list[int] | None = None,
+              conv: int | None = None, channels: int = 64, bias_std: float = 0.0, batch: int = 256, seeds: int = 1,
+              target: str | Any | None = None, convention: str | None = None, backend: str = "numpy",
+              tolerance: float = verdict.TOLERANCE) -> dict[str, Any]:
+    """Theory and measurement of one stack; the dict ``--json`` writes."""
+    if backend not in stack.BACKENDS:
+        raise InputError(f"unknown backend {backend!r}: use one of {', '.join(stack.BACKENDS)}")
+    sch = resolve(scheme)
+    act = get_activation(activation)
+    depth, batch = _positive_int(depth, "--depth"), _positive_int(batch, "--batch")
+    seeds = _positive_int(seeds, "--seeds")
+    if not (isinstance(bias_std, (int, float)) and math.isfinite(bias_std) and bias_std >= 0):
+        raise InputError(f"--bias-std must be a finite number >= 0, got {bias_std!r}")
+    if not tolerance > 1:
+        raise InputError(f"tolerance must be > 1, got {tolerance!r}")
+    if conv is not None:
+        layers = stack.conv_layers(depth, _positive_int(channels, "--channels"), conv)
+    else:
+        ws = widths or [_positive_int(width, "--width")] * (depth + 1)
+        layers = stack.mlp_layers(ws)
+    theory = predict(sch, act, layers, bias_std)
+    if target is None:
+        weights, source = stack.scheme_weights(sch.expr), f"numpy reference sampler of {sch.expr}"
+    else:
+        weights, source = stack.target_weights(target, convention, sch.expr)
+    runs = [stack.measure(layers, act, weights, bias_std=bias_std, batch=batch, seed=s, backend=backend)
+            for s in range(seeds)]
+    keys = ("second_moment", "variance", "sq_mean", "grad_second_moment")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # seeds averaged in log (the band is a log band); the other columns arithmetically
+        logged = ("second_moment", "grad_second_moment")
+        mean = {k: [float(np.exp(np.mean(np.log([r[i][k] for r in runs])))) if k in logged
+                    else float(np.mean([r[i][k] for r in runs])) for i in range(len(layers))] for k in keys}
+    q = [p["q"] for p in theory["per_layer"]]
+    g = [p["backward"] for p in theory["per_layer"]]
+    vf, vb = verdict.band_variances(act, layers, q, seeds)
+    fwd = verdict.direction(mean["second_moment"], q, vf, backward=False, tolerance=tolerance)
+    bwd = verdict.direction(mean["grad_second_moment"], g, vb, backward=True, tolerance=tolerance)
+    out_layers = []
+    for i, L in enumerate(layers):
+        out_layers.append({
+            "index": i + 1, "name": L.name, "shape": list(L.shape), "fan_in": L.fan_in, "fan_out": L.fan_out,
+            "forward": {"second_moment": mean["second_moment"][i], "variance": mean["variance"][i],
+                        "sq_mean": mean["sq_mean"][i], "predicted": q[i], "band_sd": math.sqrt(vf[i])},
+            "backward": {"second_moment": mean["grad_second_moment"][i], "predicted": g[i],
+                         "band_sd": math.sqrt(vb[i])}})
+    mid = layers[len(layers) // 2]
+    fp = fwd["predicted_factor_per_layer"]
+    ratio = fwd["factor_per_layer"] / fp if fp else math.nan
+    cause = None
+    if fwd["state"] != "preserved" or not fwd["agrees_with_theory"]:
+        band_log = verdict.Z * fwd["band_sd"] / max(len(layers) - 1, 1)
+        cause = verdict.likely_cause(theory["sigma_w2"], theory["gain_preserving"], ratio, mid.fan_in, conv,
+                                     act.label, band_log)
+    ok = all(d["state"] == "preserved" and d["agrees_with_theory"] for d in (fwd, bwd))
+    return {"scheme": sch.expr, "activation": act.label, "weights": source, "backend": backend,
+            "stack": {"kind": "conv" if conv else "mlp", "depth": len(layers), "batch": batch, "seeds": seeds,
+                      "bias_std": bias_std, "kernel": conv, "spatial": stack.SPATIAL if conv else None,
+                      "widths": [layers[0].shape[1], *[L.units for L in layers]]},
+            "theory": {"q_star": theory["q_star"], "chi1": theory["chi1"], "chi1_fan_out": theory["chi1_fan_out"],
+                       "sigma_w2": theory["sigma_w2"], "gain_preserving": theory["gain_preserving"],
+                       "per_layer": theory["per_layer"]},
+            "layers": out_layers,
+            "verdict": {"forward": fwd["label"], "backward": bwd["label"], "ok": ok, "cause": cause,
+                        "forward_detail": fwd, "backward_detail": bwd, "z": verdict.Z, "tolerance": tolerance},
+            "factor_per_layer": {"forward": fwd["factor_per_layer"], "backward": bwd["factor_per_layer"]}}

@@ -1,0 +1,56 @@
+"""Synthetic stacks through JAX autograd (tox env jax): the same verdicts as numpy, same numbers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+jax = pytest.importorskip("jax")
+
+from initspec.propagate import stack  # noqa: E402
+from initspec.propagate.activations import get_activation  # noqa: E402
+from initspec.propagate.run import propagate  # noqa: E402
+from tests.propagate import inits  # noqa: E402
+
+SMALL = {"depth": 20, "width": 256, "batch": 64, "backend": "jax"}  # band: see test_stack.py
+
+
+@pytest.mark.parametrize("act", ["relu", "leaky_relu(0.2)", "tanh", "selu", "gelu", "silu", "softplus", "elu(0.5)"])
+@pytest.mark.parametrize("conv", [False, True])
+def test_torch_autograd_equals_the_numpy_pass(act, conv):
+    a = get_activation(act)
+    layers = stack.conv_layers(3, 4, 3) if conv else stack.mlp_layers([7, 6, 5, 4])
+    params = stack.draw_stack(layers, stack.scheme_weights("he_normal"), 0.1, 0)
+    x, r = stack._inputs(layers, 3, 0)
+    hn, gn = stack._run_numpy(params, a, x, r)
+    ht, gt = stack._run_jax(params, a, x, r)
+    for u, v in zip(hn + gn, ht + gt, strict=True):
+        np.testing.assert_allclose(u, v, rtol=2e-4, atol=1e-5)
+
+
+def test_he_relu_is_preserved():
+    r = propagate("he_normal", "relu", **SMALL)
+    assert r["verdict"]["ok"] and r["factor_per_layer"]["forward"] == pytest.approx(1.0, rel=0.11)
+
+
+def test_torch_linear_default_scheme_vanishes_by_a_sixth():
+    r = propagate("torch_linear_default", "relu", **SMALL)
+    assert r["verdict"]["forward"].startswith("vanishing ×0.16")
+    assert r["verdict"]["forward_detail"]["agrees_with_theory"]
+    assert r["factor_per_layer"]["forward"] == pytest.approx(1 / 6, rel=0.11)
+    assert r["factor_per_layer"]["backward"] == pytest.approx(1 / 6, rel=0.11)
+
+
+def test_jax_initializer_is_preserved():
+    r = propagate("he_normal", "relu", target="jax:he_normal", **SMALL)
+    assert r["verdict"]["ok"], r["verdict"]
+
+
+def test_receptive_field_ignored_conv_explodes():
+    r = propagate("he_normal", "relu", depth=10, conv=3, channels=32, batch=8, target=inits.he_channels_only,
+                  convention="numpy", backend="jax")
+    assert r["verdict"]["forward"].startswith("exploding")
+    assert abs(math.log(r["factor_per_layer"]["forward"] / 9)) < 3.29 * r["layers"][-1]["forward"]["band_sd"] / 9
+    assert r["verdict"]["cause"].startswith("receptive_field_ignored")

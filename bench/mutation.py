@@ -11,6 +11,7 @@ The unmutated copy runs first and must pass, or nothing below means anything.
     python bench/mutation.py --only holm_uncorrected,std_error_3pct
     python bench/mutation.py --first                # stop each run at its first failure (faster)
     python bench/mutation.py --json bench/mutation.json
+    python bench/mutation.py --tests-from ab6b93f   # the same bugs against an older tests/ (git rev)
 
 Not part of CI (the whole run is ~12 core-suite runs).  A mutation whose line is no longer in
 the source is reported as ``not applied``: update its text when the engine changes.
@@ -98,6 +99,13 @@ def _copy(dest: Path) -> None:
             shutil.copy2(item, dest / item.name)
 
 
+def _tests_from(tree: Path, rev: str) -> None:
+    """Replace the copy's tests/ by tests/ as of git revision `rev`."""
+    shutil.rmtree(tree / "tests")
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "tests"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+
+
 def _apply(tree: Path, m: Mutation) -> bool:
     path = tree / m.path
     text = path.read_text()
@@ -124,11 +132,13 @@ def _pytest(tree: Path, args: list[str], first: bool, timeout: float) -> tuple[i
     return proc.returncode, sorted({m.group(1) for m in FAILED.finditer(out)}), "\n".join(out.splitlines()[-3:])
 
 
-def run_one(m: Mutation | None, tests: list[str], first: bool, timeout: float) -> dict:
+def run_one(m: Mutation | None, tests: list[str], first: bool, timeout: float, tests_from: str | None = None) -> dict:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="initspec-mutant-") as tmp:
         tree = Path(tmp)
         _copy(tree)
+        if tests_from:
+            _tests_from(tree, tests_from)
         if m is not None and not _apply(tree, m):
             return {"name": m.name, "why": m.why, "file": m.path, "applied": False, "caught": None,
                     "stage": None, "failed_tests": [], "seconds": 0.0}
@@ -152,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--first", action="store_true", help="stop each run at its first failure (-x)")
     ap.add_argument("--timeout", type=float, default=1200.0, help="seconds per pytest command")
     ap.add_argument("--json", default=None, help="write the results here (e.g. bench/mutation.json)")
+    ap.add_argument("--tests-from", default=None, metavar="REV",
+                    help="run tests/ as of this git revision instead of the checkout's (before/after comparisons)")
     ap.add_argument("--list", action="store_true", help="list the mutations and exit")
     args = ap.parse_args(argv)
     chosen = list(MUTATIONS)
@@ -166,13 +178,13 @@ def main(argv: list[str] | None = None) -> int:
         for m in MUTATIONS:
             print(f"{m.name:30} {m.path:30} {m.why}")
         return 0
-    rows = [run_one(None, args.tests, args.first, args.timeout)]
+    rows = [run_one(None, args.tests, args.first, args.timeout, args.tests_from)]
     print(f"baseline: {'FAILS' if rows[0]['caught'] else 'passes'} ({rows[0]['seconds']} s)", flush=True)
     if rows[0]["caught"]:
         print("the unmutated copy fails its tests; fix that first:\n" + rows[0].get("output", ""), file=sys.stderr)
         return 2
     for m in chosen:
-        row = run_one(m, args.tests, args.first, args.timeout)
+        row = run_one(m, args.tests, args.first, args.timeout, args.tests_from)
         rows.append(row)
         verdict = "not applied" if not row["applied"] else "caught" if row["caught"] else "SURVIVED"
         print(f"{m.name:30} {verdict:12} {row['seconds']:7.1f} s  {', '.join(row['failed_tests'][:3])}"
@@ -192,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         doc = {"command": "python bench/mutation.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                "python": platform.python_version(), "first_failure_only": args.first, "tests": args.tests,
+               "tests_from": args.tests_from,
                "caught": caught, "total": len(mutants), "survived": survived, "not_applied": stale,
                "baseline_seconds": rows[0]["seconds"], "results": mutants}
         Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")

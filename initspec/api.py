@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from initspec.engine.guard import DEFAULT_DRAW_TIMEOUT
 from initspec.engine.runner import DEFAULT_ALPHA, DEFAULT_MAX_DRAWS, DEFAULT_SEED, Progress, run, xfail_matches
 from initspec.errors import InputError
 from initspec.frameworks.manifest import load_manifest, load_xfails, manifest_path
@@ -18,7 +19,8 @@ from initspec.reports.report import Report, failure_message
 def check_framework(framework: str, *, only: str | None = None, seed: int = DEFAULT_SEED,
                     alpha: float = DEFAULT_ALPHA, samples: int | None = None,
                     max_draws: int = DEFAULT_MAX_DRAWS, progress: Progress | None = None,
-                    manifest: str | None = None, xfails: bool = True, workers: int = 1) -> Report:
+                    manifest: str | None = None, xfails: bool = True, workers: int = 1,
+                    draw_timeout: float | None = DEFAULT_DRAW_TIMEOUT) -> Report:
     """Hold every entry of a framework's manifest to its claim (``workers`` processes)."""
     from initspec.frameworks import binding_for
 
@@ -34,7 +36,7 @@ def check_framework(framework: str, *, only: str | None = None, seed: int = DEFA
     xf = (load_xfails(m.framework) + (load_xfails(f"{m.framework}-{backend}") if backend else [])) if xfails else []
     results = run(entries, seed=seed, alpha=alpha, samples=samples, max_draws=max_draws,
                   framework=_repro_prefix(m.framework, backend, None if manifest is None else m.path),
-                  xfails=xf, progress=progress, workers=workers)
+                  xfails=xf, progress=progress, workers=workers, draw_timeout=draw_timeout)
     version = binding.version() + (f" ({backend} {binding.backend_version()} backend)" if backend else "")
     report = Report(m.framework, version, seed, alpha, results)
     if backend:
@@ -54,14 +56,15 @@ def _repro_prefix(framework: str, backend: str | None, manifest: Path | None) ->
 def check(target: str | Callable[..., Any], *, scheme: str, convention: str = "numpy",
           layout: str = "torch", shapes: Iterable[Any] | None = None, dtypes: Sequence[str] = ("float32",),
           seed: int = DEFAULT_SEED, alpha: float = DEFAULT_ALPHA, samples: int | None = None,
-          max_draws: int = DEFAULT_MAX_DRAWS, progress: Progress | None = None) -> Report:
+          max_draws: int = DEFAULT_MAX_DRAWS, progress: Progress | None = None,
+          draw_timeout: float | None = DEFAULT_DRAW_TIMEOUT) -> Report:
     """Audit one initializer (a ``MODULE:ATTR(args)`` string or the callable itself)."""
     from initspec.frameworks import binding_for
 
     entry, drawer = entry_for(target, scheme, convention, layout, shapes, dtypes)
     binding = binding_for(convention, convention=True)
     results = run([entry], seed=seed, alpha=alpha, samples=samples, max_draws=max_draws,
-                  progress=progress, drawers={entry.id: drawer})
+                  progress=progress, drawers={entry.id: drawer}, draw_timeout=draw_timeout)
     return Report(binding.FRAMEWORK, binding.version(), seed, alpha, results)
 
 

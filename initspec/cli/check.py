@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from initspec.cli.common import progress_bar, run_options
+from initspec.engine.guard import DEFAULT_DRAW_TIMEOUT
 from initspec.errors import InputError
 
 
@@ -35,11 +36,14 @@ from initspec.errors import InputError
 @click.option("--verbose", "-v", count=True, help="every result on its own row (default: one row per initializer)")
 @click.option("--backend", default=None, help="Keras backend: tensorflow | jax | torch | numpy (keras only)")
 @click.option("--all-backends", is_flag=True, help="keras on every installed backend, one process each, compared")
+@click.option("--draw-timeout", type=float, default=DEFAULT_DRAW_TIMEOUT, show_default=True,
+              help="seconds one initializer call may take; longer is an error result (0: no limit)")
 def check(framework: str | None, only: str | None, seed: int, alpha: float, samples: int | None,
           max_draws: int, target: str | None, convention: str, scheme: str | None, layout: str,
           shapes: tuple[str, ...], dtypes: tuple[str, ...], manifest: str | None, json_path: str | None,
           junit: str | None, markdown: str | None, html: str | None, quiet: bool, verbose: int,
-          backend: str | None = None, all_backends: bool = False, workers: int = 1, no_xfails: bool = False) -> None:
+          backend: str | None = None, all_backends: bool = False, workers: int = 1, no_xfails: bool = False,
+          draw_timeout: float = DEFAULT_DRAW_TIMEOUT) -> None:
     """Check FRAMEWORK's initializers (or one --target) against their claimed schemes."""
     from rich.console import Console
 
@@ -67,7 +71,8 @@ def check(framework: str | None, only: str | None, seed: int, alpha: float, samp
                                       manifest=manifest, json_path=json_path, quiet=quiet, echo=click.echo))
         keras_backends.select(backend)
     bar, progress = progress_bar(sys.stderr.isatty() and not quiet)
-    common = {"seed": seed, "alpha": alpha, "samples": samples, "max_draws": max_draws, "progress": progress}
+    common = {"seed": seed, "alpha": alpha, "samples": samples, "max_draws": max_draws, "progress": progress,
+              "draw_timeout": draw_timeout or None}
     if target is not None:
         if framework:
             raise InputError("give either FRAMEWORK or --target, not both")

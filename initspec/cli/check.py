@@ -59,6 +59,19 @@ def check(framework: str | None, only: str | None, seed: int, alpha: float, samp
         raise InputError(f"--jobs must be at least 1, got {workers}")
     if max_draws < 1:
         raise InputError(f"--max-draws must be at least 1, got {max_draws}")
+    from initspec.spec import validate
+
+    validate.number(draw_timeout, "--draw-timeout", low=0.0, describe="non-negative")
+    if samples is not None:
+        validate.integer(samples, "--samples", low=10, high=validate.MAX_ELEMENTS)
+    if only is not None and not only.strip():
+        raise InputError("--only '': the pattern is empty (it would run nothing or, silently, everything)")
+    if target is not None and (only is not None or manifest is not None):
+        raise InputError(f"--target checks one initializer: {'--only' if only is not None else '--manifest'} "
+                         "does not apply to it (give one of them)")
+    from initspec.reports.output import STDOUT, check_outputs
+
+    check_outputs({"--json": json_path, "--junit": junit, "--markdown": markdown, "--html": html})
     if html:
         require_matplotlib()  # fail before a long run, not after it
     if backend or all_backends:  # before anything imports keras
@@ -100,9 +113,10 @@ def check(framework: str | None, only: str | None, seed: int, alpha: float, samp
             report = run()
     else:
         report = run()
-    if json_path:
+    if json_path is not None:
         report.write_json(json_path)
     write_reports(report, junit=junit, markdown=markdown, html=html)
-    console = Console(no_color=bool(os.environ.get("NO_COLOR")) or None)
+    to_stdout = STDOUT in (json_path, junit, markdown, html)  # then the terminal view goes to stderr
+    console = Console(no_color=bool(os.environ.get("NO_COLOR")) or None, stderr=to_stdout)
     print_report(report, console, verbosity=-1 if quiet else min(verbose, 1))
     sys.exit(report.exit_code)

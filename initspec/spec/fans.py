@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from initspec.errors import InputError
 
@@ -95,10 +96,20 @@ def parse_shape(text: str | list | tuple) -> tuple[int, ...]:
     else:
         s = text.strip().strip("()[]").strip().rstrip(",")
         parts = re.split(r"\s*[,x]\s*", s) if s else []
+        if not parts:  # `--shape ''` would silently mean a scalar, or the defaults
+            raise InputError(f"bad shape {text!r}: empty; expected comma-separated positive integers like 8,3,5,5")
     try:
         shape = tuple(int(str(p).strip()) for p in parts)
     except ValueError:
-        raise InputError(f"bad shape {text!r}: expected comma-separated positive integers like 8,3,5,5") from None
+        raise InputError(f"bad shape {_short(text)}: expected comma-separated positive integers like 8,3,5,5") from None
     if any(d <= 0 for d in shape):
-        raise InputError(f"bad shape {text!r}: every dimension must be a positive integer")
+        raise InputError(f"bad shape {_short(text)}: every dimension must be a positive integer")
+    from initspec.spec.validate import shape_size
+
+    shape_size(shape, where=f"bad shape {_short(text)}")
     return shape
+
+
+def _short(text: Any) -> str:
+    r = repr(text)
+    return r if len(r) <= 80 else f"{r[:80]}... ({len(r)} characters)"

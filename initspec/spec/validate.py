@@ -83,6 +83,34 @@ def probability(value: Any, name: str, *, where: str = "") -> float:
     return number(value, name, where=where, low=0.0, high=1.0, low_open=True, high_open=True)
 
 
+#: most values of one tensor: 1e8 float64 values are 800 MB, the working copy of one draw
+MAX_ELEMENTS = 100_000_000
+#: most dimensions of a shape (numpy's own limit is 64)
+MAX_DIMS = 32
+
+
+def shape_size(shape: tuple[int, ...], *, where: str = "") -> int:
+    """The number of values of ``shape``; InputError (with the memory it would need) beyond the caps."""
+    prefix = f"{where}: " if where else ""
+    if len(shape) > MAX_DIMS:
+        raise InputError(f"{prefix}a shape of {len(shape)} dimensions; at most {MAX_DIMS} are supported")
+    size = math.prod(shape)
+    if size > MAX_ELEMENTS:
+        shown = "x".join(map(str, shape))
+        raise InputError(f"{prefix}shape {shown[:60]} has {size:.3g} values; one draw needs "
+                         f"{_bytes(8 * size)} as float64 (the limit is {MAX_ELEMENTS:.0e} values, "
+                         f"{_bytes(8 * MAX_ELEMENTS)})")
+    return size
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB", "EB"):
+        if n < 1000:
+            return f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:.3g} ZB"
+
+
 def truncation(lower: float, upper: float, *, where: str = "", unit: str = "std") -> None:
     """Standardized truncation bounds: lower < upper, and an interval with exact moments.
 

@@ -23,7 +23,6 @@ import numpy as np
 from scipy import stats
 
 from initspec.engine import stats as st
-from initspec.errors import InputError
 from initspec.spec.fans import n_of
 from initspec.spec.reference import QUANTIZED, Reference, _grid, build, continuous_law, eps, np_dtype
 from initspec.spec.schemes import MODES, Scheme, presets, resolve
@@ -326,7 +325,6 @@ def identify(target: str | Callable[..., Any], *, convention: str = "numpy", lay
              samples: int = DEFAULT_SAMPLES, alpha: float = DEFAULT_ALPHA) -> Identification:
     """Rank candidate schemes for an initializer (a ``MODULE:ATTR(args)`` string or a callable)."""
     from initspec.frameworks.target import entry_for
-
     from initspec.spec import validate
 
     validate.integer(samples, "--samples", low=1000, high=validate.MAX_ELEMENTS)

@@ -12,7 +12,6 @@ from initspec.frameworks.manifest import Case, Entry, default_shapes
 from initspec.spec.expr import parse_call
 from initspec.spec.fans import get_layout, parse_shape
 
-
 #: Standard-library modules that are never initializers but run commands, code or files
 #: (``os:system``, ``builtins:exec``, ``subprocess:run``, ...): a target or manifest call
 #: naming one (or a submodule) is refused before anything is imported.

@@ -128,7 +128,7 @@ def _entry(e: dict[str, Any], doc: dict[str, Any], framework: str) -> Entry:
     from initspec.frameworks.target import parse_target
 
     convention = e.get("convention", doc.get("convention", framework))
-    if convention not in CONVENTIONS:  # like a bad layout: the manifest is wrong, not the initializer
+    if ("convention" in e or "convention" in doc) and convention not in CONVENTIONS:  # like a bad layout: the manifest is wrong, not the initializer
         raise InputError(f"unknown convention {convention!r}: use one of {', '.join(CONVENTIONS)}")
     parse_target(e["call"])  # its form, and no refused module, before anything runs
     layout_name = e.get("layout", doc.get("layout", "torch"))

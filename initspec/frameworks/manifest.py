@@ -128,7 +128,8 @@ def _entry(e: dict[str, Any], doc: dict[str, Any], framework: str) -> Entry:
     from initspec.frameworks.target import parse_target
 
     convention = e.get("convention", doc.get("convention", framework))
-    if ("convention" in e or "convention" in doc) and convention not in CONVENTIONS:  # like a bad layout: the manifest is wrong, not the initializer
+    # like a bad layout: the manifest is wrong, not the initializer (exit 2, not a failed entry)
+    if ("convention" in e or "convention" in doc) and convention not in CONVENTIONS:
         raise InputError(f"unknown convention {convention!r}: use one of {', '.join(CONVENTIONS)}")
     parse_target(e["call"])  # its form, and no refused module, before anything runs
     layout_name = e.get("layout", doc.get("layout", "torch"))

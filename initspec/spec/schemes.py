@@ -214,7 +214,8 @@ def resolve(expr: str | Scheme) -> Scheme:
     name, args, kwargs = parse_call(expr)
     reg = registry()
     if name not in reg:
-        raise InputError(f"unknown scheme {name!r}{closest(name, list(reg))}; `initspec list` shows them all")
+        raise InputError(f"unknown scheme {v.show(name)}{closest(name[:100], list(reg))}; "
+                         "`initspec list` shows them all")
     preset = reg[name]
     if args:
         example = next(iter(preset.defaults), "x")

@@ -34,7 +34,12 @@ class Layout:
                 n = shape[0] if shape else 1
                 return n, n
             raise InputError(f"layout {self.name}: fans need a weight of at least 2 dimensions, got shape {shape}")
-        axes = [a % len(shape) for a in (self.in_axis, self.out_axis, *self.batch_axis)]
+        given = (self.in_axis, self.out_axis, *self.batch_axis)
+        bad = [a for a in given if not -len(shape) <= a < len(shape)]
+        if bad:  # `a % len` would wrap it onto another axis and report an "overlap"
+            raise InputError(f"layout {self.name}: axis {bad[0]} is out of range for the "
+                             f"{len(shape)}-D shape {shape} (axes run from {-len(shape)} to {len(shape) - 1})")
+        axes = [a % len(shape) for a in given]
         if len(set(axes)) != len(axes):
             raise InputError(f"layout {self.name}: in_axis, out_axis and batch_axis overlap for shape {shape}")
         receptive = math.prod(d for i, d in enumerate(shape) if i not in axes)

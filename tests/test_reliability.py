@@ -300,3 +300,13 @@ def test_validate_api_accepts_and_converts():
     assert validate.shape_size((3, 4)) == 12
     validate.truncation(-2.0, 2.0)  # the default truncation is fine
     assert len(validate.show("y" * 10_000)) < 100
+
+
+def test_torch_initializer_that_fills_nothing_is_all_nan():
+    """torch.empty memory is pre-filled with NaN: the verdict never reads stale memory (same on every run)."""
+    pytest.importorskip("torch")
+    outs = [_cli("check", "--target", "hostile_inits:torch_no_fill", "--convention", "torch", "--scheme", "normal",
+                 "--shape", "64,32") for _ in range(2)]
+    for p in outs:
+        assert p.returncode == 1, p.stdout + p.stderr
+        assert "2048 of 2048 values are NaN or infinite" in p.stdout

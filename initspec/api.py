@@ -39,6 +39,7 @@ def check_framework(framework: str, *, only: str | None = None, seed: int = DEFA
                   xfails=xf, progress=progress, workers=workers, draw_timeout=draw_timeout)
     version = binding.version() + (f" ({backend} {binding.backend_version()} backend)" if backend else "")
     report = Report(m.framework, version, seed, alpha, results)
+    report.warnings += power_warnings(results)
     if backend:
         report.meta["backend"] = backend
     if not only and manifest is None:  # a custom manifest need not cover the known deviations
@@ -65,7 +66,23 @@ def check(target: str | Callable[..., Any], *, scheme: str, convention: str = "n
     binding = binding_for(convention, convention=True)
     results = run([entry], seed=seed, alpha=alpha, samples=samples, max_draws=max_draws,
                   progress=progress, drawers={entry.id: drawer}, draw_timeout=draw_timeout)
-    return Report(binding.FRAMEWORK, binding.version(), seed, alpha, results)
+    report = Report(binding.FRAMEWORK, binding.version(), seed, alpha, results)
+    report.warnings += power_warnings(results)
+    return report
+
+
+#: below this achieved power (to catch a 1% std error) a pass means little: say so
+LOW_POWER = 0.5
+
+
+def power_warnings(results: list[Any]) -> list[str]:
+    """One warning when some results passed with power below LOW_POWER (e.g. ``--samples 10``)."""
+    low = [r for r in results if r.power is not None and r.power < LOW_POWER]
+    if not low:
+        return []
+    worst = min(low, key=lambda r: r.power)
+    return [f"{len(low)} result(s) were tested with power below {LOW_POWER} to catch a 1% std error "
+            f"(lowest {worst.power:.2g}, {worst.id}): a pass there means little; raise --samples or drop it"]
 
 
 def assert_conforms(target: str | Callable[..., Any], *, scheme: str, convention: str = "numpy",

@@ -310,3 +310,10 @@ def test_torch_initializer_that_fills_nothing_is_all_nan():
     for p in outs:
         assert p.returncode == 1, p.stdout + p.stderr
         assert "2048 of 2048 values are NaN or infinite" in p.stdout
+
+
+def test_low_power_is_warned(run_cli):
+    _, out, _ = run_cli("check", *GOOD, "--samples", "10")
+    assert "tested with power below 0.5" in out
+    _, out, _ = run_cli("check", *GOOD)  # the derived default has power 0.99
+    assert "power below" not in out

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from initspec.engine.guard import DEFAULT_DRAW_TIMEOUT
 from initspec.engine.runner import DEFAULT_ALPHA, DEFAULT_MAX_DRAWS, DEFAULT_SEED, Progress, run, xfail_matches
 from initspec.errors import InputError
 from initspec.frameworks.manifest import load_manifest, load_xfails, manifest_path
@@ -18,7 +19,8 @@ from initspec.reports.report import Report, failure_message
 def check_framework(framework: str, *, only: str | None = None, seed: int = DEFAULT_SEED,
                     alpha: float = DEFAULT_ALPHA, samples: int | None = None,
                     max_draws: int = DEFAULT_MAX_DRAWS, progress: Progress | None = None,
-                    manifest: str | None = None, xfails: bool = True, workers: int = 1) -> Report:
+                    manifest: str | None = None, xfails: bool = True, workers: int = 1,
+                    draw_timeout: float | None = DEFAULT_DRAW_TIMEOUT) -> Report:
     """Hold every entry of a framework's manifest to its claim (``workers`` processes)."""
     from initspec.frameworks import binding_for
 
@@ -34,9 +36,10 @@ def check_framework(framework: str, *, only: str | None = None, seed: int = DEFA
     xf = (load_xfails(m.framework) + (load_xfails(f"{m.framework}-{backend}") if backend else [])) if xfails else []
     results = run(entries, seed=seed, alpha=alpha, samples=samples, max_draws=max_draws,
                   framework=_repro_prefix(m.framework, backend, None if manifest is None else m.path),
-                  xfails=xf, progress=progress, workers=workers)
+                  xfails=xf, progress=progress, workers=workers, draw_timeout=draw_timeout)
     version = binding.version() + (f" ({backend} {binding.backend_version()} backend)" if backend else "")
     report = Report(m.framework, version, seed, alpha, results)
+    report.warnings += power_warnings(results)
     if backend:
         report.meta["backend"] = backend
     if not only and manifest is None:  # a custom manifest need not cover the known deviations
@@ -54,15 +57,32 @@ def _repro_prefix(framework: str, backend: str | None, manifest: Path | None) ->
 def check(target: str | Callable[..., Any], *, scheme: str, convention: str = "numpy",
           layout: str = "torch", shapes: Iterable[Any] | None = None, dtypes: Sequence[str] = ("float32",),
           seed: int = DEFAULT_SEED, alpha: float = DEFAULT_ALPHA, samples: int | None = None,
-          max_draws: int = DEFAULT_MAX_DRAWS, progress: Progress | None = None) -> Report:
+          max_draws: int = DEFAULT_MAX_DRAWS, progress: Progress | None = None,
+          draw_timeout: float | None = DEFAULT_DRAW_TIMEOUT) -> Report:
     """Audit one initializer (a ``MODULE:ATTR(args)`` string or the callable itself)."""
     from initspec.frameworks import binding_for
 
     entry, drawer = entry_for(target, scheme, convention, layout, shapes, dtypes)
     binding = binding_for(convention, convention=True)
     results = run([entry], seed=seed, alpha=alpha, samples=samples, max_draws=max_draws,
-                  progress=progress, drawers={entry.id: drawer})
-    return Report(binding.FRAMEWORK, binding.version(), seed, alpha, results)
+                  progress=progress, drawers={entry.id: drawer}, draw_timeout=draw_timeout)
+    report = Report(binding.FRAMEWORK, binding.version(), seed, alpha, results)
+    report.warnings += power_warnings(results)
+    return report
+
+
+#: below this achieved power (to catch a 1% std error) a pass means little: say so
+LOW_POWER = 0.5
+
+
+def power_warnings(results: list[Any]) -> list[str]:
+    """One warning when some results passed with power below LOW_POWER (e.g. ``--samples 10``)."""
+    low = [r for r in results if r.power is not None and r.power < LOW_POWER]
+    if not low:
+        return []
+    worst = min(low, key=lambda r: r.power)
+    return [f"{len(low)} result(s) were tested with power below {LOW_POWER} to catch a 1% std error "
+            f"(lowest {worst.power:.2g}, {worst.id}): a pass there means little; raise --samples or drop it"]
 
 
 def assert_conforms(target: str | Callable[..., Any], *, scheme: str, convention: str = "numpy",

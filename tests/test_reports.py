@@ -264,4 +264,6 @@ def test_cli_unwritable_report_path_is_one_line(tmp_path: Path, capsys: pytest.C
               "--junit", str(tmp_path / "no" / "such" / "dir" / "j.xml")])
     assert exit_.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("initspec: error: cannot write") and "j.xml" in err[0]
+    # refused before the run (reports/output.py), naming the option, the path and why
+    assert len(err) == 1 and err[0].startswith("initspec: error: --junit") and "j.xml" in err[0]
+    assert "does not exist" in err[0]

@@ -63,7 +63,7 @@ def test_gain_table():
     ("he_normal(scal=2)", "unknown parameter 'scal' (did you mean scale"),
     ("he_normal(2)", "pass arguments by keyword"),
     ("he_normal(scale=__import__('os'))", "is not a literal"),
-    ("he_normal(scale=-1)", "scale must be positive"),
+    ("he_normal(scale=-1)", "scale must be a finite positive number in"),
     ("uniform(low=1, high=0)", "low (1.0) must be below high"),
     ("he_normal(", "not of the form"),
     ("kaiming_normal(nonlinearity=relux)", "unknown nonlinearity 'relux'"),

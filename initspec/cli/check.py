@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from initspec.cli.common import progress_bar, run_options
+from initspec.engine.guard import DEFAULT_DRAW_TIMEOUT
 from initspec.errors import InputError
 
 
@@ -35,11 +36,14 @@ from initspec.errors import InputError
 @click.option("--verbose", "-v", count=True, help="every result on its own row (default: one row per initializer)")
 @click.option("--backend", default=None, help="Keras backend: tensorflow | jax | torch | numpy (keras only)")
 @click.option("--all-backends", is_flag=True, help="keras on every installed backend, one process each, compared")
+@click.option("--draw-timeout", type=float, default=DEFAULT_DRAW_TIMEOUT, show_default=True,
+              help="seconds one initializer call may take; longer is an error result (0: no limit)")
 def check(framework: str | None, only: str | None, seed: int, alpha: float, samples: int | None,
           max_draws: int, target: str | None, convention: str, scheme: str | None, layout: str,
           shapes: tuple[str, ...], dtypes: tuple[str, ...], manifest: str | None, json_path: str | None,
           junit: str | None, markdown: str | None, html: str | None, quiet: bool, verbose: int,
-          backend: str | None = None, all_backends: bool = False, workers: int = 1, no_xfails: bool = False) -> None:
+          backend: str | None = None, all_backends: bool = False, workers: int = 1, no_xfails: bool = False,
+          draw_timeout: float = DEFAULT_DRAW_TIMEOUT) -> None:
     """Check FRAMEWORK's initializers (or one --target) against their claimed schemes."""
     from rich.console import Console
 
@@ -55,6 +59,19 @@ def check(framework: str | None, only: str | None, seed: int, alpha: float, samp
         raise InputError(f"--jobs must be at least 1, got {workers}")
     if max_draws < 1:
         raise InputError(f"--max-draws must be at least 1, got {max_draws}")
+    from initspec.spec import validate
+
+    validate.number(draw_timeout, "--draw-timeout", low=0.0, describe="non-negative")
+    if samples is not None:
+        validate.integer(samples, "--samples", low=10, high=validate.MAX_ELEMENTS)
+    if only is not None and not only.strip():
+        raise InputError("--only '': the pattern is empty (it would run nothing or, silently, everything)")
+    if target is not None and (only is not None or manifest is not None):
+        raise InputError(f"--target checks one initializer: {'--only' if only is not None else '--manifest'} "
+                         "does not apply to it (give one of them)")
+    from initspec.reports.output import STDOUT, check_outputs
+
+    check_outputs({"--json": json_path, "--junit": junit, "--markdown": markdown, "--html": html})
     if html:
         require_matplotlib()  # fail before a long run, not after it
     if backend or all_backends:  # before anything imports keras
@@ -67,7 +84,8 @@ def check(framework: str | None, only: str | None, seed: int, alpha: float, samp
                                       manifest=manifest, json_path=json_path, quiet=quiet, echo=click.echo))
         keras_backends.select(backend)
     bar, progress = progress_bar(sys.stderr.isatty() and not quiet)
-    common = {"seed": seed, "alpha": alpha, "samples": samples, "max_draws": max_draws, "progress": progress}
+    common = {"seed": seed, "alpha": alpha, "samples": samples, "max_draws": max_draws, "progress": progress,
+              "draw_timeout": draw_timeout or None}
     if target is not None:
         if framework:
             raise InputError("give either FRAMEWORK or --target, not both")
@@ -95,9 +113,10 @@ def check(framework: str | None, only: str | None, seed: int, alpha: float, samp
             report = run()
     else:
         report = run()
-    if json_path:
+    if json_path is not None:
         report.write_json(json_path)
     write_reports(report, junit=junit, markdown=markdown, html=html)
-    console = Console(no_color=bool(os.environ.get("NO_COLOR")) or None)
+    to_stdout = STDOUT in (json_path, junit, markdown, html)  # then the terminal view goes to stderr
+    console = Console(no_color=bool(os.environ.get("NO_COLOR")) or None, stderr=to_stdout)
     print_report(report, console, verbosity=-1 if quiet else min(verbose, 1))
     sys.exit(report.exit_code)

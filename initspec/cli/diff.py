@@ -6,6 +6,9 @@ import sys
 
 import click
 
+#: most values drawn per side: 2e8 float64 values are 1.6 GB, beyond that a diff cannot fit
+MAX_SAMPLES = 200_000_000
+
 
 @click.command(hidden=True)
 @click.argument("framework")
@@ -52,8 +55,13 @@ def diff(a: str, b: str, shape: str | None, dtype: str, n: int, seed: int, alpha
     import json
 
     from initspec.engine.compare import diff as run_diff
+    from initspec.reports.output import check_outputs, write_text
+    from initspec.spec import validate
     from initspec.spec.fans import parse_shape
 
+    check_outputs({"--json": json_path, "--junit": junit, "--markdown": markdown})
+    validate.probability(alpha, "--alpha")
+    validate.integer(n, "--samples", low=1000, high=MAX_SAMPLES)
     result = run_diff(a, b, shape=parse_shape(shape) if shape else None, dtype=dtype, n=n, seed=seed, alpha=alpha)
     sa, sb = result["side_a"], result["side_b"]
     for s in (sa, sb):
@@ -64,10 +72,8 @@ def diff(a: str, b: str, shape: str | None, dtype: str, n: int, seed: int, alpha
         click.echo(f"  {key.upper()}: n {m['n']}, mean {m['mean']:.4g}, var {m['var']:.5g}, "
                    f"kurtosis {m['kurtosis']:.3f}, range [{m['min']:.4g}, {m['max']:.4g}]")
     click.echo("\n".join(result["explanation"]))
-    if json_path:
-        from pathlib import Path
-
-        Path(json_path).write_text(json.dumps(result, indent=2, default=str) + "\n")
+    if json_path is not None:
+        write_text(json_path, json.dumps(result, indent=2, default=str) + "\n")
     from initspec.reports.diff import write_diff_reports
 
     write_diff_reports(result, junit=junit, markdown=markdown)

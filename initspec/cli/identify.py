@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import click
 
 from initspec.engine.identify import DEFAULT_SAMPLES, format_identification, identify
+from initspec.errors import InputError
 
 
 @click.command("identify")
@@ -25,11 +26,15 @@ def identify_cmd(target: str, convention: str, layout: str, shapes: Sequence[str
                  samples: int, top: int, json_path: str | None) -> None:
     """Which scheme does an unknown initializer implement?  Exit 0 when the best candidate is
     consistent with every shape, 1 when none is (or the initializer misbehaves)."""
+    from initspec.reports.output import check_outputs, write_text
+
+    check_outputs({"--json": json_path})
+    if top < 0:
+        raise InputError(f"--top must be at least 0, got {top}")
     ident = identify(target, convention=convention, layout=layout, shapes=shapes or None, dtype=dtype,
                      seed=seed, samples=samples)
-    if json_path:
-        with open(json_path, "w") as f:
-            json.dump(ident.to_dict(), f, indent=2, default=float)
-            f.write("\n")
-    click.echo(format_identification(ident, top))
+    text = format_identification(ident, top)
+    if json_path is not None:
+        write_text(json_path, json.dumps(ident.to_dict(), indent=2, default=float) + "\n")
+    click.echo(text, err=json_path == "-")
     sys.exit(0 if ident.consistent else 1)

@@ -16,8 +16,10 @@ def matrix(frameworks: tuple[str, ...], md_path: str | None) -> None:
     from initspec._data import data_dir
     from initspec.engine.compare import markdown_table
     from initspec.engine.compare import matrix as build_matrix
+    from initspec.reports.output import check_outputs, write_text
 
-    names = list(frameworks) or sorted(p.stem for p in data_dir("adapters").glob("*.toml"))
+    check_outputs({"--markdown": md_path})
+    names = list(dict.fromkeys(frameworks)) or sorted(p.stem for p in data_dir("adapters").glob("*.toml"))
     header, rows = build_matrix(names)
     table = Table(title="initializers by canonical scheme (from the manifests' claims)")
     for col in header:
@@ -25,7 +27,5 @@ def matrix(frameworks: tuple[str, ...], md_path: str | None) -> None:
     for row in rows:
         table.add_row(*row)
     Console().print(table)
-    if md_path:
-        from pathlib import Path
-
-        Path(md_path).write_text(markdown_table(header, rows))
+    if md_path is not None:
+        write_text(md_path, markdown_table(header, rows))

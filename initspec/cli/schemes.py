@@ -39,7 +39,7 @@ def show(scheme: str, shape: str | None, layout: str, dtype: str) -> None:
             params.pop(key)
     lines = [f"{s.expr}: {s.summary}", f"  kind {s.kind}; {formula(s)}",
              "  params: " + ", ".join(f"{k}={v}" for k, v in params.items())]
-    for shp in [parse_shape(shape)] if shape else default_shapes(layout):
+    for shp in [parse_shape(shape)] if shape is not None else default_shapes(layout):
         fi, fo = lay.fans(shp) if s.fan_dependent else (1, 1)
         ref = build(s, fi, fo, dtype)
         line = f"  shape {shp} ({layout} layout, {dtype}): "

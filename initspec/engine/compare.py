@@ -150,6 +150,12 @@ def compare(a: np.ndarray, b: np.ndarray, alpha: float = 1e-4) -> dict[str, Any]
     from initspec.engine.stats import holm
 
     ma, mb = _moments(a), _moments(b)
+    if ma["var"] == 0 or mb["var"] == 0:  # a constant side: no variance ratio or z exists; compare exactly
+        same = ma["var"] == mb["var"] == 0 and ma["mean"] == mb["mean"]
+        ps = {"ks": float(same), "variance": float(ma["var"] == mb["var"]), "mean": float(ma["mean"] == mb["mean"])}
+        ratio = mb["var"] / ma["var"] if ma["var"] else (1.0 if mb["var"] == 0 else math.inf)
+        return {"a": ma, "b": mb, "ks_statistic": 0.0 if same else 1.0, "var_ratio": ratio, "z_var": 0.0,
+                "z_mean": 0.0, "p": ps, "rejected": {k: v == 0.0 for k, v in ps.items()}, "same": same}
     ks = stats.ks_2samp(a, b)
     # Var(s²) ≈ (k - 1) var² / n for each sample; the log ratio's SE by the delta method
     se_log = math.sqrt((ma["kurtosis"] - 1) / ma["n"] + (mb["kurtosis"] - 1) / mb["n"])
@@ -167,6 +173,8 @@ def explain(result: dict[str, Any], label_a: str, label_b: str) -> list[str]:
     """Human sentences: same distribution, or how the two differ."""
     a, b = result["a"], result["b"]
     fa, fb = family(a["kurtosis"]), family(b["kurtosis"])
+    if result["same"] and a["var"] == 0:
+        return [f"same distribution: both are the constant {a['mean']:g}"]
     if result["same"]:
         return [f"same distribution: variance ratio {result['var_ratio']:.4f}, KS D {result['ks_statistic']:.4f} "
                 f"(p {result['p']['ks']:.2g}); both look {fa} (kurtosis {a['kurtosis']:.2f} vs {b['kurtosis']:.2f})"]

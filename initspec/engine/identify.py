@@ -23,7 +23,6 @@ import numpy as np
 from scipy import stats
 
 from initspec.engine import stats as st
-from initspec.errors import InputError
 from initspec.spec.fans import n_of
 from initspec.spec.reference import QUANTIZED, Reference, _grid, build, continuous_law, eps, np_dtype
 from initspec.spec.schemes import MODES, Scheme, presets, resolve
@@ -280,7 +279,13 @@ def draw_samples(drawer: Callable[..., np.ndarray], entry: Any, dtype: str, seed
         size = max(math.prod(case.shape), 1)
         chunks = []
         for k in range(max(1, math.ceil(samples / size))):
-            x = drawer(case, dtype, seed + k)
+            from initspec.engine.guard import DEFAULT_DRAW_TIMEOUT, guarded
+
+            try:  # the initializer's failure is the identification's problem, not a crash
+                x = guarded(drawer, case, dtype, seed + k, timeout=DEFAULT_DRAW_TIMEOUT, what=f"draw {k}")
+            except Exception as e:  # noqa: BLE001 - DrawError or whatever the initializer raised
+                text = str(e) if type(e).__name__ == "DrawError" else f"raised {type(e).__name__}: {e}"
+                return out, f"shape {case.shape}: {text[:300]}"
             if not isinstance(x, np.ndarray) or x.shape != case.shape or x.dtype != want:
                 got = f"{getattr(x, 'shape', '?')} {getattr(x, 'dtype', type(x).__name__)}"
                 return out, f"shape {case.shape}: expected a {case.shape} {dtype} array, got {got}"
@@ -323,9 +328,9 @@ def identify(target: str | Callable[..., Any], *, convention: str = "numpy", lay
              samples: int = DEFAULT_SAMPLES, alpha: float = DEFAULT_ALPHA) -> Identification:
     """Rank candidate schemes for an initializer (a ``MODULE:ATTR(args)`` string or a callable)."""
     from initspec.frameworks.target import entry_for
+    from initspec.spec import validate
 
-    if samples < 1000:
-        raise InputError(f"--samples must be at least 1000, got {samples}")
+    validate.integer(samples, "--samples", low=1000, high=validate.MAX_ELEMENTS)
     np_dtype(dtype)
     entry, drawer = entry_for(target, "normal", convention, layout, shapes, [dtype])  # (the claim is unused)
     name = target if isinstance(target, str) else entry.call

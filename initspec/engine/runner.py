@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from initspec.engine import stats as st
+from initspec.engine.guard import DEFAULT_DRAW_TIMEOUT, DrawError, guarded
 from initspec.errors import InputError
 from initspec.frameworks.manifest import Case, Entry
 from initspec.frameworks.target import parse_target
@@ -172,13 +173,15 @@ def run(entries: list[Entry], *, seed: int = DEFAULT_SEED, alpha: float = DEFAUL
         samples: int | None = None, max_draws: int = DEFAULT_MAX_DRAWS,
         framework: str | None = None, xfails: list[tuple[str, str]] | None = None,
         progress: Progress | None = None, drawers: dict[str, Any] | None = None,
-        workers: int = 1) -> list[Result]:
+        workers: int = 1, draw_timeout: float | None = DEFAULT_DRAW_TIMEOUT) -> list[Result]:
     """Run every entry; returns the results with verdicts and diagnoses.
 
     ``drawers`` maps entry id -> a prepared Drawer (``draw(case, dtype, seed)``); entries
     without one are prepared from their ``call`` through their convention's binding.
     ``workers`` > 1 spreads the entries over that many processes (each imports the
     framework once); Holm's correction and diagnosis still see the whole run.
+    Every initializer call runs under :func:`~initspec.engine.guard.guarded` with
+    ``draw_timeout`` seconds per draw: whatever it does becomes that result's error.
     """
     from initspec.engine.diagnosis import diagnose_group
 
@@ -188,7 +191,8 @@ def run(entries: list[Entry], *, seed: int = DEFAULT_SEED, alpha: float = DEFAUL
         job.result.repro += flags
     groups = _fan_law_groups(jobs)
     m = sum(j.planned_tests for j in jobs) + len(groups)
-    settings = {"samples": samples, "max_draws": max_draws, "seed": seed, "alpha_each": alpha / max(m, 1)}
+    settings = {"samples": samples, "max_draws": max_draws, "seed": seed, "alpha_each": alpha / max(m, 1),
+                "draw_timeout": draw_timeout}
     if workers > 1 and not drawers and len({j.entry.id for j in jobs}) > 1:
         _execute_parallel(jobs, settings, workers, progress)
     else:
@@ -217,15 +221,16 @@ class _Prepared:
         self.drawers = drawers
         self.errors: dict[str, str] = {}
 
-    def get(self, entry: Entry) -> Any:
+    def get(self, entry: Entry, timeout: float | None = None) -> Any:
         if entry.id not in self.drawers and entry.id not in self.errors:
             from initspec.frameworks import binding_for
 
             try:
                 binding = binding_for(entry.convention, convention=True)
                 target = parse_target(entry.call)
-                self.drawers[entry.id] = binding.prepare(target.load(), target, entry.convention)
-            except InputError as e:
+                self.drawers[entry.id] = guarded(lambda: binding.prepare(target.load(), target, entry.convention),
+                                                 timeout=timeout, what="building the initializer")
+            except (InputError, DrawError) as e:
                 self.errors[entry.id] = str(e)
             except Exception as e:  # noqa: BLE001 - a broken initializer is a result, not a crash
                 self.errors[entry.id] = f"building the initializer raised {type(e).__name__}: {e}"
@@ -233,13 +238,14 @@ class _Prepared:
 
 
 def _execute_job(job: Job, prepared: _Prepared, settings: dict[str, Any]) -> None:
-    drawer = prepared.get(job.entry)
+    drawer = prepared.get(job.entry, settings.get("draw_timeout"))
     if drawer is None:
         job.result.error = prepared.errors[job.entry.id]
         return
     alpha_each = settings["alpha_each"]
     n_req = settings["samples"] or (st.samples_for_power(job.reference.kurtosis, alpha_each) if job.reference else 0)
-    _execute(job, drawer, n_req, job.entry.max_draws or settings["max_draws"], settings["seed"], alpha_each)
+    _execute(job, drawer, n_req, job.entry.max_draws or settings["max_draws"], settings["seed"], alpha_each,
+             settings.get("draw_timeout"))
 
 
 _WORKER: _Prepared | None = None
@@ -263,16 +269,37 @@ def _execute_parallel(jobs: list[Job], settings: dict[str, Any], workers: int, p
     for job in jobs:
         batches.setdefault(job.entry.id, []).append(job)
     # spawn: a forked child of a process that imported torch or TF can deadlock
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    ctx = multiprocessing.get_context("spawn")
+    lost: list[list[Job]] = []
+    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
         futures = {pool.submit(_work, batch, settings): batch for batch in batches.values()}
         done = 0
         for future in as_completed(futures):
             batch = futures[future]
-            for job, result in zip(batch, future.result(), strict=True):
+            try:
+                results = future.result()
+            except Exception:  # noqa: BLE001 - a worker died (os._exit, a crash): which batch is found below
+                lost.append(batch)
+                continue
+            for job, result in zip(batch, results, strict=True):
                 job.result = result
             done += len(batch)
             if progress:
                 progress(done, len(jobs), batch[0].entry.id)
+    # A dead worker breaks the whole pool, so every unfinished batch failed with it: rerun each
+    # alone, and only one that kills its own worker again is that entry's error.
+    for batch in lost:
+        try:
+            with ProcessPoolExecutor(1, mp_context=ctx) as pool:
+                results = pool.submit(_work, batch, settings).result()
+            for job, result in zip(batch, results, strict=True):
+                job.result = result
+        except Exception as e:  # noqa: BLE001 - the initializer ended its process
+            for job in batch:
+                job.result.error = f"the worker process died while drawing ({type(e).__name__}: {e})"
+        done += len(batch)
+        if progress:
+            progress(done, len(jobs), batch[0].entry.id)
 
 
 def _by_entry_dtype(jobs: list[Job]) -> dict[tuple[str, str], list[Job]]:
@@ -291,8 +318,13 @@ def _fan_law_groups(jobs: list[Job]) -> dict[tuple[str, str], list[Job]]:
 def _draw(drawer: Any, job: Job, seed: int) -> np.ndarray:
     x = drawer(job.case, job.dtype, seed)
     if not isinstance(x, np.ndarray):
-        raise TypeError(f"the binding returned {type(x).__name__}, not a numpy array")
+        raise TypeError(f"the initializer returned {type(x).__name__}, not an array of shape {job.case.shape}")
     return x
+
+
+def _short(text: str, limit: int = 300) -> str:
+    """An error line never echoes a huge input whole."""
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
 
 
 CHUNK = 1 << 22  # values per float64 chunk (32 MiB): bounds the memory beyond the tensor itself
@@ -343,9 +375,10 @@ def draw_seed(seed: int, key: str, k: int) -> int:
     return int.from_bytes(digest, "little") & 0x7FFFFFFF
 
 
-def _execute(job: Job, drawer: Any, n_req: int, max_draws: int, seed: int, alpha_each: float) -> None:
+def _execute(job: Job, drawer: Any, n_req: int, max_draws: int, seed: int, alpha_each: float,
+             timeout: float | None = None) -> None:
     r = job.result
-    clock = _Clock(drawer, lambda k: draw_seed(seed, f"{job.case.label}-{job.dtype}", k))
+    clock = _Clock(drawer, lambda k: draw_seed(seed, f"{job.case.label}-{job.dtype}", k), timeout)
     try:
         if job.scheme.kind in ("constant", "identity", "dirac", "orthogonal"):
             first = clock.draw(job, 0)
@@ -365,8 +398,10 @@ def _execute(job: Job, drawer: Any, n_req: int, max_draws: int, seed: int, alpha
         same = _digest(clock.draw(job, 0)) == digest
         r.tests.append(Test("deterministic", passed=same,
                             detail="" if same else f"two draws with seed {clock.seed(0)} differ"))
+    except DrawError as e:  # SystemExit, BaseException, os._exit, a timeout: already described
+        r.error = str(e)
     except Exception as e:  # noqa: BLE001 - the initializer's failure is the result
-        r.error = f"raised {type(e).__name__}: {e}".strip()
+        r.error = _short(f"raised {type(e).__name__}: {e}".strip())
     finally:
         r.timing = {"draw": clock.draw_seconds, "total": time.perf_counter() - clock.start}
 
@@ -374,16 +409,17 @@ def _execute(job: Job, drawer: Any, n_req: int, max_draws: int, seed: int, alpha
 class _Clock:
     """Times the framework's own work (the draws) apart from initspec's."""
 
-    def __init__(self, drawer: Any, seed: Callable[[int], int]) -> None:
+    def __init__(self, drawer: Any, seed: Callable[[int], int], timeout: float | None = None) -> None:
         self.drawer = drawer
         self.seed = seed
+        self.timeout = timeout
         self.draw_seconds = 0.0
         self.start = time.perf_counter()
 
     def draw(self, job: Job, k: int) -> np.ndarray:
         """Draw number k of this job."""
         t0 = time.perf_counter()
-        x = _draw(self.drawer, job, self.seed(k))
+        x = guarded(_draw, self.drawer, job, self.seed(k), timeout=self.timeout, what=f"draw {k}")
         self.draw_seconds += time.perf_counter() - t0
         return x
 

@@ -83,7 +83,16 @@ def load_manifest(path: Path) -> Manifest:
     """Parse and validate a manifest; errors name the file, line and key."""
     import jsonschema
 
-    text = path.read_text()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"--manifest {str(path)!r}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"--manifest {str(path)!r}: is a directory; give the manifest's .toml file") from None
+    except UnicodeDecodeError as e:
+        raise InputError(f"--manifest {str(path)!r}: not UTF-8 text (byte {e.start}: {e.reason})") from None
+    except OSError as e:
+        raise InputError(f"--manifest {str(path)!r}: cannot be read: {e.strerror or e}") from None
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -115,6 +124,14 @@ def load_manifest(path: Path) -> Manifest:
 
 
 def _entry(e: dict[str, Any], doc: dict[str, Any], framework: str) -> Entry:
+    from initspec.frameworks import CONVENTIONS
+    from initspec.frameworks.target import parse_target
+
+    convention = e.get("convention", doc.get("convention", framework))
+    # like a bad layout: the manifest is wrong, not the initializer (exit 2, not a failed entry)
+    if ("convention" in e or "convention" in doc) and convention not in CONVENTIONS:
+        raise InputError(f"unknown convention {convention!r}: use one of {', '.join(CONVENTIONS)}")
+    parse_target(e["call"])  # its form, and no refused module, before anything runs
     layout_name = e.get("layout", doc.get("layout", "torch"))
     axes = e.get("axes", {})
     layout = get_layout(layout_name, axes.get("in_axis"), axes.get("out_axis"), axes.get("batch_axis"))
@@ -125,7 +142,7 @@ def _entry(e: dict[str, Any], doc: dict[str, Any], framework: str) -> Entry:
     else:
         shapes = [parse_shape(s) for s in e["shapes"]] if "shapes" in e else default_shapes(layout_name)
         cases = [Case(shape=s, param=e.get("param")) for s in shapes]
-    return Entry(id=e["id"], call=e["call"], convention=e.get("convention", doc.get("convention", framework)),
+    return Entry(id=e["id"], call=e["call"], convention=convention,
                  claims=e["claims"], layout=layout, cases=cases,
                  dtypes=list(e.get("dtypes", doc.get("dtypes", ["float32"]))), framework=framework,
                  doc=e.get("doc", ""), max_draws=e.get("max_draws"))

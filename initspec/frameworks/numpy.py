@@ -25,6 +25,10 @@ def prepare(obj: Any, target: Any, convention: str):
         raise InputError(f"--target {target.text!r}: {type(init).__name__} is not callable")
 
     def draw(case: Any, dtype: str, seed: int) -> np.ndarray:
-        return np.asarray(init(np.random.default_rng(seed), tuple(case.shape), np_dtype(dtype)))
+        out = init(np.random.default_rng(seed), tuple(case.shape), np_dtype(dtype))
+        if not isinstance(out, (np.ndarray, np.generic, list, tuple, int, float)):
+            # np.asarray(None) or of a generator is a 0-d object array: say what came back instead
+            raise TypeError(f"the initializer returned {type(out).__name__}, not an array of shape {tuple(case.shape)}")
+        return np.asarray(out)
 
     return draw

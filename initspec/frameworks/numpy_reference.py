@@ -1,7 +1,7 @@
 """Reference initializers in plain numpy, one factory per kind (the numpy adapter).
 
 Each factory returns ``init(rng: numpy.random.Generator, shape, dtype) -> ndarray``.
-They sample with numpy directly (rejection for the truncated normal, QR for orthogonal)
+They sample with numpy directly (inverse CDF for the truncated normal, QR for orthogonal)
 and share nothing with the scipy references in :mod:`initspec.spec.reference` but the fans and
 the spec, so ``initspec check numpy`` is a real test of the engine.
 """
@@ -29,12 +29,19 @@ def _layout(layout: str | Layout) -> Layout:
 
 
 def _std_normal_truncated(rng: np.random.Generator, size: int, lower: float, upper: float) -> np.ndarray:
-    """N(0, 1) restricted to [lower, upper] by rejection."""
-    out = np.empty(0)
-    while out.size < size:
-        x = rng.standard_normal(int((size - out.size) * 1.1) + 16)
-        out = np.concatenate([out, x[(x >= lower) & (x <= upper)]])
-    return out[:size]
+    """N(0, 1) restricted to [lower, upper] by the inverse CDF: one pass, bounded whatever the bounds.
+
+    (Rejection would loop for ever on a far tail like [50, 60].)  The interval is mirrored into
+    the lower half, where ndtr/ndtri keep their relative precision.
+    """
+    from scipy.special import ndtr, ndtri
+
+    flip = lower > 0
+    if flip:
+        lower, upper = -upper, -lower
+    a, b = ndtr(lower), ndtr(upper)
+    x = np.clip(ndtri(a + rng.uniform(size=size) * (b - a)), lower, upper)
+    return -x if flip else x
 
 
 def _truncated_std(lower: float, upper: float) -> float:

@@ -12,6 +12,25 @@ from initspec.frameworks.manifest import Case, Entry, default_shapes
 from initspec.spec.expr import parse_call
 from initspec.spec.fans import get_layout, parse_shape
 
+#: Standard-library modules that are never initializers but run commands, code or files
+#: (``os:system``, ``builtins:exec``, ``subprocess:run``, ...): a target or manifest call
+#: naming one (or a submodule) is refused before anything is imported.
+REFUSED_MODULES = frozenset({
+    "__main__", "builtins", "os", "posix", "nt", "sys", "subprocess", "shutil", "importlib", "runpy", "code",
+    "codeop", "ctypes", "pickle", "marshal", "shelve", "signal", "socket", "pty", "multiprocessing", "threading",
+    "concurrent", "asyncio", "tempfile", "pathlib", "io", "glob", "webbrowser", "urllib", "http", "ftplib",
+    "smtplib", "platform", "atexit", "gc", "inspect", "types", "functools", "operator", "site", "pdb", "timeit",
+    "zipimport", "pkgutil", "sysconfig", "resource", "fcntl", "select", "mmap", "tkinter", "venv", "ensurepip",
+})
+
+
+def refuse_module(module: str, text: str, what: str = "--target") -> None:
+    """InputError when ``module`` is (under) one of REFUSED_MODULES."""
+    top = module.strip().split(".")[0]
+    if top in REFUSED_MODULES:
+        raise InputError(f"{what} {text[:80]!r}: module {top!r} is never an initializer and can run "
+                         "commands or code; initspec refuses it (name the initializer's own module)")
+
 
 @dataclass(frozen=True)
 class Target:
@@ -50,6 +69,7 @@ def parse_target(text: str) -> Target:
     module, _, rest = text.partition(":")
     if not module.strip() or not rest.strip():
         raise InputError(f"--target {text!r}: expected MODULE:ATTR or MODULE:ATTR(literal args)")
+    refuse_module(module, text)
     attr, args, kwargs = parse_call(rest, what="--target")
     return Target(text=text, module=module.strip(), attr=attr, args=tuple(args), kwargs=kwargs,
                   has_call=rest.strip().endswith(")"))

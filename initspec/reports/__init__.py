@@ -37,11 +37,9 @@ def require_matplotlib() -> None:
 
 
 def _write(path: str | Path, text: str, *, append: bool = False) -> None:
-    try:
-        with open(path, "a" if append else "w", encoding="utf-8") as f:
-            f.write(text)
-    except OSError as e:
-        raise InputError(f"cannot write {str(path)!r}: {e.strerror or e}") from None
+    from initspec.reports.output import write_text
+
+    write_text(path, text, append=append)
 
 
 def write_reports(report: Report, *, junit: str | Path | None = None, markdown: str | Path | None = None,

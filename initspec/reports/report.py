@@ -49,7 +49,9 @@ class Report:
                 "warnings": self.warnings}
 
     def write_json(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        from initspec.reports.output import write_text
+
+        write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
 
 def _g(v: Any) -> str:

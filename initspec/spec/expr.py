@@ -11,6 +11,11 @@ from typing import Any
 from initspec.errors import InputError
 
 
+def _show(text: str, limit: int = 80) -> str:
+    r = repr(text)
+    return r if len(r) <= limit else f"{r[:limit]}... ({len(text)} characters)"
+
+
 def _literal(node: ast.expr, where: str) -> Any:
     if isinstance(node, ast.Name):  # a bare word: fan_in, truncated_normal, relu, FAN_IN
         return node.id
@@ -25,17 +30,19 @@ def parse_call(text: str, what: str = "scheme") -> tuple[str, list[Any], dict[st
     try:
         node = ast.parse(text.strip(), mode="eval").body
     except SyntaxError:
-        raise InputError(f"{what} {text!r}: not of the form NAME or NAME(key=literal, ...)") from None
+        raise InputError(f"{what} {_show(text)}: not of the form NAME or NAME(key=literal, ...)") from None
     if isinstance(node, (ast.Name, ast.Attribute)):
         return ast.unparse(node), [], {}
     if not isinstance(node, ast.Call) or not isinstance(node.func, (ast.Name, ast.Attribute)):
-        raise InputError(f"{what} {text!r}: not of the form NAME or NAME(key=literal, ...)")
-    where = f"{what} {text!r}"
+        raise InputError(f"{what} {_show(text)}: not of the form NAME or NAME(key=literal, ...)")
+    where = f"{what} {_show(text)}"
     args = [_literal(a, where) for a in node.args]
     kwargs = {}
     for kw in node.keywords:
         if kw.arg is None:
             raise InputError(f"{where}: **kwargs are not allowed")
+        if kw.arg in kwargs:  # ast keeps both; one would silently win
+            raise InputError(f"{where}: {kw.arg} is given twice")
         kwargs[kw.arg] = _literal(kw.value, where)
     return ast.unparse(node.func), args, kwargs
 

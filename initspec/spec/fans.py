@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from initspec.errors import InputError
 
@@ -33,7 +34,12 @@ class Layout:
                 n = shape[0] if shape else 1
                 return n, n
             raise InputError(f"layout {self.name}: fans need a weight of at least 2 dimensions, got shape {shape}")
-        axes = [a % len(shape) for a in (self.in_axis, self.out_axis, *self.batch_axis)]
+        given = (self.in_axis, self.out_axis, *self.batch_axis)
+        bad = [a for a in given if not -len(shape) <= a < len(shape)]
+        if bad:  # `a % len` would wrap it onto another axis and report an "overlap"
+            raise InputError(f"layout {self.name}: axis {bad[0]} is out of range for the "
+                             f"{len(shape)}-D shape {shape} (axes run from {-len(shape)} to {len(shape) - 1})")
+        axes = [a % len(shape) for a in given]
         if len(set(axes)) != len(axes):
             raise InputError(f"layout {self.name}: in_axis, out_axis and batch_axis overlap for shape {shape}")
         receptive = math.prod(d for i, d in enumerate(shape) if i not in axes)
@@ -95,10 +101,20 @@ def parse_shape(text: str | list | tuple) -> tuple[int, ...]:
     else:
         s = text.strip().strip("()[]").strip().rstrip(",")
         parts = re.split(r"\s*[,x]\s*", s) if s else []
+        if not parts:  # `--shape ''` would silently mean a scalar, or the defaults
+            raise InputError(f"bad shape {text!r}: empty; expected comma-separated positive integers like 8,3,5,5")
     try:
         shape = tuple(int(str(p).strip()) for p in parts)
     except ValueError:
-        raise InputError(f"bad shape {text!r}: expected comma-separated positive integers like 8,3,5,5") from None
+        raise InputError(f"bad shape {_short(text)}: expected comma-separated positive integers like 8,3,5,5") from None
     if any(d <= 0 for d in shape):
-        raise InputError(f"bad shape {text!r}: every dimension must be a positive integer")
+        raise InputError(f"bad shape {_short(text)}: every dimension must be a positive integer")
+    from initspec.spec.validate import shape_size
+
+    shape_size(shape, where=f"bad shape {_short(text)}")
     return shape
+
+
+def _short(text: Any) -> str:
+    r = repr(text)
+    return r if len(r) <= 80 else f"{r[:80]}... ({len(r)} characters)"

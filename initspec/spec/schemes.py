@@ -20,6 +20,7 @@ from typing import Any
 
 from initspec._data import data_dir
 from initspec.errors import InputError, closest
+from initspec.spec import validate as v
 from initspec.spec.expr import parse_call
 
 MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
@@ -213,7 +214,8 @@ def resolve(expr: str | Scheme) -> Scheme:
     name, args, kwargs = parse_call(expr)
     reg = registry()
     if name not in reg:
-        raise InputError(f"unknown scheme {name!r}{closest(name, list(reg))}; `initspec list` shows them all")
+        raise InputError(f"unknown scheme {v.show(name)}{closest(name[:100], list(reg))}; "
+                         "`initspec list` shows them all")
     preset = reg[name]
     if args:
         example = next(iter(preset.defaults), "x")
@@ -222,6 +224,10 @@ def resolve(expr: str | Scheme) -> Scheme:
     if bad:
         key = sorted(bad)[0]
         raise InputError(f"scheme {expr!r}: unknown parameter {key!r}{closest(key, sorted(preset.accepted()))}")
+    given_scale = [k for k in _SCALE_KEYS if k in kwargs]
+    if len(given_scale) > 1:  # one would silently win over the other
+        raise InputError(f"scheme {v.show(expr)}: give one of {', '.join(_SCALE_KEYS)}, not both "
+                         f"{given_scale[0]} and {given_scale[1]}")
     defaults = dict(preset.defaults)
     if any(k in kwargs for k in _SCALE_KEYS):  # a user-given scale replaces the preset's
         for k in _SCALE_KEYS:
@@ -233,11 +239,17 @@ def resolve(expr: str | Scheme) -> Scheme:
     return Scheme(name=preset.name, kind=preset.kind, params=params, expr=canon, summary=preset.summary)
 
 
+# keys whose value is a spread (positive, squared into a variance); the other floats are locations
+_MAGNITUDES = ("scale", "std", "gain", "truncation_correction")
+
+
 def _number(params: dict[str, Any], key: str, expr: str) -> float:
-    v = params[key]
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise InputError(f"scheme {expr!r}: {key} must be a number, got {v!r}")
-    return float(v)
+    where = f"scheme {v.show(expr)}"
+    if key == "sparsity":
+        return v.number(params[key], key, where=where, low=0.0, high=1.0, high_open=True)
+    if key in _MAGNITUDES:
+        return v.magnitude(params[key], key, where=where)
+    return v.location(params[key], key, where=where)
 
 
 def _complete(kind: str, params: dict[str, Any], expr: str) -> dict[str, Any]:
@@ -245,8 +257,11 @@ def _complete(kind: str, params: dict[str, Any], expr: str) -> dict[str, Any]:
     out = {k: v for k, v in KIND_PARAMS[kind].items() if v is not None}
     out.update(params)
     if kind == "variance_scaling":
+        a = out.pop("a", None)
+        if a is not None:  # checked even where no nonlinearity uses it: a=nan is nonsense anywhere
+            a = v.location(a, "a", where=f"scheme {v.show(expr)}")
         if "nonlinearity" in out:
-            scale = gain(str(out.pop("nonlinearity")), out.pop("a", None)) ** 2
+            scale = gain(str(out.pop("nonlinearity")), a) ** 2
         elif "gain" in out:
             scale = _number(out, "gain", expr) ** 2
         else:
@@ -254,9 +269,7 @@ def _complete(kind: str, params: dict[str, Any], expr: str) -> dict[str, Any]:
         for k in ("gain", "a"):
             out.pop(k, None)
         out["scale"] = scale
-        _number(out, "scale", expr)
-        if out["scale"] <= 0:
-            raise InputError(f"scheme {expr!r}: scale must be positive, got {out['scale']}")
+        out["scale"] = _number(out, "scale", expr)
         if out["mode"] not in MODES:
             raise InputError(f"scheme {expr!r}: mode {out['mode']!r} is not one of {', '.join(MODES)}")
         if out["distribution"] not in DISTRIBUTIONS:
@@ -265,6 +278,8 @@ def _complete(kind: str, params: dict[str, Any], expr: str) -> dict[str, Any]:
         tc = out["truncation_correction"]
         if tc not in ("exact", "none") and (isinstance(tc, bool) or not isinstance(tc, (int, float))):
             raise InputError(f"scheme {expr!r}: truncation_correction must be exact, none or a number")
+        if tc not in ("exact", "none"):
+            out["truncation_correction"] = _number(out, "truncation_correction", expr)
     for key, default in KIND_PARAMS[kind].items():
         if isinstance(default, float):
             out[key] = _number(out, key, expr)
@@ -276,9 +291,14 @@ def _complete(kind: str, params: dict[str, Any], expr: str) -> dict[str, Any]:
     for lo, hi in (("lower", "upper"), ("low", "high")):
         if lo in out and hi in out and not out[lo] < out[hi]:
             raise InputError(f"scheme {expr!r}: {lo} ({out[lo]}) must be below {hi} ({out[hi]})")
-    for key in ("std",):
-        if key in out and out[key] <= 0:
-            raise InputError(f"scheme {expr!r}: {key} must be positive, got {out[key]}")
+    if kind == "variance_scaling" and out["distribution"] == "truncated_normal":
+        v.truncation(out["lower"], out["upper"], where=f"scheme {v.show(expr)}")
+    if kind == "truncated_normal":
+        lo, hi = out["lower"], out["upper"]
+        if out["bounds"] == "absolute":
+            lo, hi = (lo - out["mean"]) / out["std"], (hi - out["mean"]) / out["std"]
+        v.truncation(lo, hi, where=f"scheme {v.show(expr)}", unit=out["bounds"] if out["bounds"] == "std" else
+                     "standardized")
     return out
 
 

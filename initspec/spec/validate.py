@@ -1,0 +1,131 @@
+"""One validation layer for the numbers users give: scheme parameters, options, manifest fields.
+
+Every check converts first and tests after (``1e400`` is a valid literal that converts to
+``inf``; a 400-digit int overflows ``float``), and every message names the value, where it came
+from and the accepted range, so all commands refuse the same nonsense with the same words.
+Public: the audit/propagate commands call these too.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from initspec.errors import InputError
+
+#: magnitudes of scales, stds and gains: their squares (variances) stay finite normal floats
+TINY, HUGE = 1e-150, 1e150
+#: least standard-normal mass a truncation interval may hold (about 6 std into one tail):
+#: beyond it neither scipy's truncnorm moments nor any sampler's float arithmetic are exact
+MIN_TRUNCATED_MASS = 1e-9
+MIN_TRUNCATED_WIDTH = 0.01
+
+_SHOW_LIMIT = 60  # characters of a value echoed in a message
+
+
+def show(value: Any) -> str:
+    """``repr(value)`` cut short: an error line never echoes a huge input whole."""
+    text = repr(value)
+    return text if len(text) <= _SHOW_LIMIT else f"{text[:_SHOW_LIMIT]}... ({len(text)} characters)"
+
+
+def _interval(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
+    lo = "(-inf" if low is None else ("(" if low_open else "[") + f"{low:g}"
+    hi = "inf)" if high is None else f"{high:g}" + (")" if high_open else "]")
+    return f"{lo}, {hi}"
+
+
+def number(value: Any, name: str, *, where: str = "", low: float | None = None, high: float | None = None,
+           low_open: bool = False, high_open: bool = False, describe: str = "") -> float:
+    """``value`` as a finite float within the range; InputError naming the range otherwise.
+
+    ``low``/``high`` are inclusive unless ``low_open``/``high_open``; ``describe`` ("positive")
+    reads before the range in the message.
+    """
+    prefix = f"{where}: " if where else ""
+    want = f"a finite {describe + ' ' if describe else ''}number in {_interval(low, high, low_open, high_open)}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"{prefix}{name} must be {want}, got {show(value)}")
+    try:
+        x = float(value)
+    except OverflowError:
+        raise InputError(f"{prefix}{name} must be {want}, got an integer of {len(str(abs(value)))} digits") from None
+    below = low is not None and (x <= low if low_open else x < low)
+    above = high is not None and (x >= high if high_open else x > high)
+    if not math.isfinite(x) or below or above:
+        raise InputError(f"{prefix}{name} must be {want}, got {show(value)}")
+    return x
+
+
+def magnitude(value: Any, name: str, *, where: str = "") -> float:
+    """A positive scale-like number (std, scale, gain) whose square is a normal float."""
+    return number(value, name, where=where, low=TINY, high=HUGE, describe="positive")
+
+
+def location(value: Any, name: str, *, where: str = "") -> float:
+    """A finite location-like number (mean, value, low, high) of at most HUGE in magnitude."""
+    return number(value, name, where=where, low=-HUGE, high=HUGE)
+
+
+def integer(value: Any, name: str, *, where: str = "", low: int | None = None, high: int | None = None) -> int:
+    """``value`` as an int within [low, high]; InputError naming the range otherwise."""
+    prefix = f"{where}: " if where else ""
+    rng = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"{prefix}{name} must be an integer in {rng}, got {show(value)}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise InputError(f"{prefix}{name} must be an integer in {rng}, got {show(value)}")
+    return value
+
+
+def probability(value: Any, name: str, *, where: str = "") -> float:
+    """A number strictly between 0 and 1 (an alpha)."""
+    return number(value, name, where=where, low=0.0, high=1.0, low_open=True, high_open=True)
+
+
+#: most values of one tensor: 1e8 float64 values are 800 MB, the working copy of one draw
+MAX_ELEMENTS = 100_000_000
+#: most dimensions of a shape (numpy's own limit is 64)
+MAX_DIMS = 32
+
+
+def shape_size(shape: tuple[int, ...], *, where: str = "") -> int:
+    """The number of values of ``shape``; InputError (with the memory it would need) beyond the caps."""
+    prefix = f"{where}: " if where else ""
+    if len(shape) > MAX_DIMS:
+        raise InputError(f"{prefix}a shape of {len(shape)} dimensions; at most {MAX_DIMS} are supported")
+    size = math.prod(shape)
+    if size > MAX_ELEMENTS:
+        shown = "x".join(map(str, shape))
+        raise InputError(f"{prefix}shape {shown[:60]} has {size:.3g} values; one draw needs "
+                         f"{_bytes(8 * size)} as float64 (the limit is {MAX_ELEMENTS:.0e} values, "
+                         f"{_bytes(8 * MAX_ELEMENTS)})")
+    return size
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB", "EB"):
+        if n < 1000:
+            return f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:.3g} ZB"
+
+
+def truncation(lower: float, upper: float, *, where: str = "", unit: str = "std") -> None:
+    """Standardized truncation bounds: lower < upper, and an interval with exact moments.
+
+    The interval must hold at least MIN_TRUNCATED_MASS of N(0, 1) and be MIN_TRUNCATED_WIDTH
+    wide: far-tail slivers (``lower=1000, upper=1001``) have no float64-exact reference.
+    """
+    from scipy import stats
+
+    prefix = f"{where}: " if where else ""
+    if not lower < upper:
+        raise InputError(f"{prefix}lower ({lower:g}) must be below upper ({upper:g})")
+    # the mass from whichever tail is nearer: sf/cdf keep their precision there
+    n = stats.norm
+    mass = (n.sf(lower) - n.sf(upper)) if lower > 0 else (n.cdf(upper) - n.cdf(lower))
+    if upper - lower < MIN_TRUNCATED_WIDTH or not mass >= MIN_TRUNCATED_MASS:
+        raise InputError(f"{prefix}the truncation interval [{lower:g}, {upper:g}] ({unit} units) holds "
+                         f"{mass:.3g} of the normal's mass; it must hold at least {MIN_TRUNCATED_MASS:g} "
+                         f"(within about 6 std of the mean) and be at least {MIN_TRUNCATED_WIDTH:g} wide")

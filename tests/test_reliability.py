@@ -1,0 +1,319 @@
+"""Issue 12: no bad input gets a traceback, no initializer ends or hangs the run.
+
+Each bad input is one line on stderr and exit 2; each misbehaving initializer is an error
+result (exit 1) while the rest of the run goes on.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from initspec.errors import InputError
+from initspec.spec import validate
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent
+GOOD = ("--target", "bad_inits:he_normal", "--scheme", "he_normal", "--shape", "16,16", "-q")
+
+
+def _one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+# --- bad input: one line, exit 2 ----------------------------------------------------------
+
+BAD_SCHEMES = [
+    ("kaiming_normal(nonlinearity=leaky_relu, a=x)", "a must be a finite number"),
+    ("kaiming_normal(nonlinearity=leaky_relu, a=1e400)", "a must be a finite number"),
+    ("he_normal(a=nan)", "a must be a finite number"),
+    ("variance_scaling(gain=1e200)", "gain must be a finite positive number in [1e-150, 1e+150]"),
+    (f"normal(std={10**400})", "an integer of 401 digits"),
+    ("normal(std=1e400)", "std must be a finite positive number"),
+    ("normal(mean=1e400)", "mean must be a finite number in [-1e+150, 1e+150]"),
+    ("uniform(high=1e400)", "high must be a finite number"),
+    ("constant(value=1e400)", "value must be a finite number"),
+    ("variance_scaling(scale=1e400)", "scale must be a finite positive number"),
+    ("variance_scaling(scale=1e-320)", "scale must be a finite positive number in [1e-150"),
+    ("variance_scaling(truncation_correction=-1)", "truncation_correction must be a finite positive number"),
+    ("variance_scaling(truncation_correction=1e400)", "truncation_correction must be a finite positive"),
+    ("truncated_normal(lower=1000, upper=1001)", "holds 0 of the normal's mass"),
+    ("truncated_normal(lower=50, upper=60)", "it must hold at least 1e-09"),
+    ("truncated_normal(mean=0, std=1, lower=30, upper=40, bounds=absolute)", "holds 4.91e-198 of the normal"),
+    ("variance_scaling(lower=-1, upper=-0.999)", "at least 0.01 wide"),
+    ("sparse(sparsity=2)", "sparsity must be a finite number in [0, 1)"),
+    ("sparse(sparsity=-0.5)", "sparsity must be a finite number in [0, 1)"),
+    ("orthogonal(gain=0)", "gain must be a finite positive number"),
+    ("orthogonal(gain=1e400)", "gain must be a finite positive number"),
+    ("identity(gain=0)", "gain must be a finite positive number"),
+    ("he_normal(mode=fan_out, mode=fan_in)", "mode is given twice"),
+    ("variance_scaling(gain=2, scale=1)", "give one of scale, gain, nonlinearity"),
+    ("x" * 100_000, "unknown scheme"),
+]
+
+
+@pytest.mark.parametrize(("expr", "message"), BAD_SCHEMES, ids=[e[:40] for e, _ in BAD_SCHEMES])
+@pytest.mark.parametrize("command", ["show", "check"])
+def test_bad_scheme_numbers_are_one_line(run_cli, command, expr, message):
+    args = ("show", expr) if command == "show" else ("check", *GOOD[:2], "--scheme", expr, "--shape", "16,16")
+    code, _, err = run_cli(*args)
+    line = _one_line(err)
+    assert code == 2
+    assert message in line
+    assert len(line) < 400  # a 100 KB input is not echoed whole
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("show", "he_normal", "--shape", ""), "bad shape '': empty"),
+    (("check", *GOOD[:4], "--shape", "100000000,100000000"), "needs 80 PB as float64"),
+    (("check", *GOOD[:4], "--shape", "20000,20000"), "needs 3.2 GB as float64"),
+    (("check", *GOOD[:4], "--shape", ",".join(["1"] * 2000)), "a shape of 2000 dimensions"),
+    (("identify", "--target", "bad_inits:he_normal", "--shape", "100000000,100000000"), "needs 80 PB"),
+    (("check", "numpy", "--only", ""), "--only '': the pattern is empty"),
+    (("check", *GOOD, "--only", "x*"), "--only does not apply"),
+    (("check", *GOOD, "--manifest", "m.toml"), "--manifest does not apply"),
+    (("check", *GOOD, "--samples", str(10**14)), "--samples must be an integer in [10, 100000000]"),
+    (("check", *GOOD, "--draw-timeout", "-1"), "--draw-timeout must be a finite non-negative number"),
+    (("check", *GOOD, "--draw-timeout", "nan"), "--draw-timeout must be a finite"),
+    (("diff", "numpy:normal", "numpy:normal", "--alpha", "2"), "--alpha must be a finite number in (0, 1)"),
+    (("diff", "numpy:normal", "numpy:normal", "--alpha", "nan"), "--alpha must be a finite number in (0, 1)"),
+    (("diff", "numpy:normal", "numpy:normal", "--samples", "0"), "--samples must be an integer in [1000"),
+    (("diff", "numpy:normal", "numpy:normal", "--samples", "1"), "--samples must be an integer in [1000"),
+    (("diff", "numpy:normal", "numpy:normal", "--samples", "99999999999999"), "--samples must be an integer"),
+    (("identify", "--target", "bad_inits:he_normal", "--samples", "99999999999999"), "--samples must be"),
+    (("identify", "--target", "bad_inits:he_normal", "--top", "-5"), "--top must be at least 0"),
+    (("check", "--manifest", "nope.toml"), "no such file"),
+])
+def test_bad_options_are_one_line(run_cli, args, message):
+    code, _, err = run_cli(*args)
+    assert code == 2
+    assert message in _one_line(err)
+
+
+REFUSED_TARGETS = ["os:system('touch F')", "builtins:exec('1')", "builtins:eval('lambda rng, shape, dtype: 0')",
+                   "sys:exit(0)", "os:_exit(0)", "subprocess:run('true')", "shutil:rmtree('x')",
+                   "importlib:import_module('os')", "os.path:join"]
+
+
+@pytest.mark.parametrize("target", REFUSED_TARGETS)
+def test_refused_modules_run_nothing(run_cli, tmp_path, monkeypatch, target):
+    monkeypatch.chdir(tmp_path)
+    for args in (("check", "--target", target, "--scheme", "normal"), ("identify", "--target", target)):
+        code, _, err = run_cli(*args)
+        assert code == 2
+        assert "is never an initializer" in _one_line(err)
+    manifest = tmp_path / "m.toml"
+    manifest.write_text(f'framework = "numpy"\n[[entry]]\nid = "a"\ncall = "{target}"\nclaims = "normal"\n')
+    code, _, err = run_cli("check", "--manifest", str(manifest))
+    assert code == 2 and "is never an initializer" in _one_line(err)
+    assert list(tmp_path.iterdir()) == [manifest]  # `touch F` never ran
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (b'framework = "numpy"\n# \xff\xfe\n', "not UTF-8 text"),
+    (b'framework = "numpy"\nconvention = "banana"\n[[entry]]\nid = "a"\ncall = "bad_inits:he_normal"\n'
+     b'claims = "he_normal"\n', "unknown convention 'banana'"),
+])
+def test_bad_manifest_documents(run_cli, tmp_path, body, message):
+    path = tmp_path / "m.toml"
+    path.write_bytes(body)
+    code, _, err = run_cli("check", "--manifest", str(path))
+    assert code == 2 and message in _one_line(err)
+
+
+def test_manifest_directory(run_cli, tmp_path):
+    code, _, err = run_cli("check", "--manifest", str(tmp_path))
+    assert code == 2 and "is a directory" in _one_line(err)
+
+
+# --- output paths: refused before the run ------------------------------------------------
+
+def _bad_paths(tmp: Path) -> list[tuple[str, str]]:
+    out = [(str(tmp), "is a directory"), (str(tmp / "missing" / "r.out"), "does not exist"),
+           ("", "the path is empty"), (str(tmp / ("a" * 300)), "File name too long")]
+    if Path("/dev/full").exists():
+        out.append(("/dev/full", "not a regular file"))
+    return out
+
+
+@pytest.mark.parametrize("case", range(5))
+@pytest.mark.parametrize(("command", "option"), [
+    ("check", "--json"), ("check", "--junit"), ("check", "--markdown"), ("check", "--html"),
+    ("diff", "--json"), ("diff", "--junit"), ("identify", "--json"), ("matrix", "--markdown")])
+def test_output_paths_checked_before_the_run(run_cli, tmp_path, monkeypatch, command, option, case):
+    paths = _bad_paths(tmp_path)
+    if case >= len(paths):
+        pytest.skip("no /dev/full here")
+    path, message = paths[case]
+    called = []  # the run itself must not start: an up-front refusal costs nothing
+    import initspec.api
+    import initspec.engine.compare
+    import initspec.engine.identify
+
+    for mod, name in ((initspec.api, "check"), (initspec.engine.compare, "diff"),
+                      (initspec.engine.identify, "identify"), (initspec.engine.compare, "matrix")):
+        monkeypatch.setattr(mod, name, lambda *a, **k: called.append(1))
+    args = {"check": GOOD, "diff": ("numpy:normal", "numpy:normal"),
+            "identify": ("--target", "bad_inits:he_normal"), "matrix": ("numpy",)}[command]
+    code, _, err = run_cli(command, *args, option, path)
+    assert code == 2
+    line = _one_line(err)
+    assert option in line and message in line
+    assert not called
+
+
+def test_two_reports_to_one_path(run_cli, tmp_path):
+    p = str(tmp_path / "r.out")
+    code, _, err = run_cli("check", *GOOD, "--json", p, "--junit", p)
+    assert code == 2 and "--json and --junit both write to" in _one_line(err)
+    code, _, err = run_cli("check", *GOOD, "--json", "-", "--junit", "-")
+    assert code == 2 and "both write to standard output" in _one_line(err)
+
+
+def test_json_dash_is_stdout(run_cli, tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli("check", *GOOD, "--json", "-")
+    assert code == 0
+    assert json.loads(out)["results"][0]["verdict"] == "pass"  # stdout is the JSON alone
+    assert "1 passed" in err  # the terminal view moved to stderr
+    assert not (tmp_path / "-").exists()
+
+
+# --- misbehaving initializers: an error result each, the run goes on ---------------------
+
+def _cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(TESTS)])}
+    return subprocess.run([sys.executable, "-m", "initspec", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout, cwd=TESTS)
+
+
+HOSTILE = [("exits_0", "called sys.exit(0)"), ("exits_3", "called sys.exit(3)"),
+           ("hard_exit", "called os._exit(0)"), ("raises_base", "raised BaseException: not an Exception"),
+           ("returns_none", "returned NoneType, not an array of shape (8, 8)"),
+           ("returns_generator", "returned generator, not an array")]
+
+
+@pytest.mark.parametrize(("name", "message"), HOSTILE)
+def test_hostile_target_is_an_error_result(name, message):
+    # a real process: sys.exit/os._exit would end an in-process run silently
+    p = _cli("check", "--target", f"hostile_inits:{name}", "--scheme", "normal", "--shape", "8,8")
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "ERROR" in p.stdout and message in p.stdout
+    assert "Traceback" not in p.stderr
+
+
+def _manifest(tmp_path: Path, names: list[str]) -> Path:
+    body = 'framework = "numpy"\n' + "".join(
+        f'[[entry]]\nid = "{n}{i}"\ncall = "hostile_inits:{n}"\nclaims = "normal"\nshapes = [[64, 32]]\n'
+        for i, n in enumerate(names))
+    path = tmp_path / "hostile.toml"
+    path.write_text(body)
+    return path
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_hostile_manifest_run_goes_on(tmp_path, jobs):
+    names = ["good", "exits_0", "hard_exit", "raises_base", "good"]
+    if jobs == "2":
+        names.append("kills_itself")  # SIGKILL: only a worker process can die of it and be survived
+    m = _manifest(tmp_path, names)
+    p = _cli("check", "--manifest", str(m), "-j", jobs, "--samples", "20000", "--json", str(tmp_path / "r.json"))
+    assert p.returncode == 1, p.stdout + p.stderr
+    import json
+
+    verdicts = {r["id"].split("[")[0]: r["verdict"] for r in json.loads((tmp_path / "r.json").read_text())["results"]}
+    assert verdicts["good0"] == verdicts[f"good{names.index('good', 1)}"] == "pass"
+    assert all(v == "error" for k, v in verdicts.items() if not k.startswith("good")), verdicts
+    if jobs == "2":
+        assert "the worker process died" in p.stdout
+
+
+@pytest.mark.parametrize("name", ["sleeps", "busy_loop"])
+def test_draw_timeout(name):
+    p = _cli("check", "--target", f"hostile_inits:{name}", "--scheme", "normal", "--shape", "8,8",
+             "--draw-timeout", "0.5", timeout=60)
+    assert p.returncode == 1
+    assert "took longer than the draw timeout (0.5 s; --draw-timeout)" in p.stdout
+
+
+def test_broadcast_view_is_bounded():
+    # a zero-memory broadcast claiming 1e8 values: the finiteness scan is chunked and finishes
+    p = _cli("check", "--target", "hostile_inits:broadcast", "--scheme", "constant(value=0)",
+             "--shape", "10000,10000", timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_identify_of_a_raising_initializer(run_cli):
+    code, out, err = run_cli("identify", "--target", "bad_inits:raises")
+    assert code == 1 and "Traceback" not in err
+    assert "cannot identify bad_inits:raises: shape (512, 128): raised RuntimeError: boom" in out
+
+
+@pytest.mark.parametrize(("a", "b", "code", "message"), [
+    ("numpy:zeros", "numpy:ones", 1, "different distributions"),
+    ("numpy:zeros", "numpy:zeros", 0, "both are the constant 0"),
+])
+def test_diff_of_constants(run_cli, a, b, code, message):
+    got, out, err = run_cli("diff", a, b, "--samples", "1000")
+    assert got == code and message in out and "Traceback" not in err
+
+
+def test_matrix_counts_a_framework_once(run_cli):
+    _, once, _ = run_cli("matrix", "numpy")
+    _, twice, _ = run_cli("matrix", "numpy", "numpy")
+    assert once == twice
+
+
+# --- the validation layer as an API ------------------------------------------------------
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: validate.number(1e400, "x"), "x must be a finite number in (-inf, inf), got inf"),
+    (lambda: validate.number(10**400, "x", low=0), "an integer of 401 digits"),
+    (lambda: validate.number("3", "x"), "must be a finite number"),
+    (lambda: validate.number(True, "x"), "must be a finite number"),
+    (lambda: validate.number(1.0, "x", low=1.0, low_open=True), "x must be a finite number in (1, inf), got 1.0"),
+    (lambda: validate.probability(1.0, "--alpha", where="diff"), "diff: --alpha must be a finite number in (0, 1)"),
+    (lambda: validate.magnitude(0, "std"), "std must be a finite positive number in [1e-150, 1e+150]"),
+    (lambda: validate.integer(2.0, "n", low=1), "n must be an integer in [1, inf], got 2.0"),
+    (lambda: validate.integer(0, "n", low=1, high=5), "n must be an integer in [1, 5], got 0"),
+    (lambda: validate.shape_size((10**5, 10**5)), "1e+10 values; one draw needs 80 GB"),
+    (lambda: validate.truncation(2.0, 1.0), "lower (2) must be below upper (1)"),
+])
+def test_validate_api_messages(call, message):
+    with pytest.raises(InputError) as e:
+        call()
+    assert message in str(e.value)
+
+
+def test_validate_api_accepts_and_converts():
+    assert validate.number(3, "x", low=0, high=3) == 3.0 and isinstance(validate.number(3, "x"), float)
+    assert validate.integer(5, "n", low=1, high=5) == 5
+    assert validate.shape_size((3, 4)) == 12
+    validate.truncation(-2.0, 2.0)  # the default truncation is fine
+    assert len(validate.show("y" * 10_000)) < 100
+
+
+def test_torch_initializer_that_fills_nothing_is_all_nan():
+    """torch.empty memory is pre-filled with NaN: the verdict never reads stale memory (same on every run)."""
+    pytest.importorskip("torch")
+    outs = [_cli("check", "--target", "hostile_inits:torch_no_fill", "--convention", "torch", "--scheme", "normal",
+                 "--shape", "64,32") for _ in range(2)]
+    for p in outs:
+        assert p.returncode == 1, p.stdout + p.stderr
+        assert "2048 of 2048 values are NaN or infinite" in p.stdout
+
+
+def test_low_power_is_warned(run_cli):
+    _, out, _ = run_cli("check", *GOOD, "--samples", "10")
+    assert "tested with power below 0.5" in out
+    _, out, _ = run_cli("check", *GOOD)  # the derived default has power 0.99
+    assert "power below" not in out

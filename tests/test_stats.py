@@ -109,7 +109,7 @@ def test_check_numpy_plans_the_derived_sample_sizes(monkeypatch):
     exactly the derived n."""
     seen: dict[str, tuple[int, float]] = {}
 
-    def record(job, drawer, n_req, max_draws, seed, alpha_each):
+    def record(job, drawer, n_req, max_draws, seed, alpha_each, *_):
         seen[job.result.id] = (n_req, alpha_each)
 
     monkeypatch.setattr(runner, "_execute", record)

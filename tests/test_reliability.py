@@ -211,6 +211,25 @@ def test_hostile_target_is_an_error_result(name, message):
     assert "Traceback" not in p.stderr
 
 
+@pytest.mark.parametrize(("name", "message"), HOSTILE[:4])
+def test_hostile_model_constructor_fails_the_audit(name, message):
+    """A model factory that exits or raises a BaseException: one ERROR line, exit 1 (the
+    constructor never decides initspec's exit code)."""
+    p = _cli("audit", f"hostile_inits:{name}(1, 2, 3)")
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert p.stdout.startswith("ERROR") and message in p.stdout
+    assert "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("args", [("audit", "hostile_inits:good"),
+                                  ("propagate", "he_normal", "-a", "relu", "--depth", "2", "--width", "8")])
+def test_new_commands_check_their_output_paths_first(args, tmp_path):
+    p = _cli(*args, "--json", str(tmp_path / "missing" / "r.json"))
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.strip() == f"initspec: error: --json {str(tmp_path / 'missing' / 'r.json')!r}: " \
+                               f"the folder {str(tmp_path / 'missing')!r} does not exist"
+
+
 def _manifest(tmp_path: Path, names: list[str]) -> Path:
     body = 'framework = "numpy"\n' + "".join(
         f'[[entry]]\nid = "{n}{i}"\ncall = "hostile_inits:{n}"\nclaims = "normal"\nshapes = [[64, 32]]\n'

@@ -193,10 +193,14 @@ class _Builder:
         self.first: Any = None
 
     def _call(self, fn: Any) -> Any:
-        try:
-            return fn()
+        from initspec.engine.guard import DrawError, guarded
+
+        try:  # the guard: sys.exit, os._exit or a bare BaseException in a constructor fail the audit, not initspec
+            return guarded(fn, what=f"building {self.target.text}")
         except (InputError, BuildError):
             raise
+        except DrawError as e:
+            raise BuildError(str(e)) from None
         except Exception as e:  # noqa: BLE001 - the model's own code failed: a failed audit
             raise BuildError(f"building {self.target.text} raised {type(e).__name__}: {e}".strip()) from None
 

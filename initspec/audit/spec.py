@@ -107,4 +107,6 @@ def write_spec(path: str | Path, lines: list[tuple[str, str]], tied: list[list[s
     if tied:
         out += ["", "[tied]"]
         out += [f"tied_{i} = [{', '.join(_toml_key(p) for p in t)}]" for i, t in enumerate(tied, 1)]
-    Path(path).write_text("\n".join(out) + "\n")
+    from initspec.reports.output import write_text  # "-": standard output, like every report
+
+    write_text(path, "\n".join(out) + "\n")

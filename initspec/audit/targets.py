@@ -106,8 +106,12 @@ def parse_audit_target(text: str, convention: str | None = None) -> AuditTarget:
         # f(key) -> pytree; ATTR(args) is a factory call that returns f, like `initspec check`'s jax convention
         fn = obj
         if t.has_call:
+            from initspec.engine.guard import DrawError, guarded
+
             try:
-                fn = obj(*args, **kwargs)
+                fn = guarded(obj, *args, what=text, **kwargs)
+            except DrawError as e:
+                raise BuildError(str(e)) from None
             except Exception as e:  # noqa: BLE001 - the target's own failure
                 raise BuildError(f"{text} raised {type(e).__name__}: {e}") from None
             if not callable(fn):

@@ -66,6 +66,10 @@ def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict
         raise InputError(f"--convention {convention!r}: the audit knows only jax (f(key) -> pytree)")
     if not 0 < alpha < 1:
         raise InputError(f"--alpha must be in (0, 1), got {alpha}")
+    from initspec.reports.output import check_outputs, write_text
+
+    check_outputs({"--json": json_path, "--junit": junit, "--markdown": markdown, "--html": html,
+                   "--write-spec": write_spec})
     spec = load_spec(spec_path) if spec_path else None
     if html:
         from initspec.reports import require_matplotlib
@@ -77,15 +81,12 @@ def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict
     except BuildError as e:
         click.echo(f"ERROR  {e}")
         if json_path:
-            with open(json_path, "w") as f:
-                json.dump({"target": target, "error": str(e), "results": [], "findings": [],
-                           "summary": {"errors": 1}}, f, indent=2)
+            write_text(json_path, json.dumps({"target": target, "error": str(e), "results": [], "findings": [],
+                                              "summary": {"errors": 1}}, indent=2) + "\n")
         sys.exit(1)
     click.echo(format_report(rep, verbose))
     if json_path:
-        with open(json_path, "w") as f:
-            json.dump(rep.to_dict(), f, indent=2, default=str)
-            f.write("\n")
+        write_text(json_path, json.dumps(rep.to_dict(), indent=2, default=str) + "\n")
     if junit or markdown or html:
         from initspec.reports import write_reports
 

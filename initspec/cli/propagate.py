@@ -73,7 +73,8 @@ def render_gains(table: list[dict[str, Any]]) -> str:
 
 def _write_json(path: str, result: dict[str, Any]) -> None:
     import json
-    from pathlib import Path
+
+    from initspec.reports.output import write_text
 
     def clean(o: Any) -> Any:  # JSON has no inf/nan: null
         if isinstance(o, float) and not math.isfinite(o):
@@ -84,7 +85,7 @@ def _write_json(path: str, result: dict[str, Any]) -> None:
             return [clean(v) for v in o]
         return o
 
-    Path(path).write_text(json.dumps(clean(result), indent=2) + "\n")
+    write_text(path, json.dumps(clean(result), indent=2) + "\n")
 
 
 @click.command("propagate")
@@ -121,19 +122,18 @@ def propagate_cmd(scheme: str | None, activation: str | None, depth: int, width:
     Exit 0 preserved forward and backward and as predicted, 1 vanishing/exploding or measurement
     differing from theory, 2 bad input.
     """
-    import json
 
     from initspec.errors import InputError
     from initspec.propagate.run import parse_kernel, parse_widths, propagate
     from initspec.propagate.theory import gain_table
+    from initspec.reports.output import check_outputs
 
+    check_outputs({"--json": json_path})
     if show_gains:
         table = gain_table(bias_std)
         click.echo(render_gains(table))
         if json_path:
-            from pathlib import Path
-
-            Path(json_path).write_text(json.dumps(table, indent=2) + "\n")
+            _write_json(json_path, table)
         return
     if model is not None:
         from initspec.propagate.model import check_growth, torch_model

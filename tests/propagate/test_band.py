@@ -3,9 +3,13 @@ per-layer gain error, measured over seeds (the numbers docs/notes/propagate.md s
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
-from tests.propagate import inits
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # initializers and models the tests name as targets
+import propagate_inits as inits
 
 # Width 256, depth 30, batch 32: V_fwd(30) = (2 + 29·5 + 2)/256 for ReLU, log-sd 0.76; a 10 % gain
 # error multiplies q by 1.21 per layer, log 0.19 x 29 = 5.5 at the top: 7 sd from the theory, so

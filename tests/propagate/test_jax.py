@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +14,9 @@ jax = pytest.importorskip("jax")
 from initspec.propagate import stack  # noqa: E402
 from initspec.propagate.activations import get_activation  # noqa: E402
 from initspec.propagate.run import propagate  # noqa: E402
-from tests.propagate import inits  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # initializers and models the tests name as targets
+import propagate_inits as inits  # noqa: E402 - a test module beside this one (sys.path above)
 
 SMALL = {"depth": 20, "width": 256, "batch": 64, "backend": "jax"}  # band: see test_stack.py
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +14,9 @@ torch = pytest.importorskip("torch")
 from initspec.propagate import stack  # noqa: E402
 from initspec.propagate.activations import get_activation  # noqa: E402
 from initspec.propagate.run import propagate  # noqa: E402
-from tests.propagate import inits  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # initializers and models the tests name as targets
+import propagate_inits as inits  # noqa: E402 - a test module beside this one (sys.path above)
 
 SMALL = {"depth": 20, "width": 256, "batch": 64, "backend": "torch"}  # band: see test_stack.py
 
@@ -63,7 +67,7 @@ def test_model_hooks_report_every_leaf_and_the_check_bounds(run_cli, tmp_path):
     ReLU between halves it, so the per-leaf ratio alternates 1/3, 1/2); He keeps it.  Width 256,
     batch 64, 10 layers: the band's log-sd is sqrt(10·5/256) ≈ 0.44, and ×(1/6)^9 = 1e-7 is 36 sd
     below the ×0.1 bound, He's ×1 is 5 sd above it."""
-    code, out, _ = run_cli("propagate", "--model", "tests.propagate.inits:torch_mlp(10, 256)",
+    code, out, _ = run_cli("propagate", "--model", "propagate_inits:torch_mlp(10, 256)",
                            "--input-shape", "64,256", "--min-shrink", "0.1", "--json", str(tmp_path / "m.json"))
     import json
 
@@ -73,8 +77,8 @@ def test_model_hooks_report_every_leaf_and_the_check_bounds(run_cli, tmp_path):
     assert all(r["backward"] is not None for r in data["layers"])
     lin = [r["forward"]["second_moment"] for r in data["layers"] if r["type"] == "Linear"]
     assert (lin[-1] / lin[0]) ** (1 / 9) == pytest.approx(1 / 6, rel=0.2)
-    code, out, _ = run_cli("propagate", "--model", "tests.propagate.inits:torch_mlp(10, 256, False)",
+    code, out, _ = run_cli("propagate", "--model", "propagate_inits:torch_mlp(10, 256, False)",
                            "--input-shape", "64,256", "--min-shrink", "0.1")
     assert code == 0, out
-    code, _, err = run_cli("propagate", "--model", "tests.propagate.inits:torch_mlp(2, 16)", "--input-shape", "4,15")
+    code, _, err = run_cli("propagate", "--model", "propagate_inits:torch_mlp(2, 16)", "--input-shape", "4,15")
     assert code == 2 and "rejects it" in err and len(err.strip().splitlines()) == 1

@@ -2,7 +2,8 @@
 
 The role is the dotted path with every layer index replaced by ``*``: numeric components
 (``h.3.attn`` -> ``h.*.attn``) and auto-numbered names (``dense_1``, ``Dense_0``, ``conv2d_3`` ->
-``dense_*``, ``Dense_*``, ``conv2d_*``).  Parameters of different shape, dtype, owner or layout
+``dense_*``, ``Dense_*``, ``conv2d_*``), and an index between underscores inside a name
+(Keras applications' ``block_3_expand`` -> ``block_*_expand``).  Parameters of different shape, dtype, owner or layout
 never share a group, even under one role.
 """
 
@@ -14,17 +15,19 @@ from initspec.audit.walkers import Param
 
 _NUMERIC = re.compile(r"^\d+$")
 _NUMBERED = re.compile(r"^(.*[A-Za-z])_\d+$")
+_INDEX_INSIDE = re.compile(r"(?<=[A-Za-z]_)\d+(?=_)")  # block_3_expand: a layer index inside a name
 
 
 def role_of(path: str) -> str:
-    """``h.3.attn.c_proj.weight`` -> ``h.*.attn.c_proj.weight``; ``dense_1.kernel`` -> ``dense_*.kernel``."""
+    """``h.3.attn.c_proj.weight`` -> ``h.*.attn.c_proj.weight``; ``dense_1.kernel`` -> ``dense_*.kernel``;
+    ``block_3_expand.kernel`` -> ``block_*_expand.kernel``."""
     out = []
     for part in path.split("."):
         if _NUMERIC.match(part):
             out.append("*")
         else:
             m = _NUMBERED.match(part)
-            out.append(f"{m.group(1)}_*" if m else part)
+            out.append(_INDEX_INSIDE.sub("*", f"{m.group(1)}_*" if m else part))
     return ".".join(out)
 
 

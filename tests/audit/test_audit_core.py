@@ -168,3 +168,12 @@ def test_convention_jax_honours_literal_args():
     assert t.factory(3) == -3
     with pytest.raises(InputError, match="must return f\\(key\\)"):
         parse_audit_target("pytree_factories:add(1, 2)", "jax")
+
+
+def test_an_index_inside_a_keras_application_name_is_a_layer_index():
+    """MobileNetV2 names its repeated blocks block_1_expand ... block_16_expand: they pool (when
+    shape and fans agree); a digit glued to a word (conv2_block1, bn_Conv1) is part of the name."""
+    assert role_of("block_3_expand.kernel") == "block_*_expand.kernel"
+    assert role_of("block_16_depthwise_BN.gamma") == "block_*_depthwise_BN.gamma"
+    assert role_of("conv2_block1_1_conv.kernel") == "conv2_block1_1_conv.kernel"
+    assert role_of("bn_Conv1.gamma") == "bn_Conv1.gamma"

@@ -84,3 +84,34 @@ def linen_mlp(depth: int = 10, width: int = 256, default_init: bool = True):
 def broken_model():
     """A model factory whose own code fails: a failed run (exit 1), not bad input."""
     raise RuntimeError("this model cannot be built")
+
+
+def nnx_resnet(blocks: int = 8, channels: int = 32, classes: int = 10, *, rngs):
+    """A small nnx residual CNN from the library's own layers at their defaults (Conv, BatchNorm,
+    Linear: lecun_normal kernels, zero biases): stem conv, ``blocks`` blocks x + BN(Conv(relu(BN(Conv(x))))),
+    global average pool, a Linear head; channels last."""
+    from flax import nnx
+
+    class Block(nnx.Module):
+        def __init__(self, c: int, rngs: nnx.Rngs) -> None:
+            self.conv1 = nnx.Conv(c, c, (3, 3), rngs=rngs)
+            self.bn1 = nnx.BatchNorm(c, rngs=rngs)
+            self.conv2 = nnx.Conv(c, c, (3, 3), rngs=rngs)
+            self.bn2 = nnx.BatchNorm(c, rngs=rngs)
+
+        def __call__(self, x):
+            return nnx.relu(x + self.bn2(self.conv2(nnx.relu(self.bn1(self.conv1(x))))))
+
+    class ResNet(nnx.Module):
+        def __init__(self, rngs: nnx.Rngs) -> None:
+            self.stem = nnx.Conv(3, channels, (3, 3), rngs=rngs)
+            self.blocks = nnx.List([Block(channels, rngs) for _ in range(blocks)])
+            self.head = nnx.Linear(channels, classes, rngs=rngs)
+
+        def __call__(self, x):
+            x = nnx.relu(self.stem(x))
+            for b in self.blocks:
+                x = b(x)
+            return self.head(x.mean(axis=(1, 2)))
+
+    return ResNet(rngs)

@@ -115,11 +115,13 @@ def _write_json(path: str, result: dict[str, Any]) -> None:
               "keras.utils.set_random_seed, nnx.Rngs, jax.random.key)")
 @click.option("--gains", "show_gains", is_flag=True, help="the frameworks' standard gains against the preserving ones")
 @click.option("--json", "json_path", type=click.Path(), default=None)
+@click.option("--html", "html_path", type=click.Path(), default=None,
+              help="signal-propagation plots of a synthetic stack (needs matplotlib)")
 def propagate_cmd(scheme: str | None, activation: str | None, depth: int, width: int, widths: str | None,
                   conv: str | None, channels: int, bias_std: float, batch: int, seeds: int, target: str | None,
                   convention: str | None, backend: str, max_growth: float | None, min_shrink: float | None,
                   model: str | None, input_shape: str | None, seed: int, show_gains: bool,
-                  json_path: str | None) -> None:
+                  json_path: str | None, html_path: str | None) -> None:
     """Mean-field theory against the measured signal through a deep stack initialized by SCHEME.
 
     Exit 0 preserved forward and backward and as predicted, 1 vanishing/exploding or measurement
@@ -131,7 +133,13 @@ def propagate_cmd(scheme: str | None, activation: str | None, depth: int, width:
     from initspec.propagate.theory import gain_table
     from initspec.reports.output import check_outputs
 
-    check_outputs({"--json": json_path})
+    check_outputs({"--json": json_path, "--html": html_path})
+    if html_path and (show_gains or model is not None):
+        raise InputError("--html draws a synthetic stack: not with --gains or --model")
+    if html_path:
+        from initspec.reports import require_matplotlib
+
+        require_matplotlib()
     if show_gains:
         table = gain_table(bias_std)
         click.echo(render_gains(table))
@@ -175,4 +183,9 @@ def propagate_cmd(scheme: str | None, activation: str | None, depth: int, width:
     click.echo(render(result))
     if json_path:
         _write_json(json_path, result)
+    if html_path:
+        from initspec.propagate.html import to_html
+        from initspec.reports.output import write_text
+
+        write_text(html_path, to_html(result))
     sys.exit(0 if result["verdict"]["ok"] else 1)

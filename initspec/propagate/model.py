@@ -94,14 +94,14 @@ def model_stats(target: str, input_shape: tuple[int, ...], seed: int = 0) -> dic
         keras.backend.clear_session()
         keras.utils.set_random_seed(seed)
     obj = _build(target, t.factory)
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(obj, torch.nn.Module):
-        return torch_model(obj, target, input_shape, seed)
     from initspec.audit.walkers import flax as flax_walker
     from initspec.audit.walkers import keras as keras_walker
 
-    if keras_walker.recognizes(obj):
+    if keras_walker.recognizes(obj):  # first: on Keras' torch backend a Keras layer is an nn.Module too
         return keras_model(obj, target, input_shape, seed)
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(obj, torch.nn.Module):
+        return torch_model(obj, target, input_shape, seed)
     if flax_walker.recognizes(obj):
         return flax_model(obj, target, input_shape, seed)
     raise InputError(f"--model {target!r} returned {type(obj).__module__}.{type(obj).__name__}, "

@@ -107,16 +107,21 @@ def _write_json(path: str, result: dict[str, Any]) -> None:
 @click.option("--max-growth", type=float, default=None,
               help="the whole-depth change still called preserved (synthetic stacks: 2); with --model a check")
 @click.option("--min-shrink", type=float, default=None, help="with --model: the smallest whole-depth change allowed")
-@click.option("--model", default=None, help="a torch nn.Module factory MODULE:ATTR[(literal args)] to hook")
+@click.option("--model", default=None, help="a torch nn.Module, Keras model/layer or Flax (nnx, linen) module factory "
+              "MODULE:ATTR[(literal args)] to measure layer by layer")
 @click.option("--input-shape", default=None, help="with --model: the input's shape, batch first (e.g. 8,3,32,32)")
-@click.option("--seed", type=int, default=0, show_default=True, help="with --model: torch.manual_seed before building")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="with --model: the framework's seed before building (torch.manual_seed, "
+              "keras.utils.set_random_seed, nnx.Rngs, jax.random.key)")
 @click.option("--gains", "show_gains", is_flag=True, help="the frameworks' standard gains against the preserving ones")
 @click.option("--json", "json_path", type=click.Path(), default=None)
+@click.option("--html", "html_path", type=click.Path(), default=None,
+              help="signal-propagation plots of a synthetic stack (needs matplotlib)")
 def propagate_cmd(scheme: str | None, activation: str | None, depth: int, width: int, widths: str | None,
                   conv: str | None, channels: int, bias_std: float, batch: int, seeds: int, target: str | None,
                   convention: str | None, backend: str, max_growth: float | None, min_shrink: float | None,
                   model: str | None, input_shape: str | None, seed: int, show_gains: bool,
-                  json_path: str | None) -> None:
+                  json_path: str | None, html_path: str | None) -> None:
     """Mean-field theory against the measured signal through a deep stack initialized by SCHEME.
 
     Exit 0 preserved forward and backward and as predicted, 1 vanishing/exploding or measurement
@@ -128,7 +133,13 @@ def propagate_cmd(scheme: str | None, activation: str | None, depth: int, width:
     from initspec.propagate.theory import gain_table
     from initspec.reports.output import check_outputs
 
-    check_outputs({"--json": json_path})
+    check_outputs({"--json": json_path, "--html": html_path})
+    if html_path and (show_gains or model is not None):
+        raise InputError("--html draws a synthetic stack: not with --gains or --model")
+    if html_path:
+        from initspec.reports import require_matplotlib
+
+        require_matplotlib()
     if show_gains:
         table = gain_table(bias_std)
         click.echo(render_gains(table))
@@ -136,7 +147,8 @@ def propagate_cmd(scheme: str | None, activation: str | None, depth: int, width:
             _write_json(json_path, table)
         return
     if model is not None:
-        from initspec.propagate.model import check_growth, torch_model
+        from initspec.audit.targets import BuildError
+        from initspec.propagate.model import check_growth, model_stats
         from initspec.propagate.model import render as render_model
         from initspec.spec.fans import parse_shape
 
@@ -145,7 +157,11 @@ def propagate_cmd(scheme: str | None, activation: str | None, depth: int, width:
         for name, v in (("--max-growth", max_growth), ("--min-shrink", min_shrink)):
             if v is not None and not v > 0:
                 raise InputError(f"{name} must be > 0, got {v!r}")
-        result = torch_model(model, parse_shape(input_shape), seed)
+        try:
+            result = model_stats(model, parse_shape(input_shape), seed)
+        except BuildError as e:  # the model's own code failed: a failed run, not bad input
+            click.echo(f"ERROR  {e}")
+            sys.exit(1)
         click.echo(render_model(result))
         bad = check_growth(result, max_growth, min_shrink)
         for line in bad:
@@ -167,4 +183,9 @@ def propagate_cmd(scheme: str | None, activation: str | None, depth: int, width:
     click.echo(render(result))
     if json_path:
         _write_json(json_path, result)
+    if html_path:
+        from initspec.propagate.html import to_html
+        from initspec.reports.output import write_text
+
+        write_text(html_path, to_html(result))
     sys.exit(0 if result["verdict"]["ok"] else 1)

@@ -1,0 +1,67 @@
+"""``initspec propagate --model`` on Keras models (tox keras-tensorflow, keras-jax, keras-torch).
+
+The stack: 10 Dense(256, relu) layers fed N(0, 1) with batch 64.  Dense's default glorot_uniform on
+square layers has σ_w² = n·2/(n + n) = 1, and the ReLU inside each Dense halves the second moment:
+×1/2 per layer forward, and ×1/2 per layer backward (ReLU' halves it, Wᵀ has σ_w² = 1 too); He
+keeps both at ×1.  Power: each layer's E[h²] has a log-sd of about sqrt(5/256) (the finite-width
+band of test_stack.py), so the whole-depth ratio has ≈ sqrt(10·5/256) ≈ 0.44: (1/2)^9 = 2e-3 is
+9.6 sd below the ×0.1 bound and He's ×1 is 5.2 sd above it; the per-layer factor's log-sd is
+0.44/9 ≈ 0.05, so rel=0.2 is 4 sd wide.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+keras = pytest.importorskip("keras")
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the models the tests name as targets
+
+BACKEND = keras.backend.backend()
+HAS_GRAD = BACKEND in ("tensorflow", "jax", "torch")
+
+
+@pytest.mark.parametrize("functional", [False, True])
+def test_dense_stack_default_shrinks_and_he_keeps(run_cli, tmp_path, functional):
+    out_json = tmp_path / "k.json"
+    code, out, _ = run_cli("propagate", "--model", f"propagate_inits:keras_mlp(10, 256, True, {functional})",
+                           "--input-shape", "64,256", "--min-shrink", "0.1", "--json", str(out_json))
+    data = json.loads(out_json.read_text())
+    assert code == 1 and "FAIL: forward shrinks" in out
+    assert data["framework"] == "keras" and data["backend"] == BACKEND
+    assert [r["type"] for r in data["layers"]] == ["Dense"] * 10
+    assert data["layers"][0]["fan_in"] == 256 and data["layers"][0]["fan_out"] == 256
+    fw = [r["forward"]["second_moment"] for r in data["layers"]]
+    assert (fw[-1] / fw[0]) ** (1 / 9) == pytest.approx(0.5, rel=0.2)
+    assert fw[0] == pytest.approx(0.5, rel=0.2)  # the first ReLU(Wx): σ_w²·E[x²]/2
+    if HAS_GRAD:
+        assert all(r["backward"] is not None for r in data["layers"])
+        assert data["growth"]["backward"] ** (1 / 9) == pytest.approx(0.5, rel=0.2)
+    code, out, _ = run_cli("propagate", "--model", f"propagate_inits:keras_mlp(10, 256, False, {functional})",
+                           "--input-shape", "64,256", "--min-shrink", "0.1", "--max-growth", "10")
+    assert code == 0, out
+
+
+def test_rejected_input_shape_is_one_line_exit_2(run_cli):
+    code, _, err = run_cli("propagate", "--model", "propagate_inits:keras_mlp(2, 16)", "--input-shape", "4,15")
+    assert code == 2 and "rejects it" in err and len(err.strip().splitlines()) == 1
+
+
+def test_model_that_cannot_be_built_is_a_failed_run(run_cli):
+    code, out, _ = run_cli("propagate", "--model", "propagate_inits:broken_model()", "--input-shape", "4,16")
+    assert code == 1 and "ERROR  building propagate_inits:broken_model() raised RuntimeError" in out
+
+
+def test_layer_calls_are_restored_after_the_run(run_cli):
+    """The wrapped ``call`` is an instance attribute for the run only: the model is left as it was."""
+    import propagate_inits as inits
+
+    from initspec.propagate.model import keras_model
+
+    model = inits.keras_mlp(2, 16)
+    keras_model(model, "m", (4, 16))
+    assert all("call" not in layer.__dict__ for layer in model.layers)

@@ -90,6 +90,23 @@ def test_bad_scheme_numbers_are_one_line(run_cli, command, expr, message):
     (("identify", "--target", "bad_inits:he_normal", "--samples", "99999999999999"), "--samples must be"),
     (("identify", "--target", "bad_inits:he_normal", "--top", "-5"), "--top must be at least 0"),
     (("check", "--manifest", "nope.toml"), "no such file"),
+    # the @backend suffix names a Keras backend: numpy@jax used to run numpy and say nothing
+    (("diff", "numpy@jax:normal", "numpy:normal"),
+     "@jax names a Keras backend and applies to keras only, not to 'numpy'"),
+    (("diff", "numpy:normal", "torch@torch:normal_"), "applies to keras only, not to 'torch'"),
+    (("diff", "keras@banana:GlorotNormal", "numpy:normal"), "unknown Keras backend 'banana': use one of tensorflow"),
+    # identify validates shapes as check does (a 1-D torch shape has no fans)
+    (("identify", "--target", "bad_inits:he_normal", "--shape", "7"),
+     "layout torch: fans need a weight of at least 2 dimensions, got shape (7,)"),
+    (("check", "--target", "bad_inits:he_normal", "--scheme", "he_normal", "--shape", "7"),
+     "layout torch: fans need a weight of at least 2 dimensions, got shape (7,)"),
+    # a seed in the call would be overridden by the per-draw seed; refused before keras is imported
+    (("check", "--target", "keras.initializers:HeNormal(seed=3)", "--convention", "keras", "--scheme", "he_normal"),
+     "initspec seeds each draw; remove seed="),
+    (("identify", "--target", "keras.initializers:HeNormal(seed=3)", "--convention", "keras"),
+     "initspec seeds each draw; remove seed="),
+    (("check", "--target", "tensorflow.keras.initializers:HeNormal(seed=3)", "--convention", "tf",
+      "--scheme", "he_normal"), "initspec seeds each draw; remove seed="),
 ])
 def test_bad_options_are_one_line(run_cli, args, message):
     code, _, err = run_cli(*args)
@@ -126,6 +143,42 @@ def test_bad_manifest_documents(run_cli, tmp_path, body, message):
     path.write_bytes(body)
     code, _, err = run_cli("check", "--manifest", str(path))
     assert code == 2 and message in _one_line(err)
+
+
+@pytest.mark.parametrize(("convention", "call", "case", "message"), [
+    # conventions whose draw takes nothing but (rng/key, shape, dtype): a case's args were dropped
+    ("numpy", "bad_inits:he_normal", "kwargs = { scale = 3 }", "cases[0] has args/kwargs, but the numpy "
+     "convention calls fn(rng, shape, dtype) and nothing else: give the arguments in `call`"),
+    ("numpy", "bad_inits:he_normal", "args = [3]", "the numpy convention calls fn(rng, shape, dtype)"),
+    ("jax", "jax.nn.initializers:he_normal()", "args = [3]", "the jax convention calls fn(key, shape, dtype)"),
+    ("keras", "keras.initializers:HeNormal", "kwargs = { x = 1 }", "the keras convention calls Init("),
+    ("tf", "tensorflow.keras.initializers:HeNormal", "args = [1]", "the tf convention calls init(shape, dtype)"),
+    # a seed= in the call would be overridden by the per-draw seed
+    ("keras", "keras.initializers:HeNormal(seed=3)", "", "initspec seeds each draw; remove seed="),
+    ("tf", "tensorflow.keras.initializers:GlorotNormal(seed=0)", "", "initspec seeds each draw; remove seed="),
+])
+def test_manifest_entries_that_would_be_ignored(run_cli, tmp_path, convention, call, case, message):
+    """Refused at load (exit 2, before any framework is imported), naming the file, line and entry."""
+    path = tmp_path / "m.toml"
+    path.write_text(f'framework = "numpy"\n\n[[entry]]\nid = "ok"\ncall = "bad_inits:he_normal"\n'
+                    f'claims = "he_normal"\n\n[[entry]]\nid = "bad"\nconvention = "{convention}"\n'
+                    f'call = "{call}"\nclaims = "he_normal"\n'
+                    f'cases = [{{ shape = [16, 16]{", " + case if case else ""} }}]\n')
+    code, _, err = run_cli("check", "--manifest", str(path))
+    line = _one_line(err)
+    assert code == 2
+    assert line.startswith(f"initspec: error: {path}:8: entry 'bad': ")  # [[entry]] of 'bad' is line 8
+    assert message in line
+
+
+def test_manifest_cases_without_arguments_still_run(run_cli, tmp_path):
+    """The refusal is of arguments only: numpy cases with a shape (and fans) alone still run."""
+    path = tmp_path / "m.toml"
+    path.write_text('framework = "numpy"\n[[entry]]\nid = "a"\ncall = "bad_inits:he_normal"\n'
+                    'claims = "he_normal"\n'
+                    'cases = [{ shape = [16, 16] }, { shape = [32, 8], args = [], kwargs = {} }]\n')
+    code, out, err = run_cli("check", "--manifest", str(path), "-q")
+    assert code == 0, out + err
 
 
 def test_manifest_directory(run_cli, tmp_path):

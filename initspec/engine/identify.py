@@ -333,6 +333,8 @@ def identify(target: str | Callable[..., Any], *, convention: str = "numpy", lay
     validate.integer(samples, "--samples", low=1000, high=validate.MAX_ELEMENTS)
     np_dtype(dtype)
     entry, drawer = entry_for(target, "normal", convention, layout, shapes, [dtype])  # (the claim is unused)
+    for case in entry.cases:  # as `check` does: a shape the layout has no fans for is bad input
+        entry.layout.fans(case.shape)
     name = target if isinstance(target, str) else entry.call
     drawn, problem = draw_samples(drawer, entry, dtype, seed, samples)
     if problem:

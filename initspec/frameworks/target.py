@@ -32,6 +32,17 @@ def refuse_module(module: str, text: str, what: str = "--target") -> None:
                          "commands or code; initspec refuses it (name the initializer's own module)")
 
 
+#: conventions that pass their own seed to the initializer on every draw
+SEEDED_CONVENTIONS = ("keras", "tf")
+
+
+def refuse_seed(target: Target, convention: str, what: str = "--target") -> None:
+    """InputError when a ``seed=`` in the target's arguments would be overridden by the draw's seed."""
+    if convention in SEEDED_CONVENTIONS and "seed" in target.kwargs:
+        raise InputError(f"{what} {target.text[:80]!r}: initspec seeds each draw; remove seed= "
+                         f"(the {convention} convention passes seed=<the draw's seed>, which would override it)")
+
+
 @dataclass(frozen=True)
 class Target:
     """A callable named by module and attribute path, with literal arguments to bind."""
@@ -80,6 +91,8 @@ def entry_for(target: str | Callable[..., Any], scheme: str, convention: str, la
     """A one-entry manifest for a target and its prepared drawer."""
     from initspec.frameworks import binding_for
 
+    if isinstance(target, str):  # its form and a seed= refused before any framework is imported
+        refuse_seed(parse_target(target), convention)
     binding = binding_for(convention, convention=True)
     if isinstance(target, str):
         t = parse_target(target)

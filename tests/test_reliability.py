@@ -55,6 +55,11 @@ BAD_SCHEMES = [
     ("identity(gain=0)", "gain must be a finite positive number"),
     ("he_normal(mode=fan_out, mode=fan_in)", "mode is given twice"),
     ("variance_scaling(gain=2, scale=1)", "give one of scale, gain, nonlinearity"),
+    # a renamed key or a value table setting a key given too: one of them used to win silently
+    ("tf1_variance_scaling(factor=2, scale=3)", "factor sets scale, which is given too"),
+    ("tf1_variance_scaling(factor=2, gain=3)", "not both factor and gain"),
+    ("tf1_variance_scaling(uniform=true, distribution=normal)", "uniform sets distribution, which is given too"),
+    ("caffe_msra(variance_norm=FAN_OUT, mode=fan_in)", "variance_norm sets mode, which is given too"),
     ("x" * 100_000, "unknown scheme"),
 ]
 

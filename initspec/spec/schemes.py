@@ -182,9 +182,14 @@ def presets() -> list[Preset]:
     return list(seen.values())
 
 
-def _translate(preset: Preset, given: dict[str, Any]) -> dict[str, Any]:
-    """Apply the preset's value tables, then its renames."""
+def _translate(preset: Preset, given: dict[str, Any], expr: str | None = None) -> dict[str, Any]:
+    """Apply the preset's value tables, then its renames.  With ``expr`` (the user's keys), a key
+    also set by a table or a rename is refused: one of the two would silently win."""
     out = dict(given)
+
+    def clash(key: str, new: str) -> None:
+        if expr is not None and new in given and new != key:
+            raise InputError(f"scheme {v.show(expr)}: {key} sets {new}, which is given too: give one of them")
     for key, table in preset.values.items():
         if key not in out:
             continue
@@ -194,11 +199,14 @@ def _translate(preset: Preset, given: dict[str, Any]) -> dict[str, Any]:
             raise InputError(f"scheme {preset.name}: {key}={raw!r} is not one of {sorted(table)}")
         new = table[label]
         if isinstance(new, dict):
+            for k in new:
+                clash(key, k)
             out.update(new)
         else:
             out[key] = new
     for old, new in preset.rename.items():
         if old in out:
+            clash(old, new)
             out[new] = out.pop(old)
     return out
 
@@ -224,16 +232,20 @@ def resolve(expr: str | Scheme) -> Scheme:
     if bad:
         key = sorted(bad)[0]
         raise InputError(f"scheme {expr!r}: unknown parameter {key!r}{closest(key, sorted(preset.accepted()))}")
-    given_scale = [k for k in _SCALE_KEYS if k in kwargs]
+    given = _translate(preset, kwargs, expr)
+    # after the renames: tf1_variance_scaling's factor is its scale
+    given_scale = [k for k in _SCALE_KEYS if k in given]
     if len(given_scale) > 1:  # one would silently win over the other
+        shown = [next((old for old, new in preset.rename.items() if new == k and old in kwargs), k)
+                 for k in given_scale]
         raise InputError(f"scheme {v.show(expr)}: give one of {', '.join(_SCALE_KEYS)}, not both "
-                         f"{given_scale[0]} and {given_scale[1]}")
+                         f"{shown[0]} and {shown[1]}")
     defaults = dict(preset.defaults)
-    if any(k in kwargs for k in _SCALE_KEYS):  # a user-given scale replaces the preset's
-        for k in _SCALE_KEYS:
-            defaults.pop(k, None)
     params = _translate(preset, defaults)
-    params.update(_translate(preset, kwargs))
+    if given_scale:  # a user-given scale replaces the preset's
+        for k in _SCALE_KEYS:
+            params.pop(k, None)
+    params.update(given)
     params = _complete(preset.kind, params, expr)
     canon = name + (f"({', '.join(f'{k}={_fmt(v)}' for k, v in kwargs.items())})" if kwargs else "")
     return Scheme(name=preset.name, kind=preset.kind, params=params, expr=canon, summary=preset.summary)

@@ -61,6 +61,9 @@ BAD_SCHEMES = [
     ("tf1_variance_scaling(uniform=true, distribution=normal)", "uniform sets distribution, which is given too"),
     ("caffe_msra(variance_norm=FAN_OUT, mode=fan_in)", "variance_norm sets mode, which is given too"),
     ("x" * 100_000, "unknown scheme"),
+    ("he_normal(mode=" + "x" * 100_000 + ")", "(100002 characters) is not one of fan_in"),
+    ("kaiming_normal(nonlinearity=" + "x" * 100_000 + ")", "unknown nonlinearity 'xxx"),
+    ("he_normal(" + "x" * 100_000 + "=1)", "unknown parameter 'xxx"),
 ]
 
 
@@ -117,6 +120,20 @@ def test_bad_options_are_one_line(run_cli, args, message):
     code, _, err = run_cli(*args)
     assert code == 2
     assert message in _one_line(err)
+
+
+@pytest.mark.parametrize(("target", "message"), [
+    ("bad_inits:" + "x" * 100_000, "has no attribute 'xxx"),
+    ("x" * 100_000 + ":f", "not found"),
+    ("bad_inits:he_normal(" + "x" * 100_000, "not of the form NAME or NAME(key=literal"),
+], ids=["attribute", "module", "unclosed"])
+@pytest.mark.parametrize("command", ["check", "identify"])
+def test_huge_target_is_not_echoed_whole(run_cli, command, target, message):
+    extra = ("--scheme", "normal") if command == "check" else ()
+    code, _, err = run_cli(command, "--target", target, *extra)
+    line = _one_line(err)
+    assert code == 2 and message in line
+    assert len(line) < 400  # it used to echo the 100 KB target twice
 
 
 REFUSED_TARGETS = ["os:system('touch F')", "builtins:exec('1')", "builtins:eval('lambda rng, shape, dtype: 0')",
@@ -267,6 +284,28 @@ def test_hostile_target_is_an_error_result(name, message):
     assert p.returncode == 1, p.stdout + p.stderr
     assert "ERROR" in p.stdout and message in p.stdout
     assert "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize(("name", "message"), HOSTILE[:4])
+@pytest.mark.parametrize("command", ["check", "identify"])
+def test_hostile_factory_is_an_error_result(command, name, message):
+    """`MODULE:ATTR(args)` calls the factory once, before any draw: a factory that exits or
+    raises is the initializer's error (exit 1), as in a manifest -- it used to be a traceback
+    (raising) or initspec's exit code (sys.exit)."""
+    extra = ("--scheme", "normal") if command == "check" else ("--samples", "1000")
+    p = _cli(command, "--target", f"hostile_inits:{name}(1, 2, 3)", *extra, "--shape", "8,8")
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert f"building the initializer {message}" in p.stdout
+    assert "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("command", ["check", "identify"])
+def test_raising_factory_is_an_error_result(run_cli, command):
+    extra = ("--scheme", "he_normal") if command == "check" else ("--samples", "1000")
+    code, out, err = run_cli(command, "--target", "bad_inits:he_normal(x)", *extra, "--shape", "8,8")
+    assert code == 1, out + err
+    assert "building the initializer raised TypeError: he_normal() missing 2 required positional" in out
+    assert "Traceback" not in err
 
 
 @pytest.mark.parametrize(("name", "message"), HOSTILE[:4])

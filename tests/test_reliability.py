@@ -193,6 +193,24 @@ def test_manifest_entries_that_would_be_ignored(run_cli, tmp_path, convention, c
     assert message in line
 
 
+@pytest.mark.parametrize(("axes", "message"), [
+    ("in_axis = 5, out_axis = 0",
+     "layout torch: axis 5 is out of range for the 2-D shape (16, 16) (axes run from -2 to 1)"),
+    ("in_axis = 1, out_axis = -3", "axis -3 is out of range"),
+    ("in_axis = 0, out_axis = 0", "in_axis, out_axis and batch_axis overlap for shape (16, 16)"),
+])
+def test_manifest_axes_checked_at_load(run_cli, tmp_path, axes, message):
+    """An axis out of range is reported as such (it once wrapped round and read as "overlap"),
+    at load, naming the file and the entry."""
+    path = tmp_path / "m.toml"
+    path.write_text(f'framework = "numpy"\n[[entry]]\nid = "a"\ncall = "bad_inits:he_normal"\n'
+                    f'claims = "he_normal"\naxes = {{ {axes} }}\nshapes = [[16, 16]]\n')
+    code, _, err = run_cli("check", "--manifest", str(path))
+    line = _one_line(err)
+    assert code == 2
+    assert line.startswith(f"initspec: error: {path}:2: entry 'a': ") and message in line
+
+
 def test_manifest_cases_without_arguments_still_run(run_cli, tmp_path):
     """The refusal is of arguments only: numpy cases with a shape (and fans) alone still run."""
     path = tmp_path / "m.toml"

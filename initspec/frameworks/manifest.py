@@ -154,6 +154,10 @@ def _entry(e: dict[str, Any], doc: dict[str, Any], framework: str) -> Entry:
     else:
         shapes = [parse_shape(s) for s in e["shapes"]] if "shapes" in e else default_shapes(layout_name)
         cases = [Case(shape=s, param=e.get("param")) for s in shapes]
+    if axes:  # custom axes out of range or overlapping: bad input at load, naming file and entry
+        for c in cases:
+            if len(c.shape) >= 2:
+                layout.fans(c.shape)
     return Entry(id=e["id"], call=e["call"], convention=convention,
                  claims=e["claims"], layout=layout, cases=cases,
                  dtypes=list(e.get("dtypes", doc.get("dtypes", ["float32"]))), framework=framework,

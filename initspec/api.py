@@ -60,9 +60,12 @@ def check(target: str | Callable[..., Any], *, scheme: str, convention: str = "n
           max_draws: int = DEFAULT_MAX_DRAWS, progress: Progress | None = None,
           draw_timeout: float | None = DEFAULT_DRAW_TIMEOUT) -> Report:
     """Audit one initializer (a ``MODULE:ATTR(args)`` string or the callable itself)."""
+    from initspec.engine.guard import build_guarded
     from initspec.frameworks import binding_for
 
-    entry, drawer = entry_for(target, scheme, convention, layout, shapes, dtypes)
+    # a factory that raises or exits is the initializer's error result, not a traceback
+    entry, drawer = entry_for(target, scheme, convention, layout, shapes, dtypes,
+                              build=lambda b: build_guarded(b, draw_timeout))
     binding = binding_for(convention, convention=True)
     results = run([entry], seed=seed, alpha=alpha, samples=samples, max_draws=max_draws,
                   progress=progress, drawers={entry.id: drawer}, draw_timeout=draw_timeout)

@@ -192,6 +192,34 @@ def test_select_refuses_a_second_backend_in_one_process(keras, backend):
         select(other)
 
 
+def test_diff_at_backend_runs_that_backend(keras, backend, run_cli, tmp_path):
+    """`diff keras@B:X keras:X` samples side A on B, not on this process's backend (each side is a
+    worker process; the worker reports the backend it ran on and a mismatch is refused).  B is a
+    backend other than this env's that needs nothing more than this env has: numpy (jax in the
+    numpy env, which installs jax)."""
+    other = "numpy" if backend != "numpy" else "jax"
+    out = tmp_path / "d.json"
+    code, text, err = run_cli("diff", f"keras@{other}:GlorotNormal", "keras:GlorotNormal", "--samples", "5000",
+                              "--json", str(out))
+    assert code in (0, 1), text + err  # the verdict is not the point here, the backends are
+    doc = json.loads(out.read_text())
+    assert doc["side_a"]["backend"] == other
+    assert doc["side_a"]["label"] == f"keras@{other}:GlorotNormal"
+    assert doc["side_b"]["backend"] == backend
+
+
+def test_seed_in_a_keras_call_is_refused(keras, run_cli):
+    """HeNormal(seed=3) would be rebuilt as HeNormal(seed=<draw's seed>) every draw: the 3 never
+    mattered, so the call is refused (exit 2) rather than silently overridden."""
+    code, _, err = run_cli("check", "--target", "keras.initializers:HeNormal(seed=3)", "--convention", "keras",
+                           "--scheme", "he_normal")
+    assert code == 2
+    assert "initspec seeds each draw; remove seed=" in err.strip()
+    code, out, err = run_cli("check", "--target", "keras.initializers:HeNormal", "--convention", "keras",
+                             "--layout", "tf", "--scheme", "he_truncated_normal", "--shape", "64,32", "-q")
+    assert code == 0, out + err  # the same initializer without the seed runs (and passes)
+
+
 # ---- findings -------------------------------------------------------------------------------------
 
 def test_distribution_normal_is_a_truncated_normal(keras):

@@ -55,7 +55,15 @@ BAD_SCHEMES = [
     ("identity(gain=0)", "gain must be a finite positive number"),
     ("he_normal(mode=fan_out, mode=fan_in)", "mode is given twice"),
     ("variance_scaling(gain=2, scale=1)", "give one of scale, gain, nonlinearity"),
+    # a renamed key or a value table setting a key given too: one of them used to win silently
+    ("tf1_variance_scaling(factor=2, scale=3)", "factor sets scale, which is given too"),
+    ("tf1_variance_scaling(factor=2, gain=3)", "not both factor and gain"),
+    ("tf1_variance_scaling(uniform=true, distribution=normal)", "uniform sets distribution, which is given too"),
+    ("caffe_msra(variance_norm=FAN_OUT, mode=fan_in)", "variance_norm sets mode, which is given too"),
     ("x" * 100_000, "unknown scheme"),
+    ("he_normal(mode=" + "x" * 100_000 + ")", "(100002 characters) is not one of fan_in"),
+    ("kaiming_normal(nonlinearity=" + "x" * 100_000 + ")", "unknown nonlinearity 'xxx"),
+    ("he_normal(" + "x" * 100_000 + "=1)", "unknown parameter 'xxx"),
 ]
 
 
@@ -90,11 +98,42 @@ def test_bad_scheme_numbers_are_one_line(run_cli, command, expr, message):
     (("identify", "--target", "bad_inits:he_normal", "--samples", "99999999999999"), "--samples must be"),
     (("identify", "--target", "bad_inits:he_normal", "--top", "-5"), "--top must be at least 0"),
     (("check", "--manifest", "nope.toml"), "no such file"),
+    # the @backend suffix names a Keras backend: numpy@jax used to run numpy and say nothing
+    (("diff", "numpy@jax:normal", "numpy:normal"),
+     "@jax names a Keras backend and applies to keras only, not to 'numpy'"),
+    (("diff", "numpy:normal", "torch@torch:normal_"), "applies to keras only, not to 'torch'"),
+    (("diff", "keras@banana:GlorotNormal", "numpy:normal"), "unknown Keras backend 'banana': use one of tensorflow"),
+    # identify validates shapes as check does (a 1-D torch shape has no fans)
+    (("identify", "--target", "bad_inits:he_normal", "--shape", "7"),
+     "layout torch: fans need a weight of at least 2 dimensions, got shape (7,)"),
+    (("check", "--target", "bad_inits:he_normal", "--scheme", "he_normal", "--shape", "7"),
+     "layout torch: fans need a weight of at least 2 dimensions, got shape (7,)"),
+    # a seed in the call would be overridden by the per-draw seed; refused before keras is imported
+    (("check", "--target", "keras.initializers:HeNormal(seed=3)", "--convention", "keras", "--scheme", "he_normal"),
+     "initspec seeds each draw; remove seed="),
+    (("identify", "--target", "keras.initializers:HeNormal(seed=3)", "--convention", "keras"),
+     "initspec seeds each draw; remove seed="),
+    (("check", "--target", "tensorflow.keras.initializers:HeNormal(seed=3)", "--convention", "tf",
+      "--scheme", "he_normal"), "initspec seeds each draw; remove seed="),
 ])
 def test_bad_options_are_one_line(run_cli, args, message):
     code, _, err = run_cli(*args)
     assert code == 2
     assert message in _one_line(err)
+
+
+@pytest.mark.parametrize(("target", "message"), [
+    ("bad_inits:" + "x" * 100_000, "has no attribute 'xxx"),
+    ("x" * 100_000 + ":f", "not found"),
+    ("bad_inits:he_normal(" + "x" * 100_000, "not of the form NAME or NAME(key=literal"),
+], ids=["attribute", "module", "unclosed"])
+@pytest.mark.parametrize("command", ["check", "identify"])
+def test_huge_target_is_not_echoed_whole(run_cli, command, target, message):
+    extra = ("--scheme", "normal") if command == "check" else ()
+    code, _, err = run_cli(command, "--target", target, *extra)
+    line = _one_line(err)
+    assert code == 2 and message in line
+    assert len(line) < 400  # it used to echo the 100 KB target twice
 
 
 REFUSED_TARGETS = ["os:system('touch F')", "builtins:exec('1')", "builtins:eval('lambda rng, shape, dtype: 0')",
@@ -126,6 +165,60 @@ def test_bad_manifest_documents(run_cli, tmp_path, body, message):
     path.write_bytes(body)
     code, _, err = run_cli("check", "--manifest", str(path))
     assert code == 2 and message in _one_line(err)
+
+
+@pytest.mark.parametrize(("convention", "call", "case", "message"), [
+    # conventions whose draw takes nothing but (rng/key, shape, dtype): a case's args were dropped
+    ("numpy", "bad_inits:he_normal", "kwargs = { scale = 3 }", "cases[0] has args/kwargs, but the numpy "
+     "convention calls fn(rng, shape, dtype) and nothing else: give the arguments in `call`"),
+    ("numpy", "bad_inits:he_normal", "args = [3]", "the numpy convention calls fn(rng, shape, dtype)"),
+    ("jax", "jax.nn.initializers:he_normal()", "args = [3]", "the jax convention calls fn(key, shape, dtype)"),
+    ("keras", "keras.initializers:HeNormal", "kwargs = { x = 1 }", "the keras convention calls Init("),
+    ("tf", "tensorflow.keras.initializers:HeNormal", "args = [1]", "the tf convention calls init(shape, dtype)"),
+    # a seed= in the call would be overridden by the per-draw seed
+    ("keras", "keras.initializers:HeNormal(seed=3)", "", "initspec seeds each draw; remove seed="),
+    ("tf", "tensorflow.keras.initializers:GlorotNormal(seed=0)", "", "initspec seeds each draw; remove seed="),
+])
+def test_manifest_entries_that_would_be_ignored(run_cli, tmp_path, convention, call, case, message):
+    """Refused at load (exit 2, before any framework is imported), naming the file, line and entry."""
+    path = tmp_path / "m.toml"
+    path.write_text(f'framework = "numpy"\n\n[[entry]]\nid = "ok"\ncall = "bad_inits:he_normal"\n'
+                    f'claims = "he_normal"\n\n[[entry]]\nid = "bad"\nconvention = "{convention}"\n'
+                    f'call = "{call}"\nclaims = "he_normal"\n'
+                    f'cases = [{{ shape = [16, 16]{", " + case if case else ""} }}]\n')
+    code, _, err = run_cli("check", "--manifest", str(path))
+    line = _one_line(err)
+    assert code == 2
+    assert line.startswith(f"initspec: error: {path}:8: entry 'bad': ")  # [[entry]] of 'bad' is line 8
+    assert message in line
+
+
+@pytest.mark.parametrize(("axes", "message"), [
+    ("in_axis = 5, out_axis = 0",
+     "layout torch: axis 5 is out of range for the 2-D shape (16, 16) (axes run from -2 to 1)"),
+    ("in_axis = 1, out_axis = -3", "axis -3 is out of range"),
+    ("in_axis = 0, out_axis = 0", "in_axis, out_axis and batch_axis overlap for shape (16, 16)"),
+])
+def test_manifest_axes_checked_at_load(run_cli, tmp_path, axes, message):
+    """An axis out of range is reported as such (it once wrapped round and read as "overlap"),
+    at load, naming the file and the entry."""
+    path = tmp_path / "m.toml"
+    path.write_text(f'framework = "numpy"\n[[entry]]\nid = "a"\ncall = "bad_inits:he_normal"\n'
+                    f'claims = "he_normal"\naxes = {{ {axes} }}\nshapes = [[16, 16]]\n')
+    code, _, err = run_cli("check", "--manifest", str(path))
+    line = _one_line(err)
+    assert code == 2
+    assert line.startswith(f"initspec: error: {path}:2: entry 'a': ") and message in line
+
+
+def test_manifest_cases_without_arguments_still_run(run_cli, tmp_path):
+    """The refusal is of arguments only: numpy cases with a shape (and fans) alone still run."""
+    path = tmp_path / "m.toml"
+    path.write_text('framework = "numpy"\n[[entry]]\nid = "a"\ncall = "bad_inits:he_normal"\n'
+                    'claims = "he_normal"\n'
+                    'cases = [{ shape = [16, 16] }, { shape = [32, 8], args = [], kwargs = {} }]\n')
+    code, out, err = run_cli("check", "--manifest", str(path), "-q")
+    assert code == 0, out + err
 
 
 def test_manifest_directory(run_cli, tmp_path):
@@ -209,6 +302,28 @@ def test_hostile_target_is_an_error_result(name, message):
     assert p.returncode == 1, p.stdout + p.stderr
     assert "ERROR" in p.stdout and message in p.stdout
     assert "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize(("name", "message"), HOSTILE[:4])
+@pytest.mark.parametrize("command", ["check", "identify"])
+def test_hostile_factory_is_an_error_result(command, name, message):
+    """`MODULE:ATTR(args)` calls the factory once, before any draw: a factory that exits or
+    raises is the initializer's error (exit 1), as in a manifest -- it used to be a traceback
+    (raising) or initspec's exit code (sys.exit)."""
+    extra = ("--scheme", "normal") if command == "check" else ("--samples", "1000")
+    p = _cli(command, "--target", f"hostile_inits:{name}(1, 2, 3)", *extra, "--shape", "8,8")
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert f"building the initializer {message}" in p.stdout
+    assert "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("command", ["check", "identify"])
+def test_raising_factory_is_an_error_result(run_cli, command):
+    extra = ("--scheme", "he_normal") if command == "check" else ("--samples", "1000")
+    code, out, err = run_cli(command, "--target", "bad_inits:he_normal(x)", *extra, "--shape", "8,8")
+    assert code == 1, out + err
+    assert "building the initializer raised TypeError: he_normal() missing 2 required positional" in out
+    assert "Traceback" not in err
 
 
 @pytest.mark.parametrize(("name", "message"), HOSTILE[:4])

@@ -18,7 +18,9 @@ MAX_SAMPLES = 200_000_000
 @click.option("--n", "n", type=int, default=200_000)
 @click.option("--seed", type=int, default=0)
 @click.option("--out", type=click.Path(), required=True)
-def sample(framework: str, entry_id: str, case_json: str, dtype: str, n: int, seed: int, out: str) -> None:
+@click.option("--backend", default=None, help="the Keras backend (keras@BACKEND)")
+def sample(framework: str, entry_id: str, case_json: str, dtype: str, n: int, seed: int, out: str,
+           backend: str | None) -> None:
     """Draw N values of one entry into a .npy file (the worker behind `diff`)."""
     import json
 
@@ -27,6 +29,10 @@ def sample(framework: str, entry_id: str, case_json: str, dtype: str, n: int, se
     from initspec.engine.compare import draw_sample
     from initspec.frameworks.manifest import Case
 
+    if backend:  # before anything imports keras; says which module the backend lacks
+        from initspec.frameworks import keras_backends
+
+        keras_backends.select(backend)
     c = json.loads(case_json)
     case = Case(shape=tuple(c["shape"]), args=tuple(c.get("args") or ()), kwargs=c.get("kwargs") or {},
                 fan_in=c.get("fan_in"), fan_out=c.get("fan_out"), param=c.get("param"))

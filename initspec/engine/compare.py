@@ -45,7 +45,15 @@ def parse_side(text: str) -> Side:
     fw, sep, entry = text.partition(":")
     if not sep or not fw or not entry:
         raise InputError(f"{text!r}: expected FRAMEWORK:ENTRY_ID (e.g. torch:xavier_normal_, keras@jax:GlorotNormal)")
-    fw, _, backend = fw.partition("@")
+    fw, at, backend = fw.partition("@")
+    if at:
+        from initspec.frameworks.keras_backends import BACKENDS
+
+        if fw != "keras":  # only Keras has backends; numpy@jax would silently run numpy
+            raise InputError(f"{text[:80]!r}: @{backend[:20]} names a Keras backend and applies to keras only, "
+                             f"not to {fw[:20]!r}")
+        if backend not in BACKENDS:
+            raise InputError(f"{text[:80]!r}: unknown Keras backend {backend[:20]!r}: use one of {', '.join(BACKENDS)}")
     return Side(fw, backend or None, entry)
 
 
@@ -92,20 +100,28 @@ def pair_cases(a: Entry, b: Entry, shape: tuple[int, ...] | None) -> tuple[Case,
 
 
 def _sample_in_subprocess(side: Side, case: Case, dtype: str, n: int, seed: int) -> tuple[np.ndarray, dict]:
+    from initspec.frameworks.keras_backends import interpreter
+
     env = dict(os.environ)
-    if side.backend:
+    python = sys.executable
+    if side.backend:  # as `check --backend B`: B's interpreter ($INITSPEC_PYTHON_<B>), B selected
         env["KERAS_BACKEND"] = side.backend
+        python = interpreter(side.backend)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "sample.npy"
         spec = json.dumps({"shape": list(case.shape), "args": list(case.args), "kwargs": case.kwargs,
                            "fan_in": case.fan_in, "fan_out": case.fan_out, "param": case.param})
-        cmd = [sys.executable, "-m", "initspec", "sample", side.framework, side.entry_id, "--case", spec,
-               "--dtype", dtype, "--n", str(n), "--seed", str(seed), "--out", str(out)]
+        cmd = [python, "-m", "initspec", "sample", side.framework, side.entry_id, "--case", spec,
+               "--dtype", dtype, "--n", str(n), "--seed", str(seed), "--out", str(out),
+               *(["--backend", side.backend] if side.backend else [])]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if proc.returncode != 0:
             msg = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
             raise InputError(f"sampling {side.label} failed: {msg}")
-        return np.load(out), json.loads(proc.stdout.strip().splitlines()[-1])
+        meta = json.loads(proc.stdout.strip().splitlines()[-1])
+        if side.backend and meta.get("backend") != side.backend:  # never a diff of the wrong backend
+            raise InputError(f"sampling {side.label} ran on the {meta.get('backend')} backend, not {side.backend}")
+        return np.load(out), meta
 
 
 def draw_sample(framework: str, entry_id: str, case: Case, dtype: str, n: int, seed: int) -> tuple[np.ndarray, dict]:
@@ -129,6 +145,8 @@ def draw_sample(framework: str, entry_id: str, case: Case, dtype: str, n: int, s
     meta = {"label": f"{framework}:{entry_id}", "claims": entry.claims, "shape": list(case.shape),
             "layout": entry.layout.name, "fan_in": fan_in, "fan_out": fan_out, "version": binding.version(),
             "draws": k}
+    if binding.FRAMEWORK == "keras":
+        meta["backend"] = binding.backend()
     return np.concatenate(chunks)[:max(n, 1)] if have >= n else np.concatenate(chunks), meta
 
 

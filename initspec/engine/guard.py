@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from initspec.errors import InputError
+
 T = TypeVar("T")
 
 #: seconds one draw (one initializer call) may take before it is an error result
@@ -121,3 +123,22 @@ def _in_thread(fn: Callable[..., T], args: tuple, kwargs: dict, timeout: float, 
     if "error" in box:
         raise box["error"]
     return box["value"]
+
+
+def build_guarded(build: Callable[[], Any], timeout: float | None = None) -> Any:
+    """``build()`` (a binding's prepare: the factory call) under the guard.  Bad input stays an
+    InputError (exit 2); any other failure becomes a drawer whose every draw raises it, so the
+    initializer gets an error result and the run goes on."""
+    try:
+        return guarded(build, timeout=timeout, what="building the initializer")
+    except InputError:
+        raise
+    except DrawError as e:
+        message = str(e)
+    except Exception as e:  # noqa: BLE001 - a broken factory is the initializer's result, not a crash
+        message = f"building the initializer raised {type(e).__name__}: {e}"[:500]
+
+    def failed(*_: Any) -> Any:
+        raise DrawError(message)
+
+    return failed

@@ -332,7 +332,13 @@ def identify(target: str | Callable[..., Any], *, convention: str = "numpy", lay
 
     validate.integer(samples, "--samples", low=1000, high=validate.MAX_ELEMENTS)
     np_dtype(dtype)
-    entry, drawer = entry_for(target, "normal", convention, layout, shapes, [dtype])  # (the claim is unused)
+    from initspec.engine.guard import DEFAULT_DRAW_TIMEOUT, build_guarded
+
+    # (the claim is unused); a factory that fails is the identification's problem (exit 1)
+    entry, drawer = entry_for(target, "normal", convention, layout, shapes, [dtype],
+                              build=lambda b: build_guarded(b, DEFAULT_DRAW_TIMEOUT))
+    for case in entry.cases:  # as `check` does: a shape the layout has no fans for is bad input
+        entry.layout.fans(case.shape)
     name = target if isinstance(target, str) else entry.call
     drawn, problem = draw_samples(drawer, entry, dtype, seed, samples)
     if problem:

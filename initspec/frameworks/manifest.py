@@ -70,10 +70,10 @@ def default_shapes(layout: str) -> list[tuple[int, ...]]:
 
 
 def _entry_line(text: str, index: int, key: str | None) -> int:
-    starts = [m.start() for m in re.finditer(r"^\s*\[\[entry\]\]", text, re.M)]
+    starts = [m.start() for m in re.finditer(r"^[ \t]*\[\[entry\]\]", text, re.M)]
     pos = starts[index] if index < len(starts) else 0
     if key:
-        m = re.search(rf"^\s*{re.escape(key)}\s*=", text[pos:], re.M)
+        m = re.search(rf"^[ \t]*{re.escape(key)}\s*=", text[pos:], re.M)
         if m:
             pos += m.start()
     return text.count("\n", 0, pos) + 1
@@ -106,7 +106,7 @@ def load_manifest(path: Path) -> Manifest:
         if keys[:1] == ["entry"] and len(keys) >= 2:
             line = _entry_line(text, int(keys[1]), str(keys[2]) if len(keys) > 2 else None)
         else:
-            m = re.search(rf"^\s*{re.escape(str(keys[0]))}\s*=", text, re.M) if keys else None
+            m = re.search(rf"^[ \t]*{re.escape(str(keys[0]))}\s*=", text, re.M) if keys else None
             line = text.count("\n", 0, m.start()) + 1 if m else 1
         raise InputError(f"{path}:{line}: key {where}: {err.message}")
     framework = doc["framework"]
@@ -123,25 +123,41 @@ def load_manifest(path: Path) -> Manifest:
     return Manifest(framework=framework, entries=entries, path=path, summary=doc.get("summary", ""))
 
 
+#: conventions whose draw takes no per-case arguments -> what each draw calls (a case's
+#: args/kwargs would be silently dropped, so a manifest giving them is refused)
+CALL_ONLY = {"numpy": "fn(rng, shape, dtype)", "jax": "fn(key, shape, dtype)",
+             "keras": "Init(<call's arguments>, seed=seed)(shape, dtype)", "tf": "init(shape, dtype)"}
+
+
 def _entry(e: dict[str, Any], doc: dict[str, Any], framework: str) -> Entry:
     from initspec.frameworks import CONVENTIONS
-    from initspec.frameworks.target import parse_target
+    from initspec.frameworks.target import parse_target, refuse_seed
 
     convention = e.get("convention", doc.get("convention", framework))
     # like a bad layout: the manifest is wrong, not the initializer (exit 2, not a failed entry)
     if ("convention" in e or "convention" in doc) and convention not in CONVENTIONS:
         raise InputError(f"unknown convention {convention!r}: use one of {', '.join(CONVENTIONS)}")
-    parse_target(e["call"])  # its form, and no refused module, before anything runs
+    target = parse_target(e["call"])  # its form, and no refused module, before anything runs
+    refuse_seed(target, convention, "call")
     layout_name = e.get("layout", doc.get("layout", "torch"))
     axes = e.get("axes", {})
     layout = get_layout(layout_name, axes.get("in_axis"), axes.get("out_axis"), axes.get("batch_axis"))
     if "cases" in e:
+        for i, c in enumerate(e["cases"]):
+            if convention in CALL_ONLY and (c.get("args") or c.get("kwargs")):
+                raise InputError(f"cases[{i}] has args/kwargs, but the {convention} convention calls "
+                                 f"{CALL_ONLY[convention]} and nothing else: give the arguments in `call`, "
+                                 "one entry per set of arguments")
         cases = [Case(shape=parse_shape(c["shape"]), args=tuple(c.get("args", ())), kwargs=c.get("kwargs", {}),
                       fan_in=c.get("fan_in"), fan_out=c.get("fan_out"), param=c.get("param", e.get("param")))
                  for c in e["cases"]]
     else:
         shapes = [parse_shape(s) for s in e["shapes"]] if "shapes" in e else default_shapes(layout_name)
         cases = [Case(shape=s, param=e.get("param")) for s in shapes]
+    if axes:  # custom axes out of range or overlapping: bad input at load, naming file and entry
+        for c in cases:
+            if len(c.shape) >= 2:
+                layout.fans(c.shape)
     return Entry(id=e["id"], call=e["call"], convention=convention,
                  claims=e["claims"], layout=layout, cases=cases,
                  dtypes=list(e.get("dtypes", doc.get("dtypes", ["float32"]))), framework=framework,

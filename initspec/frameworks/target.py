@@ -11,6 +11,7 @@ from initspec.errors import InputError
 from initspec.frameworks.manifest import Case, Entry, default_shapes
 from initspec.spec.expr import parse_call
 from initspec.spec.fans import get_layout, parse_shape
+from initspec.spec.validate import show
 
 #: Standard-library modules that are never initializers but run commands, code or files
 #: (``os:system``, ``builtins:exec``, ``subprocess:run``, ...): a target or manifest call
@@ -28,8 +29,19 @@ def refuse_module(module: str, text: str, what: str = "--target") -> None:
     """InputError when ``module`` is (under) one of REFUSED_MODULES."""
     top = module.strip().split(".")[0]
     if top in REFUSED_MODULES:
-        raise InputError(f"{what} {text[:80]!r}: module {top!r} is never an initializer and can run "
+        raise InputError(f"{what} {show(text)}: module {top!r} is never an initializer and can run "
                          "commands or code; initspec refuses it (name the initializer's own module)")
+
+
+#: conventions that pass their own seed to the initializer on every draw
+SEEDED_CONVENTIONS = ("keras", "tf")
+
+
+def refuse_seed(target: Target, convention: str, what: str = "--target") -> None:
+    """InputError when a ``seed=`` in the target's arguments would be overridden by the draw's seed."""
+    if convention in SEEDED_CONVENTIONS and "seed" in target.kwargs:
+        raise InputError(f"{what} {show(target.text)}: initspec seeds each draw; remove seed= "
+                         f"(the {convention} convention passes seed=<the draw's seed>, which would override it)")
 
 
 @dataclass(frozen=True)
@@ -48,27 +60,28 @@ class Target:
         try:
             obj = importlib.import_module(self.module)
         except ModuleNotFoundError as e:
-            raise InputError(f"--target {self.text!r}: module {e.name!r} not found") from None
+            raise InputError(f"--target {show(self.text)}: module {show(e.name)} not found") from None
         except Exception as e:  # noqa: BLE001 - any import-time failure is the target's fault
-            raise InputError(f"--target {self.text!r}: importing {self.module!r} failed: "
+            raise InputError(f"--target {show(self.text)}: importing {show(self.module)} failed: "
                              f"{type(e).__name__}: {e}") from None
         for part in self.attr.split("."):
             if not hasattr(obj, part):
-                raise InputError(f"--target {self.text!r}: module {self.module!r} has no attribute {self.attr!r}")
+                raise InputError(f"--target {show(self.text)}: module {show(self.module)} "
+                                 f"has no attribute {show(self.attr)}")
             obj = getattr(obj, part)
         if not callable(obj):
-            raise InputError(f"--target {self.text!r}: {self.attr!r} is not callable")
+            raise InputError(f"--target {show(self.text)}: {show(self.attr)} is not callable")
         return obj
 
 
 def parse_target(text: str) -> Target:
     """Parse ``pkg.mod:attr`` or ``pkg.mod:Factory(1.0, mode='fan_in')``."""
     if ":" not in text:
-        raise InputError(f"--target {text!r}: expected MODULE:ATTR or MODULE:ATTR(literal args), "
+        raise InputError(f"--target {show(text)}: expected MODULE:ATTR or MODULE:ATTR(literal args), "
                          "e.g. torch.nn.init:xavier_normal_")
     module, _, rest = text.partition(":")
     if not module.strip() or not rest.strip():
-        raise InputError(f"--target {text!r}: expected MODULE:ATTR or MODULE:ATTR(literal args)")
+        raise InputError(f"--target {show(text)}: expected MODULE:ATTR or MODULE:ATTR(literal args)")
     refuse_module(module, text)
     attr, args, kwargs = parse_call(rest, what="--target")
     return Target(text=text, module=module.strip(), attr=attr, args=tuple(args), kwargs=kwargs,
@@ -76,10 +89,14 @@ def parse_target(text: str) -> Target:
 
 
 def entry_for(target: str | Callable[..., Any], scheme: str, convention: str, layout: str,
-              shapes: Iterable[Any] | None, dtypes: Sequence[str]) -> tuple[Entry, Any]:
-    """A one-entry manifest for a target and its prepared drawer."""
+              shapes: Iterable[Any] | None, dtypes: Sequence[str],
+              build: Callable[[Callable[[], Any]], Any] | None = None) -> tuple[Entry, Any]:
+    """A one-entry manifest for a target and its prepared drawer; ``build`` runs the binding's
+    prepare (the factory call), e.g. under the engine's guard (``engine.guard.build_guarded``)."""
     from initspec.frameworks import binding_for
 
+    if isinstance(target, str):  # its form and a seed= refused before any framework is imported
+        refuse_seed(parse_target(target), convention)
     binding = binding_for(convention, convention=True)
     if isinstance(target, str):
         t = parse_target(target)
@@ -92,4 +109,5 @@ def entry_for(target: str | Callable[..., Any], scheme: str, convention: str, la
     cases = [Case(parse_shape(s)) for s in shapes] if shapes else [Case(s) for s in default_shapes(layout)]
     entry = Entry(id=t.attr, call=t.text, convention=convention, claims=scheme, layout=lay,
                   cases=cases, dtypes=list(dtypes), framework=binding.FRAMEWORK)
-    return entry, binding.prepare(obj, t, convention)
+    prepare = lambda: binding.prepare(obj, t, convention)  # noqa: E731
+    return entry, build(prepare) if build else prepare()

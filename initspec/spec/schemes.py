@@ -151,7 +151,7 @@ def gain(nonlinearity: str, a: float | None = None) -> float:
     """The recommended gain of an activation (torch ``calculate_gain``'s table)."""
     table = gains()
     if nonlinearity not in table:
-        raise InputError(f"unknown nonlinearity {nonlinearity!r}{closest(nonlinearity, list(table))}")
+        raise InputError(f"unknown nonlinearity {v.show(nonlinearity)}{closest(str(nonlinearity)[:100], list(table))}")
     entry = table[nonlinearity]
     if isinstance(entry, dict):  # leaky_relu: sqrt(2 / (1 + a²))
         slope = entry["default_slope"] if a is None else float(a)
@@ -182,23 +182,31 @@ def presets() -> list[Preset]:
     return list(seen.values())
 
 
-def _translate(preset: Preset, given: dict[str, Any]) -> dict[str, Any]:
-    """Apply the preset's value tables, then its renames."""
+def _translate(preset: Preset, given: dict[str, Any], expr: str | None = None) -> dict[str, Any]:
+    """Apply the preset's value tables, then its renames.  With ``expr`` (the user's keys), a key
+    also set by a table or a rename is refused: one of the two would silently win."""
     out = dict(given)
+
+    def clash(key: str, new: str) -> None:
+        if expr is not None and new in given and new != key:
+            raise InputError(f"scheme {v.show(expr)}: {key} sets {new}, which is given too: give one of them")
     for key, table in preset.values.items():
         if key not in out:
             continue
         raw = out.pop(key)
         label = str(raw).lower() if isinstance(raw, bool) else str(raw)
         if label not in table:
-            raise InputError(f"scheme {preset.name}: {key}={raw!r} is not one of {sorted(table)}")
+            raise InputError(f"scheme {preset.name}: {key}={v.show(raw)} is not one of {sorted(table)}")
         new = table[label]
         if isinstance(new, dict):
+            for k in new:
+                clash(key, k)
             out.update(new)
         else:
             out[key] = new
     for old, new in preset.rename.items():
         if old in out:
+            clash(old, new)
             out[new] = out.pop(old)
     return out
 
@@ -219,21 +227,26 @@ def resolve(expr: str | Scheme) -> Scheme:
     preset = reg[name]
     if args:
         example = next(iter(preset.defaults), "x")
-        raise InputError(f"scheme {expr!r}: pass arguments by keyword, e.g. {name}({example}=...)")
+        raise InputError(f"scheme {v.show(expr)}: pass arguments by keyword, e.g. {name}({example}=...)")
     bad = set(kwargs) - preset.accepted()
     if bad:
         key = sorted(bad)[0]
-        raise InputError(f"scheme {expr!r}: unknown parameter {key!r}{closest(key, sorted(preset.accepted()))}")
-    given_scale = [k for k in _SCALE_KEYS if k in kwargs]
+        raise InputError(f"scheme {v.show(expr)}: unknown parameter {v.show(key)}"
+                         f"{closest(key[:100], sorted(preset.accepted()))}")
+    given = _translate(preset, kwargs, expr)
+    # after the renames: tf1_variance_scaling's factor is its scale
+    given_scale = [k for k in _SCALE_KEYS if k in given]
     if len(given_scale) > 1:  # one would silently win over the other
+        shown = [next((old for old, new in preset.rename.items() if new == k and old in kwargs), k)
+                 for k in given_scale]
         raise InputError(f"scheme {v.show(expr)}: give one of {', '.join(_SCALE_KEYS)}, not both "
-                         f"{given_scale[0]} and {given_scale[1]}")
+                         f"{shown[0]} and {shown[1]}")
     defaults = dict(preset.defaults)
-    if any(k in kwargs for k in _SCALE_KEYS):  # a user-given scale replaces the preset's
-        for k in _SCALE_KEYS:
-            defaults.pop(k, None)
     params = _translate(preset, defaults)
-    params.update(_translate(preset, kwargs))
+    if given_scale:  # a user-given scale replaces the preset's
+        for k in _SCALE_KEYS:
+            params.pop(k, None)
+    params.update(given)
     params = _complete(preset.kind, params, expr)
     canon = name + (f"({', '.join(f'{k}={_fmt(v)}' for k, v in kwargs.items())})" if kwargs else "")
     return Scheme(name=preset.name, kind=preset.kind, params=params, expr=canon, summary=preset.summary)
@@ -271,13 +284,13 @@ def _complete(kind: str, params: dict[str, Any], expr: str) -> dict[str, Any]:
         out["scale"] = scale
         out["scale"] = _number(out, "scale", expr)
         if out["mode"] not in MODES:
-            raise InputError(f"scheme {expr!r}: mode {out['mode']!r} is not one of {', '.join(MODES)}")
+            raise InputError(f"scheme {v.show(expr)}: mode {v.show(out['mode'])} is not one of {', '.join(MODES)}")
         if out["distribution"] not in DISTRIBUTIONS:
-            raise InputError(f"scheme {expr!r}: distribution {out['distribution']!r} is not one of "
+            raise InputError(f"scheme {v.show(expr)}: distribution {v.show(out['distribution'])} is not one of "
                              f"{', '.join(DISTRIBUTIONS)}")
         tc = out["truncation_correction"]
         if tc not in ("exact", "none") and (isinstance(tc, bool) or not isinstance(tc, (int, float))):
-            raise InputError(f"scheme {expr!r}: truncation_correction must be exact, none or a number")
+            raise InputError(f"scheme {v.show(expr)}: truncation_correction must be exact, none or a number")
         if tc not in ("exact", "none"):
             out["truncation_correction"] = _number(out, "truncation_correction", expr)
     for key, default in KIND_PARAMS[kind].items():
@@ -285,12 +298,12 @@ def _complete(kind: str, params: dict[str, Any], expr: str) -> dict[str, Any]:
             out[key] = _number(out, key, expr)
         elif isinstance(default, int) and (isinstance(out[key], bool) or not isinstance(out[key], int)
                                            or out[key] < 1):
-            raise InputError(f"scheme {expr!r}: {key} must be a positive integer, got {out[key]!r}")
+            raise InputError(f"scheme {v.show(expr)}: {key} must be a positive integer, got {v.show(out[key])}")
     if kind == "truncated_normal" and out["bounds"] not in ("std", "absolute"):
-        raise InputError(f"scheme {expr!r}: bounds must be std or absolute, got {out['bounds']!r}")
+        raise InputError(f"scheme {v.show(expr)}: bounds must be std or absolute, got {v.show(out['bounds'])}")
     for lo, hi in (("lower", "upper"), ("low", "high")):
         if lo in out and hi in out and not out[lo] < out[hi]:
-            raise InputError(f"scheme {expr!r}: {lo} ({out[lo]}) must be below {hi} ({out[hi]})")
+            raise InputError(f"scheme {v.show(expr)}: {lo} ({out[lo]}) must be below {hi} ({out[hi]})")
     if kind == "variance_scaling" and out["distribution"] == "truncated_normal":
         v.truncation(out["lower"], out["upper"], where=f"scheme {v.show(expr)}")
     if kind == "truncated_normal":

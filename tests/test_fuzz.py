@@ -149,25 +149,11 @@ def test_manifest_documents_load_or_refuse(tmp_path_factory, doc):
 @settings(FUZZ, max_examples=N or 30, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(st.sampled_from(["--alpha", "--samples", "--max-draws", "--seed", "--draw-timeout", "--jobs"]),
        st.one_of(st.integers(-10**20, 10**20).map(str), st.floats().map(repr), st.text(max_size=8)))
-def test_option_values_never_trace(run_cli_factory, option, value):
+def test_option_values_never_trace(run_cli, option, value):
     """check --target with a random option value: exit 0/1 (a run) or 2 (one line), never a traceback."""
-    code, _, err = run_cli_factory("check", "--target", "bad_inits:he_normal", "--scheme", "he_normal",
-                                   "--shape", "8,4", "--max-draws", "2", "-q", option, value)
+    code, _, err = run_cli("check", "--target", "bad_inits:he_normal", "--scheme", "he_normal",
+                           "--shape", "8,4", "--max-draws", "2", "-q", option, value)
     assert code in (0, 1, 2), (option, value, err)
     assert "Traceback" not in err
     if code == 2:
         assert len(err.strip().splitlines()) == 1, err
-
-
-@pytest.fixture
-def run_cli_factory(capsys):
-    """The CLI in-process (like conftest's run_cli), reused across hypothesis examples."""
-    from initspec.cli import main
-
-    def run(*args: str) -> tuple[int, str, str]:
-        with pytest.raises(SystemExit) as exc:
-            main(list(args))
-        out = capsys.readouterr()
-        return exc.value.code, out.out, out.err
-
-    return run

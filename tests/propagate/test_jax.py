@@ -6,37 +6,32 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 jax = pytest.importorskip("jax")
 
-from initspec.propagate import stack  # noqa: E402
-from initspec.propagate.activations import get_activation  # noqa: E402
 from initspec.propagate.run import propagate  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # initializers and models the tests name as targets
 import propagate_inits as inits  # noqa: E402 - a test module beside this one (sys.path above)
+from autograd_cases import (  # noqa: E402
+    ACTIVATIONS,
+    assert_autograd_equals_the_numpy_pass,
+    assert_he_relu_is_preserved,
+    small,
+)
 
-SMALL = {"depth": 20, "width": 256, "batch": 64, "backend": "jax"}  # band: see test_stack.py
+SMALL = small("jax")
 
 
-@pytest.mark.parametrize("act", ["relu", "leaky_relu(0.2)", "tanh", "selu", "gelu", "silu", "softplus", "elu(0.5)"])
+@pytest.mark.parametrize("act", ACTIVATIONS)
 @pytest.mark.parametrize("conv", [False, True])
-def test_torch_autograd_equals_the_numpy_pass(act, conv):
-    a = get_activation(act)
-    layers = stack.conv_layers(3, 4, 3) if conv else stack.mlp_layers([7, 6, 5, 4])
-    params = stack.draw_stack(layers, stack.scheme_weights("he_normal"), 0.1, 0)
-    x, r = stack._inputs(layers, 3, 0)
-    hn, gn = stack._run_numpy(params, a, x, r)
-    ht, gt = stack._run_jax(params, a, x, r)
-    for u, v in zip(hn + gn, ht + gt, strict=True):
-        np.testing.assert_allclose(u, v, rtol=2e-4, atol=1e-5)
+def test_jax_autograd_equals_the_numpy_pass(act, conv):
+    assert_autograd_equals_the_numpy_pass("jax", act, conv)
 
 
 def test_he_relu_is_preserved():
-    r = propagate("he_normal", "relu", **SMALL)
-    assert r["verdict"]["ok"] and r["factor_per_layer"]["forward"] == pytest.approx(1.0, rel=0.11)
+    assert_he_relu_is_preserved("jax")
 
 
 def test_torch_linear_default_scheme_vanishes_by_a_sixth():

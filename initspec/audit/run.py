@@ -18,7 +18,7 @@ import numpy as np
 from initspec.audit.findings import Finding
 from initspec.audit.group import group_key, group_names, roles_of
 from initspec.audit.spec import AuditSpec, Rule
-from initspec.audit.targets import AuditTarget, BuildError, parse_audit_target
+from initspec.audit.targets import AuditTarget, BuildError, build_model, parse_audit_target
 from initspec.audit.walkers import Param, walker_for
 from initspec.engine import stats as st
 from initspec.engine.runner import Evidence, Result, Test
@@ -193,16 +193,7 @@ class _Builder:
         self.first: Any = None
 
     def _call(self, fn: Any) -> Any:
-        from initspec.engine.guard import DrawError, guarded
-
-        try:  # the guard: sys.exit, os._exit or a bare BaseException in a constructor fail the audit, not initspec
-            return guarded(fn, what=f"building {self.target.text}")
-        except (InputError, BuildError):
-            raise
-        except DrawError as e:
-            raise BuildError(str(e)) from None
-        except Exception as e:  # noqa: BLE001 - the model's own code failed: a failed audit
-            raise BuildError(f"building {self.target.text} raised {type(e).__name__}: {e}".strip()) from None
+        return build_model(self.target.text, fn)
 
     def detect(self, seed: int) -> None:
         """Find the walker: from the target's kind, or from what one build returns."""

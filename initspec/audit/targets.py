@@ -30,6 +30,23 @@ class BuildError(Exception):
     """The model's own code raised while it was built: a failed audit (exit 1), not bad input."""
 
 
+def build_model(what: str, fn: Callable[[], Any]) -> Any:
+    """``fn()`` (a model's constructor, ``what`` names it) under the engine's guard: sys.exit,
+    os._exit, a bare BaseException or any other failure of the model's own code is a BuildError
+    (exit 1), never a traceback or the model's exit code; bad input stays an InputError."""
+    from initspec.engine.guard import DrawError, guarded
+
+    try:
+        return guarded(fn, what=f"building {what}")
+    except (InputError, BuildError):
+        raise
+    except DrawError as e:
+        raise BuildError(str(e)) from None
+    except Exception as e:  # noqa: BLE001 - the model's own code failed
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise BuildError(f"building {what} raised {type(e).__name__}: {first}".strip()) from None
+
+
 @dataclass
 class AuditTarget:
     """What to build: a label for reports and the factory that builds one instance."""

@@ -57,18 +57,9 @@ def _rejects(target: str, input_shape: tuple[int, ...], e: Exception) -> InputEr
 
 
 def _build(target: str, fn: Callable[[], Any]) -> Any:
-    """``fn()`` under the guard: the model's own failure is a BuildError (a failed run, exit 1)."""
-    from initspec.audit.targets import BuildError
-    from initspec.engine.guard import DrawError, guarded
+    from initspec.audit.targets import build_model
 
-    try:
-        return guarded(fn, what=f"building {target}")
-    except (InputError, BuildError):
-        raise
-    except DrawError as e:
-        raise BuildError(str(e)) from None
-    except Exception as e:  # noqa: BLE001 - the model's own code failed: a failed run
-        raise BuildError(f"building {target} raised {type(e).__name__}: {_first_line(e)}") from None
+    return build_model(target, fn)
 
 
 def model_stats(target: str, input_shape: tuple[int, ...], seed: int = 0) -> dict[str, Any]:

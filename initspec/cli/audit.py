@@ -61,13 +61,12 @@ def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict
     from initspec.audit.table import format_report
     from initspec.audit.targets import BuildError
     from initspec.errors import InputError
+    from initspec.reports.output import check_outputs, write_text
+    from initspec.spec import validate
 
     if convention not in (None, "jax"):
         raise InputError(f"--convention {convention!r}: the audit knows only jax (f(key) -> pytree)")
-    if not 0 < alpha < 1:
-        raise InputError(f"--alpha must be in (0, 1), got {alpha}")
-    from initspec.reports.output import check_outputs, write_text
-
+    validate.probability(alpha, "--alpha")
     check_outputs({"--json": json_path, "--junit": junit, "--markdown": markdown, "--html": html,
                    "--write-spec": write_spec})
     spec = load_spec(spec_path) if spec_path else None

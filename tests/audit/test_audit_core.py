@@ -114,6 +114,7 @@ def _one_line_exit_2(run_cli, *args):
     (["collections:OrderedDict", "--layout", "weird"], "unknown layout"),
     (["collections:OrderedDict", "--input-shape", "1,x"], "bad shape"),
     (["collections:OrderedDict", "--convention", "numpy"], "knows only jax"),
+    (["collections:OrderedDict", "--alpha", "nan"], "--alpha must be a finite number in (0, 1), got nan"),
     (["collections:OrderedDict", "--spec", "/nonexistent/spec.toml"], "no such file"),
 ])
 def test_bad_input_is_one_line_and_exit_2(run_cli, args, message):

@@ -20,8 +20,12 @@ def check_framework(framework: str, *, only: str | None = None, seed: int = DEFA
                     alpha: float = DEFAULT_ALPHA, samples: int | None = None,
                     max_draws: int = DEFAULT_MAX_DRAWS, progress: Progress | None = None,
                     manifest: str | None = None, xfails: bool = True, workers: int = 1,
-                    draw_timeout: float | None = DEFAULT_DRAW_TIMEOUT) -> Report:
-    """Hold every entry of a framework's manifest to its claim (``workers`` processes)."""
+                    draw_timeout: float | None = DEFAULT_DRAW_TIMEOUT, batched: bool = True) -> Report:
+    """Hold every entry of a framework's manifest to its claim (``workers`` processes).
+
+    ``batched``: draw through the binding's compiled batch path where it has one (``jit(vmap)``
+    for jax, ...); False makes one eager call per draw.  Each result says which path it took.
+    """
     from initspec.frameworks import binding_for
 
     path = manifest_path(framework) if manifest is None else manifest
@@ -36,7 +40,7 @@ def check_framework(framework: str, *, only: str | None = None, seed: int = DEFA
     xf = (load_xfails(m.framework) + (load_xfails(f"{m.framework}-{backend}") if backend else [])) if xfails else []
     results = run(entries, seed=seed, alpha=alpha, samples=samples, max_draws=max_draws,
                   framework=_repro_prefix(m.framework, backend, None if manifest is None else m.path),
-                  xfails=xf, progress=progress, workers=workers, draw_timeout=draw_timeout)
+                  xfails=xf, progress=progress, workers=workers, draw_timeout=draw_timeout, batched=batched)
     version = binding.version() + (f" ({backend} {binding.backend_version()} backend)" if backend else "")
     report = Report(m.framework, version, seed, alpha, results)
     report.warnings += power_warnings(results)
@@ -58,8 +62,9 @@ def check(target: str | Callable[..., Any], *, scheme: str, convention: str = "n
           layout: str = "torch", shapes: Iterable[Any] | None = None, dtypes: Sequence[str] = ("float32",),
           seed: int = DEFAULT_SEED, alpha: float = DEFAULT_ALPHA, samples: int | None = None,
           max_draws: int = DEFAULT_MAX_DRAWS, progress: Progress | None = None,
-          draw_timeout: float | None = DEFAULT_DRAW_TIMEOUT) -> Report:
-    """Audit one initializer (a ``MODULE:ATTR(args)`` string or the callable itself)."""
+          draw_timeout: float | None = DEFAULT_DRAW_TIMEOUT, batched: bool = True) -> Report:
+    """Audit one initializer (a ``MODULE:ATTR(args)`` string or the callable itself); ``batched``
+    as in :func:`check_framework`."""
     from initspec.engine.guard import build_guarded
     from initspec.frameworks import binding_for
 
@@ -68,7 +73,7 @@ def check(target: str | Callable[..., Any], *, scheme: str, convention: str = "n
                               build=lambda b: build_guarded(b, draw_timeout))
     binding = binding_for(convention, convention=True)
     results = run([entry], seed=seed, alpha=alpha, samples=samples, max_draws=max_draws,
-                  progress=progress, drawers={entry.id: drawer}, draw_timeout=draw_timeout)
+                  progress=progress, drawers={entry.id: drawer}, draw_timeout=draw_timeout, batched=batched)
     report = Report(binding.FRAMEWORK, binding.version(), seed, alpha, results)
     report.warnings += power_warnings(results)
     return report

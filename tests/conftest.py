@@ -44,3 +44,39 @@ def claims_are_held(tmp_path, run_cli):
                 assert f"0 passed, {n} failed" in out
 
     return check
+
+
+@pytest.fixture(scope="module")
+def paths_compared():
+    """``compare(framework, ids, path)``: the same entries drawn batched (seed 0) and eager (seed 1).
+
+    Each entry is cut to its first two shapes, in float32 and bfloat16 (a compiled 16-bit path is
+    where rounding could differ).  Asserts that every continuous batched result took ``path``
+    (a comparison of eager with eager would prove nothing) and returns
+    :func:`initspec.engine.compare.compare_paths`'s rows.  Power: each result holds the run's
+    default sample (sized for a 1% std error at the run's alpha), so the two-sample variance test,
+    whose SE is √2 times the one-sample one, catches a ~1.5% std difference; the KS on the kept
+    32,768 values a side catches a CDF distance of ~0.024 (uniform vs normal of one variance is 0.06).
+    """
+    import dataclasses
+
+    from initspec.engine.compare import compare_paths
+    from initspec.engine.runner import run
+    from initspec.frameworks.manifest import load_manifest, manifest_path
+
+    def compare(framework: str, ids: tuple[str, ...], path: str) -> list[dict]:
+        entries = [dataclasses.replace(e, cases=e.cases[:2], dtypes=[d for d in ("float32", "bfloat16")
+                                                                     if d in e.dtypes])
+                   for e in load_manifest(manifest_path(framework)).entries if e.id in ids]
+        assert len(entries) == len(ids), sorted(set(ids) - {e.id for e in entries})
+        batched = run(entries, seed=0, framework=framework)
+        eager = run(entries, seed=1, framework=framework, batched=False)
+        continuous = [r for r in batched if r.evidence is not None]
+        assert continuous and all(r.path == path for r in continuous), {(r.id, r.path, r.path_fallback)
+                                                                         for r in continuous}
+        assert all(r.path == "eager" for r in eager)
+        rows = compare_paths(batched, eager)
+        assert len(rows) == len(continuous)
+        return rows
+
+    return compare

@@ -13,10 +13,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 TOP = {"initspec_version": str, "framework": str, "framework_version": str, "seed": int, "alpha": float,
-       "results": list, "summary": dict, "warnings": list}
+       "results": list, "summary": dict, "paths": dict, "warnings": list}
 SUMMARY = ("passed", "failed", "errors", "xfailed", "xpassed")
 RESULT = ("id", "target", "scheme", "layout", "shape", "dtype", "fan_in", "fan_out", "verdict", "expected",
-          "observed", "tests", "diagnosis", "error", "xfail", "power", "seed", "repro")
+          "observed", "tests", "diagnosis", "error", "xfail", "power", "seed", "path", "path_fallback", "repro")
 EXPECTED = ("mean", "var", "std", "lower", "upper")
 OBSERVED = ("n", "mean", "var", "min", "max")
 TEST = ("name", "statistic", "p_value", "passed", "detail")

@@ -38,12 +38,14 @@ from initspec.errors import InputError
 @click.option("--all-backends", is_flag=True, help="keras on every installed backend, one process each, compared")
 @click.option("--draw-timeout", type=float, default=DEFAULT_DRAW_TIMEOUT, show_default=True,
               help="seconds one initializer call may take; longer is an error result (0: no limit)")
+@click.option("--eager", is_flag=True,
+              help="one eager call per draw, never the binding's compiled batch path (jit(vmap), tf.function)")
 def check(framework: str | None, only: str | None, seed: int, alpha: float, samples: int | None,
           max_draws: int, target: str | None, convention: str, scheme: str | None, layout: str,
           shapes: tuple[str, ...], dtypes: tuple[str, ...], manifest: str | None, json_path: str | None,
           junit: str | None, markdown: str | None, html: str | None, quiet: bool, verbose: int,
           backend: str | None = None, all_backends: bool = False, workers: int = 1, no_xfails: bool = False,
-          draw_timeout: float = DEFAULT_DRAW_TIMEOUT) -> None:
+          draw_timeout: float = DEFAULT_DRAW_TIMEOUT, eager: bool = False) -> None:
     """Check FRAMEWORK's initializers (or one --target) against their claimed schemes."""
     from rich.console import Console
 
@@ -81,11 +83,12 @@ def check(framework: str | None, only: str | None, seed: int, alpha: float, samp
         keras_backends.validate(framework, manifest, backend, all_backends, target)
         if all_backends:
             sys.exit(backends.run_all(seed=seed, alpha=alpha, samples=samples, max_draws=max_draws, only=only,
-                                      manifest=manifest, json_path=json_path, quiet=quiet, echo=click.echo))
+                                      manifest=manifest, json_path=json_path, quiet=quiet, echo=click.echo,
+                                      eager=eager))
         keras_backends.select(backend)
     bar, progress = progress_bar(sys.stderr.isatty() and not quiet)
     common = {"seed": seed, "alpha": alpha, "samples": samples, "max_draws": max_draws, "progress": progress,
-              "draw_timeout": draw_timeout or None}
+              "draw_timeout": draw_timeout or None, "batched": not eager}
     if target is not None:
         if framework:
             raise InputError("give either FRAMEWORK or --target, not both")

@@ -156,7 +156,8 @@ def _side(verdict: str) -> str:
 
 
 def run_all(*, seed: int, alpha: float, samples: int | None, max_draws: int, only: str | None,
-            manifest: str | None, json_path: str | None, quiet: bool, echo: Any = print) -> int:
+            manifest: str | None, json_path: str | None, quiet: bool, echo: Any = print,
+            eager: bool = False) -> int:
     """Run every backend in its own process, merge, compare, print; the exit code.
 
     0: every backend that ran conforms (known deviations aside) and the backends agree where
@@ -170,6 +171,8 @@ def run_all(*, seed: int, alpha: float, samples: int | None, max_draws: int, onl
         args += ["--only", only]
     if manifest:
         args += ["--manifest", str(Path(manifest).resolve())]
+    if eager:
+        args.append("--eager")
     children = {}
     with tempfile.TemporaryDirectory(prefix="initspec-backends-") as tmp:
         for backend in BACKENDS:

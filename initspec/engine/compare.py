@@ -263,3 +263,37 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
     return "\n".join(out) + "\n"
+
+
+def compare_paths(batched: list[Any], eager: list[Any], alpha: float = 1e-3) -> list[dict[str, Any]]:
+    """Result by result, do the batched and the eager runs of one manifest draw the same law?
+
+    ``batched`` and ``eager`` are runner results of the same entries (different seeds: the two
+    samples must be independent).  Per continuous result: two-sample KS on the kept samples and
+    z-tests of the variance and the mean from the streamed moments, the standard errors from the
+    reference's own moments (as for Keras backends); Holm over every test of the comparison.
+    Each row: ``id``, ``paths`` (batched, eager), ``tests`` {name: (statistic, p)}, ``same``.
+    """
+    from initspec.engine.backends import _pair_tests
+    from initspec.engine.stats import holm
+
+    rows = []
+    others = {r.id: r for r in eager}
+    for a in batched:
+        b = others.get(a.id)
+        ev_a, ev_b = getattr(a, "evidence", None), getattr(b, "evidence", None)
+        if b is None or ev_a is None or ev_b is None or ev_a.sample is None or ev_b.sample is None:
+            continue
+        tests = {}
+        for t in _pair_tests(a.to_dict(), b.to_dict(), ev_a.reference):
+            tests[t["test"]] = (t["z"], t["p_value"])
+        ks = stats.ks_2samp(ev_a.sample, ev_b.sample)
+        tests["ks"] = (float(ks.statistic), float(ks.pvalue))
+        rows.append({"id": a.id, "paths": (a.path, b.path), "tests": tests})
+    flat = [(row, name) for row in rows for name in row["tests"]]
+    rejected = holm([row["tests"][name][1] for row, name in flat], alpha)
+    for row in rows:
+        row["same"] = True
+    for (row, _), rej in zip(flat, rejected, strict=True):
+        row["same"] = row["same"] and not rej
+    return rows

@@ -86,6 +86,8 @@ class Result:
     xfail: str | None = None
     power: float | None = None
     timing: dict[str, float] = field(default_factory=dict)
+    path: str = "eager"
+    path_fallback: str | None = None
     evidence: Evidence | None = field(default=None, repr=False)
 
     @property
@@ -103,7 +105,7 @@ class Result:
             "observed": {k: _num(v) for k, v in self.observed.items()},
             "tests": [t.to_dict() for t in self.tests], "diagnosis": self.diagnosis,
             "error": self.error, "xfail": self.xfail, "power": _num(self.power), "seed": self.seed,
-            "timing": self.timing,
+            "timing": self.timing, "path": self.path, "path_fallback": self.path_fallback,
             "repro": self.repro,
         }
 
@@ -135,9 +137,11 @@ def _repro(entry: Entry, case: Case, dtype: str, seed: int, framework: str | Non
             f"--dtype {dtype} --seed {seed}")
 
 
-def repro_flags(samples: int | None, alpha: float, max_draws: int) -> str:
+def repro_flags(samples: int | None, alpha: float, max_draws: int, batched: bool = True) -> str:
     """The options beyond --seed a repro line needs to repeat a run exactly (those not at their default)."""
     flags = f" --samples {samples}" if samples is not None else ""
+    if not batched:
+        flags += " --eager"
     if alpha != DEFAULT_ALPHA:
         flags += f" --alpha {alpha!r}"
     if max_draws != DEFAULT_MAX_DRAWS:
@@ -173,7 +177,8 @@ def run(entries: list[Entry], *, seed: int = DEFAULT_SEED, alpha: float = DEFAUL
         samples: int | None = None, max_draws: int = DEFAULT_MAX_DRAWS,
         framework: str | None = None, xfails: list[tuple[str, str]] | None = None,
         progress: Progress | None = None, drawers: dict[str, Any] | None = None,
-        workers: int = 1, draw_timeout: float | None = DEFAULT_DRAW_TIMEOUT) -> list[Result]:
+        workers: int = 1, draw_timeout: float | None = DEFAULT_DRAW_TIMEOUT,
+        batched: bool = True) -> list[Result]:
     """Run every entry; returns the results with verdicts and diagnoses.
 
     ``drawers`` maps entry id -> a prepared Drawer (``draw(case, dtype, seed)``); entries
@@ -182,17 +187,19 @@ def run(entries: list[Entry], *, seed: int = DEFAULT_SEED, alpha: float = DEFAUL
     framework once); Holm's correction and diagnosis still see the whole run.
     Every initializer call runs under :func:`~initspec.engine.guard.guarded` with
     ``draw_timeout`` seconds per draw: whatever it does becomes that result's error.
+    ``batched``: draw through a drawer's compiled ``many`` where it has one (see :class:`_Clock`);
+    False draws every tensor with its own eager call.
     """
     from initspec.engine.diagnosis import diagnose_group
 
     jobs = plan(entries, seed, framework)
-    flags = repro_flags(samples, alpha, max_draws)
+    flags = repro_flags(samples, alpha, max_draws, batched)
     for job in jobs:
         job.result.repro += flags
     groups = _fan_law_groups(jobs)
     m = sum(j.planned_tests for j in jobs) + len(groups)
     settings = {"samples": samples, "max_draws": max_draws, "seed": seed, "alpha_each": alpha / max(m, 1),
-                "draw_timeout": draw_timeout}
+                "draw_timeout": draw_timeout, "batched": batched}
     if workers > 1 and not drawers and len({j.entry.id for j in jobs}) > 1:
         _execute_parallel(jobs, settings, workers, progress)
     else:
@@ -245,7 +252,7 @@ def _execute_job(job: Job, prepared: _Prepared, settings: dict[str, Any]) -> Non
     alpha_each = settings["alpha_each"]
     n_req = settings["samples"] or (st.samples_for_power(job.reference.kurtosis, alpha_each) if job.reference else 0)
     _execute(job, drawer, n_req, job.entry.max_draws or settings["max_draws"], settings["seed"], alpha_each,
-             settings.get("draw_timeout"))
+             settings.get("draw_timeout"), settings.get("batched", True))
 
 
 _WORKER: _Prepared | None = None
@@ -376,9 +383,9 @@ def draw_seed(seed: int, key: str, k: int) -> int:
 
 
 def _execute(job: Job, drawer: Any, n_req: int, max_draws: int, seed: int, alpha_each: float,
-             timeout: float | None = None) -> None:
+             timeout: float | None = None, batched: bool = True) -> None:
     r = job.result
-    clock = _Clock(drawer, lambda k: draw_seed(seed, f"{job.case.label}-{job.dtype}", k), timeout)
+    clock = _Clock(drawer, lambda k: draw_seed(seed, f"{job.case.label}-{job.dtype}", k), timeout, batched)
     try:
         if job.scheme.kind in ("constant", "identity", "dirac", "orthogonal"):
             first = clock.draw(job, 0)
@@ -395,7 +402,7 @@ def _execute(job: Job, drawer: Any, n_req: int, max_draws: int, seed: int, alpha
             digest = _continuous(job, clock, n_req, max_draws, alpha_each)
             if digest is None:
                 return
-        same = _digest(clock.draw(job, 0)) == digest
+        same = _digest(clock.first_again(job)) == digest
         r.tests.append(Test("deterministic", passed=same,
                             detail="" if same else f"two draws with seed {clock.seed(0)} differ"))
     except DrawError as e:  # SystemExit, BaseException, os._exit, a timeout: already described
@@ -404,24 +411,86 @@ def _execute(job: Job, drawer: Any, n_req: int, max_draws: int, seed: int, alpha
         r.error = _short(f"raised {type(e).__name__}: {e}".strip())
     finally:
         r.timing = {"draw": clock.draw_seconds, "total": time.perf_counter() - clock.start}
+        r.path, r.path_fallback = clock.path, clock.fallback
+
+
+#: values one batched call may return: bounds the memory of a batch (32 MiB of float64 statistics)
+BATCH = 1 << 22
+
+
+def _many(drawer: Any, job: Job, seeds: list[int]) -> np.ndarray:
+    x = drawer.many(job.case, job.dtype, seeds)
+    want = (len(seeds), *job.case.shape)
+    if not isinstance(x, np.ndarray) or x.shape != want:
+        got = x.shape if isinstance(x, np.ndarray) else type(x).__name__
+        raise TypeError(f"the batched call returned {got}, not an array of shape {want}")
+    return x
 
 
 class _Clock:
-    """Times the framework's own work (the draws) apart from initspec's."""
+    """Draws a job's tensors and times the framework's own work (the draws) apart from initspec's.
 
-    def __init__(self, drawer: Any, seed: Callable[[int], int], timeout: float | None = None) -> None:
+    A drawer with a ``many(case, dtype, seeds)`` attribute (a binding's compiled path, named by
+    its ``path`` attribute) draws a whole batch of seeds in one call; the batch length is fixed
+    per job, the last batch padded with the next seeds and cut, so a job compiles once.  When
+    the first batched call fails the job falls back to one eager call per draw and says why.
+    """
+
+    def __init__(self, drawer: Any, seed: Callable[[int], int], timeout: float | None = None,
+                 batched: bool = True) -> None:
         self.drawer = drawer
         self.seed = seed
         self.timeout = timeout
+        self.batched = batched and callable(getattr(drawer, "many", None))
+        self.path = "eager"
+        self.fallback: str | None = None
+        self.first_batch: list[int] | None = None
         self.draw_seconds = 0.0
         self.start = time.perf_counter()
 
     def draw(self, job: Job, k: int) -> np.ndarray:
-        """Draw number k of this job."""
+        """Draw number k of this job, with its own eager call."""
         t0 = time.perf_counter()
         x = guarded(_draw, self.drawer, job, self.seed(k), timeout=self.timeout, what=f"draw {k}")
         self.draw_seconds += time.perf_counter() - t0
         return x
+
+    def many(self, job: Job, ks: list[int]) -> np.ndarray:
+        """Draws ks of this job in one batched call: shape (len(ks), *shape)."""
+        t0 = time.perf_counter()
+        x = guarded(_many, self.drawer, job, [self.seed(k) for k in ks], timeout=self.timeout,
+                    what=f"the batched draw of {len(ks)} seeds")
+        self.draw_seconds += time.perf_counter() - t0
+        return x
+
+    def blocks(self, job: Job, draws: int):
+        """Yields (k0, xs): draws k0, k0+1, ... as one array of shape (m, *shape), in order.
+
+        Nothing here keeps a reference to a yielded block: its memory is the consumer's.
+        """
+        size = max(math.prod(job.case.shape), 1)
+        # a power of two: jobs of one shape share a few batch lengths, hence compilations
+        b = min(1 << (draws - 1).bit_length(), 1 << max((BATCH // size).bit_length() - 1, 0)) if self.batched else 1
+        if b >= 2:
+            try:
+                first = self.many(job, list(range(b)))
+            except Exception as e:  # noqa: BLE001 - cannot be traced or compiled: the eager path decides
+                self.fallback = _short(str(e) or type(e).__name__)
+            else:
+                self.path, self.first_batch = str(getattr(self.drawer, "path", "batched")), list(range(b))
+                yield 0, first[:draws]
+                del first
+                for k0 in range(b, draws, b):
+                    yield k0, self.many(job, list(range(k0, k0 + b)))[:draws - k0]
+                return
+        for k in range(draws):
+            yield k, self.draw(job, k)[np.newaxis]
+
+    def first_again(self, job: Job) -> np.ndarray:
+        """Draw 0 once more, through the path that drew it (the determinism test)."""
+        if self.first_batch is not None:
+            return self.many(job, self.first_batch)[0]
+        return self.draw(job, 0)
 
 
 def _passed_structure(r: Result, finite: bool = True) -> None:
@@ -501,7 +570,7 @@ def _continuous(job: Job, clock: _Clock, n_req: int, max_draws: int, alpha_each:
         nonlocal have, outside
         if have < n_ks:
             take = n_ks - have
-            idx = slice(None) if values.size <= take else np.sort(sub_rng.choice(values.size, take, replace=False))
+            idx = slice(None) if values.size <= take else _stratified(values.size, take, sub_rng)
             picks.append(values[idx].astype(np.float64))
             have += picks[-1].size
         for chunk in _chunks(values):
@@ -517,37 +586,35 @@ def _continuous(job: Job, clock: _Clock, n_req: int, max_draws: int, alpha_each:
     # the values, would otherwise dominate (a 600-value draw is 600 values for ~20 calls).
     pending: list[np.ndarray] = []
     pending_n = 0
-    k, draws = 0, 1
-    while k < draws:
-        x = clock.draw(job, k)
-        if not _structural(r, x, job):
+    draws = min(max(2, math.ceil(n_req / max(math.prod(job.case.shape), 1))), max(max_draws, 2))
+    for k0, xs in clock.blocks(job, draws):
+        if not _structural(r, xs[0], job):
             return None
-        if k == 0:
-            if not _finite(r, x):  # before the seed test: all-NaN draws are all alike
+        if k0 == 0:
+            if not _finite(r, xs[0]):  # before the seed test: all-NaN draws are all alike
                 return None
             _passed_structure(r, finite=False)  # later draws: finiteness read off each block's extremes
-            draws = min(max(2, math.ceil(n_req / max(x.size, 1))), max(max_draws, 2))
-            digest0 = _digest(x)
-        elif k == 1:
-            _seed_test(r, digest0, _digest(x), clock)
-        values = x.reshape(-1)
+            digest0 = _digest(xs[0])
+        if k0 <= 1 < k0 + len(xs):
+            _seed_test(r, digest0, _digest(xs[1 - k0]), clock)
         if job.scheme.kind == "sparse":
-            zeros_bad += _sparse_columns(job, x)
-            values = values[values != 0]
+            zeros_bad += sum(_sparse_columns(job, x) for x in xs)
+            values = xs[xs != 0]
+        else:
+            values = xs.reshape(-1)
         if values.size >= POOL:
             if not consume(values):
                 return None
         else:
             pending.append(values)
             pending_n += values.size
-            if pending_n >= POOL or k == draws - 1:
+            if pending_n >= POOL or k0 + len(xs) >= draws:
                 block = np.concatenate(pending)
                 pending, pending_n = [], 0
                 if not consume(block):
                     return None
                 del block
-        del x, values  # nothing of a large tensor may outlive it into the next draw
-        k += 1
+        del xs, values  # nothing of a large tensor may outlive it into the next draw
     r.tests.append(Test("finite", passed=True))
     if job.scheme.kind == "sparse":
         r.tests.append(Test("sparsity", statistic=float(zeros_bad), passed=zeros_bad == 0,
@@ -563,7 +630,7 @@ def _continuous(job: Job, clock: _Clock, n_req: int, max_draws: int, alpha_each:
                 Test("mean", z_mean, p_mean),
                 Test("ks", d, p_ks, detail=f"KS on {sample.size} values against the exact reference CDF")]
     if sample.size > EVIDENCE_SAMPLES:
-        sample = sample[np.sort(sub_rng.choice(sample.size, EVIDENCE_SAMPLES, replace=False))]
+        sample = sample[_stratified(sample.size, EVIDENCE_SAMPLES, sub_rng)]
     r.evidence = Evidence(job.scheme, ref, sample, z_var, job.entry.layout)
     if ref.bounded:
         r.tests.append(Test("support", statistic=float(outside), passed=outside == 0,
@@ -575,6 +642,18 @@ def _continuous(job: Job, clock: _Clock, n_req: int, max_draws: int, alpha_each:
                             detail=f"min {mom.minimum:.6g} / max {mom.maximum:.6g} vs bounds "
                             f"[{ref.lower:.6g}, {ref.upper:.6g}]"))
     return digest0
+
+
+def _stratified(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k distinct ascending indices below n: one uniform pick in each of k equal strata.
+
+    The choice does not look at the values, so under the null the picked values are i.i.d. from
+    the law like the whole block; it costs O(k), where ``rng.choice(n, k, replace=False)`` costs
+    O(n) (37 ms for 60,000 of 2^20 values here) -- and it spreads the picks over the whole tensor.
+    """
+    start = np.arange(k, dtype=np.int64) * n // k
+    width = np.diff(start, append=n)
+    return start + (rng.random(k) * width).astype(np.int64)
 
 
 def _sparse_columns(job: Job, w: np.ndarray) -> int:

@@ -33,6 +33,22 @@ class Report:
                 "xfailed": count["xfail"], "xpassed": count["xpass"]}
 
     @property
+    def paths(self) -> dict[str, int]:
+        """How many results each draw path took (``eager``, ``jit(vmap)``, ...), most first."""
+        count: dict[str, int] = {}
+        for r in self.results:
+            count[r.path] = count.get(r.path, 0) + 1
+        return dict(sorted(count.items(), key=lambda kv: -kv[1]))
+
+    def paths_line(self) -> str:
+        """``draws: jit(vmap) 540, eager 6 (6 after the batched call failed)``; '' when all were eager."""
+        if set(self.paths) <= {"eager"}:
+            return ""
+        fell = sum(r.path_fallback is not None for r in self.results)
+        return "draws: " + ", ".join(f"{p} {n}" for p, n in self.paths.items()) + (
+            f" ({fell} after the batched call failed)" if fell else "")
+
+    @property
     def ok(self) -> bool:
         return not any(r.verdict in FAILING for r in self.results)
 
@@ -46,6 +62,7 @@ class Report:
         return {"initspec_version": __version__, "framework": self.framework,
                 "framework_version": self.framework_version, "seed": self.seed, "alpha": self.alpha,
                 **self.meta, "results": [r.to_dict() for r in self.results], "summary": self.summary,
+                "paths": self.paths,
                 "warnings": self.warnings}
 
     def write_json(self, path: str | Path) -> None:

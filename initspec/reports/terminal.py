@@ -66,8 +66,10 @@ def print_grouped(report: Report, console: Console) -> None:
     widths = (min(max((len(r.entry) for r in view), default=0), _NAME_MAX),
               max((len(" ".join(r.dtypes)) for r in view), default=0),
               max((len(r.size) for r in view), default=0))
+    paths = report.paths_line()
     console.print(escape(f"initspec: {report.framework} {report.framework_version} "
-                         f"(seed {report.seed}, alpha {report.alpha:g})"), soft_wrap=True)
+                         f"(seed {report.seed}, alpha {report.alpha:g}{'; ' + paths if paths else ''})"),
+                  soft_wrap=True)
     for row in view:
         for line in _row_lines(row, widths):
             console.print(line, soft_wrap=True, highlight=False)

@@ -22,7 +22,9 @@ each row is the eager draw with that seed, and a graph of stateless ops is deter
 calls.  ``many`` raises (the runner falls back to the eager loop) where that cannot hold: an
 initializer instance (it keeps its own seed), a call whose op seed is not the one passed, more
 than one random op per draw (eager continues one stream, a twin would repeat it), or any other
-stateful op in the traced draw.
+stateful op in the traced draw.  A batch of fewer than ``_MIN_ROWS`` seeds is drawn by the eager
+loop instead (bit-identical rows; a compile would cost more than it saves); ``draw.path`` names the
+path the last ``many`` call took: ``"tf.function"`` or ``"eager loop"``.
 """
 
 from __future__ import annotations
@@ -68,6 +70,10 @@ _TRACE_SEED = 0x5EED  # the op seed the traced initializer is built with: the tw
 # rows a step); more unrolled rows cost trace time (~0.03 s a job at one row) for no measured gain.
 _TARGET_VALUES = 2048
 _PARALLEL = 4  # loop iterations in flight: rows are independent stateless draws
+# Batches of fewer rows are drawn by the eager loop (the same bits, see the tests): an eager draw
+# costs ~2-4 ms (the seed reset clears TF's kernel cache), a compile ~50-100 ms per job, so below
+# ~30 rows the compile costs more than it saves (measured over the manifest, docs/notes/tfb.md).
+_MIN_ROWS = 32
 _trace_lock = threading.Lock()
 _tracing = threading.local()  # .pair: the (seed1, seed2) uint64 tensors of the row being traced
 
@@ -216,6 +222,9 @@ def prepare(obj: Any, target: Any, convention: str):
         shape = tuple(case.shape)
         if not seeds:
             return np.empty((0, *shape), dtype=np_dtype(dtype))
+        if len(seeds) < _MIN_ROWS:
+            draw.path = "eager loop"
+            return np.stack([draw(case, dtype, int(s)) for s in seeds])
         key = (shape, tf_dtype.name, len(seeds))
         if key not in compiled:
             try:
@@ -225,7 +234,9 @@ def prepare(obj: Any, target: Any, convention: str):
         if isinstance(compiled[key], Exception):
             raise compiled[key]
         pairs = np.array([seed_pair(int(s)) for s in seeds], dtype=np.uint64).reshape(len(seeds), 2)
-        return to_numpy(compiled[key](tf.constant(pairs)))
+        out = to_numpy(compiled[key](tf.constant(pairs)))
+        draw.path = "tf.function"
+        return out
 
     draw.many = many
     draw.path = "tf.function"

@@ -141,19 +141,21 @@ def _bits(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x).view(np.uint8)
 
 
-@pytest.fixture
-def compiled(monkeypatch):
-    """many() through tf.function at any batch length (small batches otherwise take the eager loop)."""
-    monkeypatch.setattr(binding, "_MIN_ROWS", 1)
+@pytest.fixture(params=["tf.function", "eager stateless"])
+def path(request, monkeypatch):
+    """many() through one path at every batch length: tf.function, or the eager twins (by
+    default the batch length picks, at binding._MIN_ROWS)."""
+    monkeypatch.setattr(binding, "_MIN_ROWS", 1 if request.param == "tf.function" else 10**9)
+    return request.param
 
 
-def test_a_small_batch_takes_the_eager_loop_and_says_so():
-    """Below _MIN_ROWS seeds many() is the eager loop (path "eager loop"), at _MIN_ROWS the
-    compiled path ("tf.function"); the rows are the same bits either way."""
+def test_a_small_batch_takes_the_eager_twins_and_says_so():
+    """Below _MIN_ROWS seeds many() runs the twins eagerly (path "eager stateless"), at
+    _MIN_ROWS it compiles ("tf.function"); the rows are the same bits either way."""
     draw = drawer("tensorflow.compat.v1:variance_scaling_initializer")
     seeds = list(range(100, 100 + binding._MIN_ROWS))
     small = draw.many(Case((8, 8)), "bfloat16", seeds[:-1])
-    assert draw.path == "eager loop"
+    assert draw.path == "eager stateless"
     big = draw.many(Case((8, 8)), "bfloat16", seeds)
     assert draw.path == "tf.function"
     assert small.shape == (len(seeds) - 1, 8, 8) and small.dtype == big.dtype
@@ -173,7 +175,7 @@ def test_seed_pair_is_the_eager_ops_seed_pair():
 
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16", "float32"])
-def test_many_shape_dtype_and_path(dtype, compiled):
+def test_many_shape_dtype_and_path(dtype, path):
     """(len(seeds), *shape) in the eager draw's dtype, bfloat16 as ml_dtypes.bfloat16; the path is named."""
     import ml_dtypes
 
@@ -182,14 +184,14 @@ def test_many_shape_dtype_and_path(dtype, compiled):
     assert x.shape == (3, 5, 5, 3, 8)
     assert x.dtype == (np.dtype(ml_dtypes.bfloat16) if dtype == "bfloat16" else np.dtype(dtype))
     assert x.dtype == draw(Case((5, 5, 3, 8)), dtype, 11).dtype
-    assert draw.path == "tf.function"
+    assert draw.path == path
     assert draw.many(Case((4, 4)), dtype, []).shape == (0, 4, 4)
 
 
 @pytest.mark.parametrize("call", ["tensorflow.compat.v1:truncated_normal_initializer",
                                   "tensorflow.random:uniform(minval=-1.0, maxval=1.0)",
                                   "tensorflow.compat.v1:orthogonal_initializer"])
-def test_many_is_deterministic_and_row_i_depends_on_seeds_i_only(call, compiled):
+def test_many_is_deterministic_and_row_i_depends_on_seeds_i_only(call, path):
     """The trap of stateful ops in a tf.function (the stream continues across calls, and two
     ops with one seed pair repeat each other) does not apply: the same seeds give the same
     bits on a second call, after eager draws in between, and from a fresh drawer (a new
@@ -208,7 +210,7 @@ def test_many_is_deterministic_and_row_i_depends_on_seeds_i_only(call, compiled)
     assert len({row.tobytes() for row in flat}) == len(seeds)
 
 
-def test_many_restores_the_stateful_ops(compiled):
+def test_many_restores_the_stateful_ops(path):
     """The twins live only while a batch is traced: afterwards gen_random_ops is TF's own and an
     eager draw is still the direct seeded call."""
     from tensorflow.python.ops import gen_random_ops
@@ -229,7 +231,7 @@ def _manifest_jobs():
 
 
 @pytest.mark.parametrize("call,case,dtype", list(_manifest_jobs()))
-def test_many_rows_are_the_eager_draws_bit_for_bit(call, case, dtype, compiled):
+def test_many_rows_are_the_eager_draws_bit_for_bit(call, case, dtype, path):
     """Each row of many() is the eager draw with its seed, bit for bit, for every entry of the
     manifest (TF 2.21, CPU): the stateless V2 kernels fill from the Philox key and counter the
     stateful kernel starts from, through the same distributions, and the initializer's own
@@ -250,7 +252,7 @@ def test_many_rows_are_the_eager_draws_bit_for_bit(call, case, dtype, compiled):
         assert x[i].dtype == e.dtype and np.array_equal(_bits(x[i]), _bits(e)), (call, seeds[i])
 
 
-def test_many_and_eager_draw_the_same_law(compiled):
+def test_many_and_eager_draw_the_same_law(path):
     """Two-sample tests, batched vs eager, on disjoint seeds (so the samples are independent and
     the test does not lean on the bit equality above), over a representative set: truncated,
     untruncated and uniform variance scaling, orthogonal, fixed-scale samplers, in all three
@@ -310,8 +312,8 @@ def _untwinned(shape, dtype=tf.float32, seed=None):
     (_untwinned, "ran 0 of the twinned random ops"),  # RandomGamma: stateful, no twin
     (tf.compat.v1.random_normal_initializer(seed=3), "not the seed passed"),  # an instance keeps its seed
 ])
-def test_many_raises_where_a_batch_would_not_be_the_eager_law(obj, why, compiled):
-    """Where the compiled draw would not mean the eager draw, many() raises (the runner falls
+def test_many_raises_where_a_batch_would_not_be_the_eager_law(obj, why, path):
+    """Where a batched draw would not mean the eager draw, many() raises (the runner falls
     back to the eager loop), once per shape: the second call re-raises the kept error without
     tracing again.  Every case still draws eagerly."""
     target = parse_target("tensorflow.random:normal")
@@ -324,7 +326,7 @@ def test_many_raises_where_a_batch_would_not_be_the_eager_law(obj, why, compiled
     assert second.value is first.value
 
 
-def test_many_of_a_constant_initializer_is_the_constant(compiled):
+def test_many_of_a_constant_initializer_is_the_constant(path):
     """An unseeded initializer (no seed parameter, no random op) compiles too: every row is its value."""
     x = drawer("tensorflow.compat.v1:constant_initializer(0.3)").many(Case((3, 4)), "bfloat16", [1, 2])
     assert np.array_equal(x.astype(np.float32), np.full((2, 3, 4), np.float32(tf.constant(0.3, tf.bfloat16))))

@@ -22,9 +22,13 @@ each row is the eager draw with that seed, and a graph of stateless ops is deter
 calls.  ``many`` raises (the runner falls back to the eager loop) where that cannot hold: an
 initializer instance (it keeps its own seed), a call whose op seed is not the one passed, more
 than one random op per draw (eager continues one stream, a twin would repeat it), or any other
-stateful op in the traced draw.  A batch of fewer than ``_MIN_ROWS`` seeds is drawn by the eager
-loop instead (bit-identical rows; a compile would cost more than it saves); ``draw.path`` names the
-path the last ``many`` call took: ``"tf.function"`` or ``"eager loop"``.
+stateful op in the traced draw.
+
+A batch of fewer than ``_MIN_ROWS`` seeds skips the compile (it would cost more than it saves)
+and runs the same twinned initializer eagerly, one row at a time, without the seed reset (which
+clears TF's kernel cache and is most of an eager draw's cost): the same bits, checked once per
+(shape, dtype) by tracing one row into a scratch graph.  ``draw.path`` names the path the last
+``many`` call took: ``"tf.function"`` or ``"eager stateless"``.
 """
 
 from __future__ import annotations
@@ -70,10 +74,10 @@ _TRACE_SEED = 0x5EED  # the op seed the traced initializer is built with: the tw
 # rows a step); more unrolled rows cost trace time (~0.03 s a job at one row) for no measured gain.
 _TARGET_VALUES = 2048
 _PARALLEL = 4  # loop iterations in flight: rows are independent stateless draws
-# Batches of fewer rows are drawn by the eager loop (the same bits, see the tests): an eager draw
-# costs ~2-4 ms (the seed reset clears TF's kernel cache), a compile ~50-100 ms per job, so below
-# ~30 rows the compile costs more than it saves (measured over the manifest, docs/notes/tfb.md).
-_MIN_ROWS = 32
+# Batches of fewer rows run eagerly on the twins (the same bits): a compile costs ~50-60 ms a job,
+# an eager twinned row ~0.3-0.7 ms (5x5x3x8 to 3x3x64x32; an eager draw with the seed reset
+# 1.8-2.3 ms), so below ~150 rows the compile costs more than it saves (docs/notes/tfb.md).
+_MIN_ROWS = 128
 _trace_lock = threading.Lock()
 _tracing = threading.local()  # .pair: the (seed1, seed2) uint64 tensors of the row being traced
 
@@ -118,7 +122,8 @@ class _Twins:
     def __enter__(self) -> None:
         from tensorflow.python.ops import gen_random_ops
 
-        _trace_lock.acquire()
+        if not _trace_lock.acquire(timeout=60):  # held by an abandoned (timed-out) draw thread
+            raise RuntimeError("another thread's batched TensorFlow draw has held the twins for 60 s")
         self.saved = {n: getattr(gen_random_ops, n) for n in _TWINS}
         for n, f in self.saved.items():
             setattr(gen_random_ops, n, _twin(n, f))
@@ -175,15 +180,34 @@ def prepare(obj: Any, target: Any, convention: str):
 
     if instance is not None:
         return draw  # it keeps its own seed: a batch of "seeds" would not mean the same thing
-    compiled: dict[tuple, Any] = {}
+    compiled: dict[tuple, Any] = {}  # (shape, dtype, len) -> concrete function, or the error
+    checked: dict[tuple, Exception | None] = {}  # (shape, dtype) -> why the eager twins cannot run
 
     def one(shape: tuple[int, ...], tf_dtype: Any) -> Any:
-        """The initializer's draw of one row, traced (the op seed is the checked placeholder)."""
+        """The initializer's draw of one row (the op seed is the checked placeholder)."""
         if sampler:
             kw = {**target.kwargs, "dtype": tf_dtype, **({"seed": _TRACE_SEED} if seeded else {})}
             return obj(shape, *target.args, **kw)
         init = obj(*target.args, **{**target.kwargs, **({"seed": _TRACE_SEED} if seeded else {})})
         return init(shape, dtype=tf_dtype)
+
+    def row(shape: tuple[int, ...], tf_dtype: Any, pair: tuple[Any, Any]) -> Any:
+        """One row on the twins with the row's (seed1, seed2) uint64 scalars (inside :class:`_Twins`)."""
+        _tracing.pair, _tracing.ops = pair, 0
+        try:
+            x = one(shape, tf_dtype)
+        finally:
+            _tracing.pair = None
+        if _tracing.ops != int(seeded):  # a seed that reached no twin went somewhere else
+            raise NotImplementedError(f"a seeded draw ran {_tracing.ops} of the twinned random ops"
+                                      if seeded else "an unseeded draw runs a random op")
+        return x
+
+    def stateless() -> None:
+        """Raises unless the current graph holds stateless ops only (rows repeat across calls)."""
+        bad = _stateful_ops(tf.compat.v1.get_default_graph())
+        if bad:
+            raise NotImplementedError(f"the traced draw has stateful ops {bad}")
 
     def build(shape: tuple[int, ...], tf_dtype: Any, n: int) -> Any:
         per_step = max(1, min(n, _TARGET_VALUES // max(1, math.prod(shape))))
@@ -191,19 +215,8 @@ def prepare(obj: Any, target: Any, convention: str):
             per_step -= 1  # equal steps: rows per iteration divides the batch
 
         def rows(pairs: Any) -> Any:  # pairs: (per_step, 2) uint64 -> (per_step, *shape)
-            out = []
-            for j in range(per_step):
-                _tracing.pair, _tracing.ops = (pairs[j, 0], pairs[j, 1]), 0
-                try:
-                    out.append(one(shape, tf_dtype))
-                finally:
-                    _tracing.pair = None
-                if _tracing.ops != int(seeded):  # a seed that reached no twin went somewhere else
-                    raise NotImplementedError(f"a seeded draw ran {_tracing.ops} of the twinned random ops"
-                                              if seeded else "an unseeded draw runs a random op")
-            bad = _stateful_ops(tf.compat.v1.get_default_graph())
-            if bad:
-                raise NotImplementedError(f"the traced draw has stateful ops {bad}")
+            out = [row(shape, tf_dtype, (pairs[j, 0], pairs[j, 1])) for j in range(per_step)]
+            stateless()
             return tf.stack(out)
 
         @tf.function(autograph=False)
@@ -216,15 +229,38 @@ def prepare(obj: Any, target: Any, convention: str):
         with _Twins():
             return batch.get_concrete_function(tf.TensorSpec([n, 2], tf.uint64))
 
+    def check(shape: tuple[int, ...], tf_dtype: Any) -> None:
+        """One row traced into a scratch graph: the checks the compiled path makes, without a compile."""
+        with _Twins(), tf.Graph().as_default():
+            pair = tf.compat.v1.placeholder(tf.uint64, [2])
+            row(shape, tf_dtype, (pair[0], pair[1]))
+            stateless()
+
+    def eager(shape: tuple[int, ...], tf_dtype: Any, pairs: np.ndarray) -> np.ndarray:
+        key = (shape, tf_dtype.name)
+        if key not in checked:
+            try:
+                check(shape, tf_dtype)
+                checked[key] = None
+            except Exception as e:  # noqa: BLE001 - kept and re-raised, as for a compile
+                checked[key] = e
+        if checked[key] is not None:
+            raise checked[key]
+        with _Twins():
+            return np.stack([to_numpy(row(shape, tf_dtype, (tf.constant(a, tf.uint64), tf.constant(b, tf.uint64))))
+                             for a, b in pairs])
+
     def many(case: Any, dtype: str, seeds: list[int]) -> np.ndarray:
         np_dtype(dtype)
         tf_dtype = tf.dtypes.as_dtype(dtype)
         shape = tuple(case.shape)
         if not seeds:
             return np.empty((0, *shape), dtype=np_dtype(dtype))
+        pairs = np.array([seed_pair(int(s)) for s in seeds], dtype=np.uint64).reshape(len(seeds), 2)
         if len(seeds) < _MIN_ROWS:
-            draw.path = "eager loop"
-            return np.stack([draw(case, dtype, int(s)) for s in seeds])
+            out = eager(shape, tf_dtype, pairs)
+            draw.path = "eager stateless"
+            return out
         key = (shape, tf_dtype.name, len(seeds))
         if key not in compiled:
             try:
@@ -233,7 +269,6 @@ def prepare(obj: Any, target: Any, convention: str):
                 compiled[key] = e
         if isinstance(compiled[key], Exception):
             raise compiled[key]
-        pairs = np.array([seed_pair(int(s)) for s in seeds], dtype=np.uint64).reshape(len(seeds), 2)
         out = to_numpy(compiled[key](tf.constant(pairs)))
         draw.path = "tf.function"
         return out

@@ -311,6 +311,7 @@ def _untwinned(shape, dtype=tf.float32, seed=None):
     (_seed_ignored, "not the seed passed"),  # the eager op seed comes from the context, not seed=
     (_untwinned, "ran 0 of the twinned random ops"),  # RandomGamma: stateful, no twin
     (tf.compat.v1.random_normal_initializer(seed=3), "not the seed passed"),  # an instance keeps its seed
+    (tf.keras.initializers.HeNormal, "ran 0 of the twinned random ops"),  # Keras 3 seeds its own ops
 ])
 def test_many_raises_where_a_batch_would_not_be_the_eager_law(obj, why, path):
     """Where a batched draw would not mean the eager draw, many() raises (the runner falls

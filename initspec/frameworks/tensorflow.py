@@ -117,7 +117,7 @@ def _twin(name: str, original: Any) -> Any:
 
 
 class _Twins:
-    """Context: gen_random_ops' stateful samplers replaced by :func:`_twin` (for the trace only)."""
+    """Context: gen_random_ops' stateful samplers replaced by :func:`_twin` (during one batch only)."""
 
     def __enter__(self) -> None:
         from tensorflow.python.ops import gen_random_ops

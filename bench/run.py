@@ -139,6 +139,82 @@ def check_wall(framework: str) -> dict:
             "summary": proc.stdout.strip().splitlines()[-1] if proc.stdout else proc.stderr[-200:]}
 
 
+# 6 -------------------------------------------------------------------------------------
+#: framework run -> (tox env whose interpreter has it, the module whose import is timed, KERAS_BACKEND)
+RUNS = {"numpy": ("core", "numpy", None), "torch": ("torch", "torch", None),
+        "tensorflow": ("tensorflow", "tensorflow", None), "jax": ("jax", "jax", None), "flax": ("flax", "flax", None),
+        "keras-jax": ("keras-jax", "keras", "jax"), "keras-tensorflow": ("keras-tensorflow", "keras", "tensorflow"),
+        "keras-torch": ("keras-torch", "keras", "torch")}
+
+#: one large float32 draw through the framework's own sampler, timed after a warm-up draw
+_BULK = {
+    "numpy": "import numpy as np; r = np.random.default_rng(0)\n"
+             "def go(i): r.standard_normal(N, dtype=np.float32)",
+    "torch": "import torch; x = torch.empty(N)\ndef go(i): x.normal_()",
+    "tensorflow": "import tensorflow as tf\ndef go(i): tf.random.normal((N,)).numpy()",
+    "jax": "import jax; f = jax.jit(lambda k: jax.random.normal(k, (N,)))\n"
+           "def go(i): f(jax.random.key(i)).block_until_ready()",
+    "keras": "import keras\ndef go(i): keras.ops.convert_to_numpy(keras.random.normal((N,), seed=i))",
+}
+_BULK["flax"] = _BULK["jax"]
+_BULK_RUN = """
+import time
+N = 10_000_000
+{setup}
+go(0)
+best = min(((time.perf_counter(), go(i), time.perf_counter()) for i in (1, 2, 3)), key=lambda t: t[2] - t[0])
+print((best[2] - best[0]) / N * 1e9)
+"""
+
+
+def _interpreter(run: str, given: dict[str, str]) -> str | None:
+    if run in given:
+        return given[run]
+    path = HERE.parent / ".tox" / RUNS[run][0] / "bin" / "python"
+    return str(path) if path.exists() else None
+
+
+def framework_speed(run: str, python: str) -> dict:
+    """One full `initspec check F` in F's interpreter: wall, import, draw time per value, bulk per value."""
+    _, module, backend = RUNS[run]
+    framework = run.split("-")[0]
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent), **({"KERAS_BACKEND": backend} if backend else {})}
+    imports = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        subprocess.run([python, "-c", f"import {module}"], check=True, env=env, capture_output=True)
+        imports.append(time.perf_counter() - t0)
+    bulk = float(subprocess.run([python, "-c", _BULK_RUN.format(setup=_BULK[framework])], check=True, env=env,
+                                capture_output=True, text=True).stdout.split()[-1])
+    out = HERE / f".speed-{run}.json"
+    t0 = time.perf_counter()
+    proc = subprocess.run([python, "-m", "initspec", "check", framework, "-q", "--json", str(out)], env=env,
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    doc = json.loads(out.read_text())
+    out.unlink()
+    res = doc["results"]
+    draw = sum(r["timing"].get("draw", 0.0) for r in res)
+    total = sum(r["timing"].get("total", 0.0) for r in res)
+    n = sum(r["observed"].get("n", 0) for r in res if isinstance(r["observed"].get("n"), int))
+    return {"run": run, "python": python, "exit": proc.returncode, "summary": proc.stdout.strip().splitlines()[-1:],
+            "import_s": min(imports), "check_s": wall, "draw_s": draw, "stats_s": total - draw, "values": n,
+            "draw_ns_per_value": draw / n * 1e9, "bulk_ns_per_value": bulk, "ratio": draw / n * 1e9 / bulk,
+            "paths": doc.get("paths", {})}
+
+
+def speed_table(rows: list[dict]) -> str:
+    lines = ["| run | paths | draw ns/value (bulk) | ratio | target | `check` wall (import) | <= import + 30 s |",
+             "|---|---|---|---|---|---|---|"]
+    for d in rows:
+        target = "<= 5x" if d["run"] in ("jax", "flax", "keras-jax", "tensorflow") else "(info)"
+        paths = ", ".join(f"{p} {k}" for p, k in d["paths"].items())
+        lines.append(f"| {d['run']} | {paths} | {d['draw_ns_per_value']:.0f} ({d['bulk_ns_per_value']:.1f}) | "
+                     f"{d['ratio']:.0f}x | {target} | {d['check_s']:.0f} s ({d['import_s']:.1f} s) | "
+                     f"{'yes' if d['check_s'] <= d['import_s'] + 30 else 'NO'} |")
+    return "\n".join(lines)
+
+
 # 4, 5 ----------------------------------------------------------------------------------
 _AUDIT = """
 import json, time, numpy as np, initspec
@@ -192,7 +268,26 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skip-memory", action="store_true", help="skip the 2^31-element audit (8 GiB)")
     ap.add_argument("--json", default=str(HERE / "results.json"))
+    ap.add_argument("--frameworks", default="",
+                    help=f"comma-separated runs ({', '.join(RUNS)}, or all): a full `initspec check` each, in the "
+                    "interpreter of its tox env (.tox/ENV/bin/python) unless --python RUN=PATH; only these figures")
+    ap.add_argument("--python", action="append", default=[], metavar="RUN=PATH", help="the interpreter of a run")
     args = ap.parse_args()
+    if args.frameworks:
+        given = dict(kv.split("=", 1) for kv in args.python)
+        runs = list(RUNS) if args.frameworks == "all" else args.frameworks.split(",")
+        rows = []
+        for run in runs:
+            python = _interpreter(run, given)
+            if python is None:
+                print(f"{run}: no interpreter (.tox/{RUNS[run][0]} missing; give --python {run}=PATH)")
+                continue
+            rows.append(framework_speed(run, python))
+            print(json.dumps(rows[-1]), flush=True)
+        print(speed_table(rows))
+        Path(args.json).write_text(json.dumps({"frameworks": rows}, indent=2) + "\n")
+        print(f"\nall figures: {args.json}")
+        return
     fw = _framework()
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     print(f"initspec benchmarks on {machine}; framework {fw}\n")

@@ -120,3 +120,28 @@ def test_bfloat16_recurrent_cells_fail_to_initialize_except_nnx_lstm():
     w = drawer("flax.nnx:LSTMCell")(Case((32, 32), args=(64, 32), param="hi.kernel"), "bfloat16", 0)
     w = w.astype(np.float64)
     assert np.abs(w @ w.T - np.eye(32)).max() < 8 * 2.0**-7  # orthogonal to bfloat16 precision
+
+
+#: linen and nnx, dense/conv/embedding/recurrent-input kernels: each a different default law
+PATH_ENTRIES = ("linen.Dense:kernel", "linen.Conv:kernel", "linen.Embed:embedding", "linen.LSTMCell:ii/kernel",
+                "nnx.Linear:kernel", "nnx.Conv:kernel", "nnx.Embed:embedding", "nnx.GRUCell:dense_i.kernel")
+
+
+def test_the_law_does_not_change_when_modules_initialize_under_jit(paths_compared):
+    """``module.init`` / the nnx constructor under jit(vmap) and eagerly: one law (Holm over all tests)."""
+    rows = paths_compared("flax", PATH_ENTRIES, "jit(vmap)")
+    assert all(row["same"] for row in rows), [row for row in rows if not row["same"]]
+
+
+@pytest.mark.parametrize("call", ["flax.linen:Dense", "flax.nnx:Linear"])
+def test_a_batch_under_jit_is_the_eager_draw_bit_for_bit(call):
+    """On flax 0.12 the default kernel init (lecun normal, truncated) gives the same bits compiled."""
+    target = parse_target(call)
+    draw = binding.prepare(target.load(), target, "flax")
+    case = Case((64, 32), args=[[1, 64]], kwargs={"features": 32}, param="params/kernel") if "linen" in call \
+        else Case((64, 32), args=[64, 32], param="kernel")
+    batch = draw.many(case, "float32", [5, 6, 7])
+    assert batch.shape == (3, 64, 32)
+    for row, seed in zip(batch, (5, 6, 7), strict=True):
+        assert row.tobytes() == draw(case, "float32", seed).tobytes()
+    assert batch.tobytes() == draw.many(case, "float32", [5, 6, 7]).tobytes()

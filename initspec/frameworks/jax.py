@@ -24,24 +24,10 @@ EXTRA = "jax"
 CONVENTIONS = ("jax",)
 
 
-#: XLA's CPU code generation level for initspec's compilations (see import_jax)
-XLA_OPT_LEVEL = "--xla_backend_optimization_level=1"
-
-
 def import_jax() -> Any:
-    """Import jax, on the CPU unless the user chose a platform (GPU/TPU numerics differ).
-
-    Unless ``XLA_FLAGS`` already sets it, XLA compiles at backend optimization level 1: a run
-    compiles every initializer at every shape once, and level 3 (XLA's default) spends up to six
-    times longer in LLVM on some shapes (a (5, 5, 3, 8) truncated normal: 2.4 s against 0.4 s)
-    for no gain on draws this small.  The level only changes the machine code, not what is
-    computed: the law is the same (tested against the eager draws).  Takes effect if JAX has not
-    started its CPU backend yet in this process.
-    """
+    """Import jax, on the CPU unless the user chose a platform (GPU/TPU numerics differ), with
+    initspec's persistent compilation cache (:func:`compilation_cache_dir`)."""
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_backend_optimization_level" not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} {XLA_OPT_LEVEL}".strip()
     import jax
 
     _compilation_cache(jax)
@@ -113,14 +99,66 @@ def prepare(obj: Any, target: Any, convention: str):
 
 def batched(one: Any) -> Any:
     """``many(case, dtype, seeds)`` from ``one(case, dtype) -> f(seed) -> array``: ``jit(vmap(f))``
-    over the seeds, compiled once per shape, dtype and batch length (the runner keeps it fixed)."""
-    jax = import_jax()
-    compiled: dict[tuple, Any] = {}
+    over the seeds through :func:`shared_program`, compiled once per program and batch length."""
+    fns: dict[tuple, Any] = {}
 
     def many(case: Any, dtype: str, seeds: list[int]) -> np.ndarray:
-        key = (tuple(case.shape), dtype, len(seeds))
-        if key not in compiled:
-            compiled[key] = jax.vmap(one(case, dtype)) if os.environ.get("INITSPEC_NOJIT") else jax.jit(jax.vmap(one(case, dtype)))
-        return to_numpy(compiled[key](np.asarray(seeds, dtype=np.uint32)))
+        key = (tuple(case.shape), dtype)
+        if key not in fns:
+            fns[key] = shared_program(one(case, dtype), np.uint32(0))
+        return to_numpy(fns[key](np.asarray(seeds, dtype=np.uint32)))
 
     return many
+
+
+#: XLA's CPU code generation level for initspec's compilations (see shared_program)
+COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
+_SHARED: dict[str, Any] = {}
+
+
+def shared_program(row: Any, example: Any) -> Any:
+    """``seeds -> batch``: ``jit(vmap(row))``, one compilation shared by every row of the same program.
+
+    A run compiles each initializer at each shape and dtype, and compiling is most of a JAX run
+    (0.2-1 s a program here, milliseconds to draw).  Most initializers are one sampler and
+    different scalars (he_normal, glorot_normal, variance_scaling(2, ...) are one normal times a
+    std Python computed), so the row is traced once (``make_jaxpr``), its top-level scalar float
+    literals and its constants become inputs of an evaluator that binds the same primitives with
+    the same parameters, and the evaluator's own program is the cache key: one compilation per
+    sampler, shape, dtype and batch length.  It runs the program ``jit(row)`` would run, with the
+    scalars as inputs rather than folded in (the law is the same; bits may differ in the last
+    place, as any fusion may: tested against the eager draws).
+
+    XLA compiles at backend optimization level 1: level 3, its default, spends up to six times
+    longer in LLVM on some shapes (a (5, 5, 3, 8) truncated normal: 2.4 s against 0.4 s) and
+    draws no faster at these sizes.
+    """
+    jax = import_jax()
+    from jax.extend import core as jcore
+
+    probe = jax.make_jaxpr(row)(example)
+    jaxpr = probe.jaxpr
+    lifted = [(i, k) for i, e in enumerate(jaxpr.eqns) for k, v in enumerate(e.invars)
+              if isinstance(v, jcore.Literal) and np.ndim(v.val) == 0
+              and np.issubdtype(np.asarray(v.val).dtype, np.floating)]
+    values = [np.asarray(jaxpr.eqns[i].invars[k].val, dtype=jaxpr.eqns[i].invars[k].aval.dtype) for i, k in lifted]
+    consts = list(probe.consts)
+    where = {pos: n for n, pos in enumerate(lifted)}
+
+    def run(vals: list[Any], cvals: list[Any], seed: Any) -> Any:
+        env: dict[Any, Any] = dict(zip(jaxpr.constvars, cvals, strict=True))
+        env[jaxpr.invars[0]] = seed
+        for i, e in enumerate(jaxpr.eqns):
+            args = [vals[where[(i, k)]] if (i, k) in where else
+                    (v.val if isinstance(v, jcore.Literal) else env[v]) for k, v in enumerate(e.invars)]
+            out = e.primitive.bind(*args, **e.params)
+            for var, val in zip(e.outvars, out if e.primitive.multiple_results else [out], strict=True):
+                env[var] = val
+        (result,) = [v.val if isinstance(v, jcore.Literal) else env[v] for v in jaxpr.outvars]
+        return result
+
+    key = str(jax.make_jaxpr(run)(values, consts, example))
+    fn = _SHARED.get(key)
+    if fn is None:
+        fn = _SHARED[key] = jax.jit(jax.vmap(run, in_axes=(None, None, 0)), compiler_options=COMPILER_OPTIONS)
+    return lambda seeds: fn(values, consts, seeds)

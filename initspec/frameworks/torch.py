@@ -98,11 +98,11 @@ def prepare(obj: Any, target: Any, convention: str):
 
         args = (*target.args, *case.args)
         kwargs = {**target.kwargs, **case.kwargs}
-        tensor = torch.empty(tuple(case.shape), dtype=torch_dtype(dtype))
-        if tensor.is_floating_point():  # an initializer that fills nothing shows as all-NaN, never as stale memory
-            tensor.fill_(float("nan"))
         _seed(seed)
         with torch.no_grad(), _one_thread(), warnings.catch_warnings():
+            tensor = torch.empty(tuple(case.shape), dtype=torch_dtype(dtype))
+            if tensor.is_floating_point():  # an initializer that fills nothing shows as all-NaN, never as stale memory
+                tensor.fill_(float("nan"))  # on one thread too: two spin-waiting threads made this cost a draw
             # the deprecated aliases (nn.init.normal, ...) warn on every call
             warnings.simplefilter("ignore", FutureWarning)
             out = obj(tensor, *args, **kwargs)

@@ -229,6 +229,10 @@ def _quantize(ref: Reference, lo: float, hi: float) -> None:
     first, last = np.flatnonzero(keep)[[0, -1]]
     ref.grid, ref.pmf, ref.cdf_lo = grid[first:last + 1], pmf[first:last + 1], cdf[first:last + 1]
     p = ref.pmf / ref.pmf.sum()
+    # Far-tail cells (p < 1e-150, 65,536 of them hold < 1e-145 of the mass) change no moment,
+    # but their products with small grid values are subnormal: the three dot products took
+    # 30 ms instead of 0.3 ms, for every 16-bit job.
+    p = np.where(p < 1e-150, 0.0, p)
     ref.mean = float(p @ ref.grid)
     d = ref.grid - ref.mean
     ref.var = float(p @ d**2)

@@ -11,6 +11,11 @@ of 10M values of the same dtype (``keras.random.normal``: one backend op).
     KERAS_BACKEND=tensorflow PYTHONPATH=$PWD /work/main/.tox/keras-tensorflow/bin/python bench/batched_keras.py
 
 Prints one line per (entry, case) and the totals; ``--json`` writes them.
+
+``--plan`` instead replays the draws ``initspec check keras`` makes (the runner's plan: every
+keras-convention job of a continuous law, ceil(n / values per draw) draws capped at max_draws,
+n from samples_for_power at the run's per-test alpha), once eagerly and once in batches of at
+most 4M values padded to one length per job, and prints the two totals.
 """
 
 from __future__ import annotations
@@ -56,6 +61,50 @@ def _max_ulps(a: np.ndarray, b: np.ndarray) -> int:
     return int(np.abs(a.view(ints).astype(np.int64) - b.view(ints).astype(np.int64)).max())
 
 
+def plan_run(eager_too: bool = True) -> dict:
+    """The draws of a default ``initspec check keras`` run (keras convention, continuous laws)."""
+    from initspec.engine import stats as st
+    from initspec.engine.runner import DEFAULT_ALPHA, DEFAULT_MAX_DRAWS, DEFAULT_SEED, _fan_law_groups, plan
+    from initspec.engine.runner import draw_seed as run_seed
+
+    entries = load_manifest(ROOT / "adapters" / "keras.toml").entries
+    all_jobs = plan(entries, DEFAULT_SEED, "keras")
+    m = sum(j.planned_tests for j in all_jobs) + len(_fan_law_groups(all_jobs))
+    alpha_each = DEFAULT_ALPHA / m
+    drawers: dict = {}
+    totals = {"jobs": 0, "values": 0, "eager_s": 0.0, "many_s": 0.0, "many_calls": 0, "no_many_jobs": 0}
+    for job in all_jobs:
+        if job.entry.convention != "keras" or job.reference is None or job.scheme.kind == "orthogonal":
+            continue
+        if job.entry.id not in drawers:
+            target = parse_target(job.entry.call)
+            drawers[job.entry.id] = binding.prepare(target.load(), target, "keras")
+        draw = drawers[job.entry.id]
+        size = math.prod(job.case.shape)
+        n_req = st.samples_for_power(job.reference.kurtosis, alpha_each)
+        draws = min(job.entry.max_draws or DEFAULT_MAX_DRAWS, -(-n_req // size))
+        seeds = [run_seed(DEFAULT_SEED, f"{job.case.label}-{job.dtype}", k) for k in range(draws)]
+        totals["jobs"] += 1
+        totals["values"] += draws * size
+        if eager_too:
+            t0 = time.perf_counter()
+            for s in seeds:
+                draw(job.case, job.dtype, s)
+            totals["eager_s"] += time.perf_counter() - t0
+        if not hasattr(draw, "many"):
+            totals["no_many_jobs"] += 1
+            continue
+        b = max(1, min(draws, CAP // size))
+        t0 = time.perf_counter()
+        for i in range(0, draws, b):
+            chunk = seeds[i:i + b]
+            draw.many(job.case, job.dtype, chunk + [chunk[-1]] * (b - len(chunk)))  # padded, as the runner does
+            totals["many_calls"] += 1
+        totals["many_s"] += time.perf_counter() - t0
+    totals["loadavg"] = os.getloadavg()
+    return totals
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dtype", default="float32")
@@ -63,7 +112,18 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="steady many() batches timed per case")
     ap.add_argument("--only", default="", help="comma-separated entry ids (default: every entry with many)")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--plan", action="store_true", help="replay a default check run's draws (eager and batched)")
+    ap.add_argument("--no-eager", action="store_true", help="with --plan: the batched draws only")
     args = ap.parse_args()
+    if args.plan:
+        t = plan_run(eager_too=not args.no_eager)
+        print(f"{binding.backend()}: {t['jobs']} jobs, {t['values'] / 1e6:.1f}M values; eager {t['eager_s']:.1f} s "
+              f"({t['eager_s'] * 1e9 / t['values']:.0f} ns/v); many {t['many_s']:.1f} s "
+              f"({t['many_s'] * 1e9 / t['values']:.1f} ns/v, {t['many_calls']} calls, compile included); "
+              f"jobs without many {t['no_many_jobs']}; load average {' '.join(f'{x:.2f}' for x in t['loadavg'])}")
+        if args.json:
+            args.json.write_text(json.dumps(t, indent=1))
+        return
     only = {s for s in args.only.split(",") if s}
     rows = []
     for entry in load_manifest(ROOT / "adapters" / "keras.toml").entries:

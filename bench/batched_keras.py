@@ -14,8 +14,9 @@ Prints one line per (entry, case) and the totals; ``--json`` writes them.
 
 ``--plan`` instead replays the draws ``initspec check keras`` makes (the runner's plan: every
 keras-convention job of a continuous law, ceil(n / values per draw) draws capped at max_draws,
-n from samples_for_power at the run's per-test alpha), once eagerly and once in batches of at
-most 4M values padded to one length per job, and prints the two totals.
+n from samples_for_power at the run's per-test alpha), once eagerly and once through ``many`` in
+batches of at most 4M values padded to one length per job (``many`` compiles a batch or draws
+it eagerly, whichever it expects to be cheaper), and prints the totals.
 """
 
 from __future__ import annotations
@@ -86,11 +87,14 @@ def plan_run(eager_too: bool = True) -> dict:
         seeds = [run_seed(DEFAULT_SEED, f"{job.case.label}-{job.dtype}", k) for k in range(draws)]
         totals["jobs"] += 1
         totals["values"] += draws * size
+        row = {"job": job.result.id, "size": size, "draws": draws, "eager_s": 0.0, "many_s": None}
+        totals.setdefault("per_job", []).append(row)
         if eager_too:
             t0 = time.perf_counter()
             for s in seeds:
                 draw(job.case, job.dtype, s)
-            totals["eager_s"] += time.perf_counter() - t0
+            row["eager_s"] = time.perf_counter() - t0
+            totals["eager_s"] += row["eager_s"]
         if not hasattr(draw, "many"):
             totals["no_many_jobs"] += 1
             continue
@@ -100,7 +104,10 @@ def plan_run(eager_too: bool = True) -> dict:
             chunk = seeds[i:i + b]
             draw.many(job.case, job.dtype, chunk + [chunk[-1]] * (b - len(chunk)))  # padded, as the runner does
             totals["many_calls"] += 1
-        totals["many_s"] += time.perf_counter() - t0
+        row["many_s"] = time.perf_counter() - t0
+        row["way"] = draw.many.way[(tuple(job.case.shape), job.dtype, b)]
+        totals["many_s"] += row["many_s"]
+        totals[f"{row['way']}_jobs"] = totals.get(f"{row['way']}_jobs", 0) + 1
     totals["loadavg"] = os.getloadavg()
     return totals
 
@@ -119,7 +126,8 @@ def main() -> None:
         t = plan_run(eager_too=not args.no_eager)
         print(f"{binding.backend()}: {t['jobs']} jobs, {t['values'] / 1e6:.1f}M values; eager {t['eager_s']:.1f} s "
               f"({t['eager_s'] * 1e9 / t['values']:.0f} ns/v); many {t['many_s']:.1f} s "
-              f"({t['many_s'] * 1e9 / t['values']:.1f} ns/v, {t['many_calls']} calls, compile included); "
+              f"({t['many_s'] * 1e9 / t['values']:.1f} ns/v, {t['many_calls']} calls, compile included; "
+              f"{t.get('compiled_jobs', 0)} jobs compiled, {t.get('eager_jobs', 0)} drawn eagerly); "
               f"jobs without many {t['no_many_jobs']}; load average {' '.join(f'{x:.2f}' for x in t['loadavg'])}")
         if args.json:
             args.json.write_text(json.dumps(t, indent=1))
@@ -143,17 +151,17 @@ def main() -> None:
             eager = (time.perf_counter() - t0) * 1e9 / (args.eager * size)
             t0 = time.perf_counter()
             try:
-                draw.many(case, args.dtype, seeds)
+                draw.many.compiled(case, args.dtype, seeds)
             except Exception as exc:  # noqa: BLE001 - reported, as the runner falls back
                 rows.append({"entry": entry.id, "shape": list(case.shape), "error": f"{type(exc).__name__}: {exc}"})
                 continue
             first = time.perf_counter() - t0
             t0 = time.perf_counter()
             for k in range(args.repeat):
-                draw.many(case, args.dtype, [s + k * b for s in seeds])
+                draw.many.compiled(case, args.dtype, [s + k * b for s in seeds])
             steady = (time.perf_counter() - t0) * 1e9 / (args.repeat * b * size)
             compile_s = first - steady * b * size / 1e9
-            batch = draw.many(case, args.dtype, seeds)[:4]
+            batch = draw.many.compiled(case, args.dtype, seeds)[:4]
             same = np.stack([draw(case, args.dtype, s) for s in seeds[:4]])
             exact = _bits_equal(batch, same)
             row = {"entry": entry.id, "shape": list(case.shape), "batch": b, "eager_ns": eager, "many_ns": steady,

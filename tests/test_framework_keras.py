@@ -393,17 +393,18 @@ def _batched_drawer(keras, backend, call: str):
     ("keras.initializers:Orthogonal", (32, 16), "float32"),
 ])
 def test_many_is_deterministic_distinct_and_typed(keras, backend, call, shape, dtype):
-    """Rows (len(seeds), *shape) in the eager dtype (bfloat16 as ml_dtypes), the same seeds give
-    the same bits, every row differs from every other, and a second batch length works."""
+    """The compiled path: rows (len(seeds), *shape) in the eager dtype (bfloat16 as ml_dtypes),
+    the same seeds give the same bits, every row differs from every other, and a second batch
+    length works."""
     draw = _batched_drawer(keras, backend, call)
     seeds = [11, 12, 13, 14, 2**31 - 2]
-    a, b = draw.many(Case(shape), dtype, seeds), draw.many(Case(shape), dtype, seeds)
+    a, b = draw.many.compiled(Case(shape), dtype, seeds), draw.many.compiled(Case(shape), dtype, seeds)
     assert a.shape == (len(seeds), *shape)
     assert a.dtype == draw(Case(shape), dtype, 11).dtype == np_dtype_of(dtype)
     assert np.array_equal(a.view(np.uint8), b.view(np.uint8))
     flat = a.reshape(len(seeds), -1).view(np.uint8)
     assert len({row.tobytes() for row in flat}) == len(seeds)
-    c = draw.many(Case(shape), dtype, seeds[:2])
+    c = draw.many.compiled(Case(shape), dtype, seeds[:2])
     assert np.array_equal(c.view(np.uint8), a[:2].view(np.uint8))
 
 
@@ -414,7 +415,21 @@ def test_many_raises_where_eager_raises(keras, backend):
     with pytest.raises(Exception):  # noqa: B017 - the backend's own error type
         draw(Case((8, 8)), "bfloat16", 0)
     with pytest.raises(Exception):  # noqa: B017
+        draw.many.compiled(Case((8, 8)), "bfloat16", [0, 1])
+    with pytest.raises(Exception):  # noqa: B017
         draw.many(Case((8, 8)), "bfloat16", [0, 1])
+
+
+def test_many_draws_a_cheap_batch_eagerly_and_keeps_its_choice(keras, backend):
+    """`many` compiles only when the batch's eager draws would cost more than a compilation: 3
+    draws of 64 values (well under a millisecond each) never do, so the rows are the eager draws,
+    bit for bit; the choice is kept per (shape, dtype, length), so a redraw is the same bits."""
+    draw = _batched_drawer(keras, backend, "keras.initializers:RandomNormal(mean=0.5, stddev=2.0)")
+    seeds = [1, 2, 3]
+    a, b = draw.many(Case((8, 8)), "float32", seeds), draw.many(Case((8, 8)), "float32", seeds)
+    assert draw.many.way == {((8, 8), "float32", 3): "eager"}
+    eager = np.stack([draw(Case((8, 8)), "float32", s) for s in seeds])
+    assert np.array_equal(a.view(np.uint8), eager.view(np.uint8)) and np.array_equal(a, b)
 
 
 # Every seeded initializer of adapters/keras.toml, one case and each of its dtypes: compared bit
@@ -450,7 +465,7 @@ def test_many_bits_against_eager(keras, backend):
     seeds = [3, 77, 4096, 2**31 - 5]
     for call, shape, dtype in _seeded_entries():
         draw = drawer(call)
-        batch = draw.many(Case(shape), dtype, seeds)
+        batch = draw.many.compiled(Case(shape), dtype, seeds)
         eager = np.stack([draw(Case(shape), dtype, s) for s in seeds])
         assert batch.dtype == eager.dtype, call
         if backend == "tensorflow" or not ("RandomNormal" in call or "untruncated_normal" in call):
@@ -491,7 +506,7 @@ def _two_sample_p(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 def _law_samples(draw, shape, dtype) -> tuple[np.ndarray, np.ndarray]:
     k = -(-LAW_N // math.prod(shape))
-    batched = draw.many(Case(shape), dtype, list(range(10_000, 10_000 + k)))
+    batched = draw.many.compiled(Case(shape), dtype, list(range(10_000, 10_000 + k)))
     eager = np.stack([draw(Case(shape), dtype, s) for s in range(k)])
     return batched, eager
 

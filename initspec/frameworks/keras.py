@@ -17,7 +17,8 @@ backends: a seeded initializer class (a ``RandomInitializer``) is built once per
 one compiled function, ``jax.jit(jax.vmap(row))`` or ``tf.function(tf.map_fn(row))``,
 its ``seed`` replaced by a seed generator that hands out that row's traced ``[seed, 0]`` tensor:
 exactly the tensor ``draw_seed(seed)`` makes for an int seed, so a row is the eager draw's law
-and, but for XLA's fusing of ``x * stddev + mean`` on JAX, its bits (docs/notes/kerasb.md).
+and its bits -- but for the untruncated normals on JAX, whose one fused XLA program rounds the
+erfinv and ``x * stddev + mean`` differently (within 2 ulp of the largest value; docs/notes/kerasb.md).
 ``keras_layer``, the torch and numpy backends, seedless initializers and initializer instances
 stay eager (no ``many``).
 
@@ -28,8 +29,10 @@ backend, preparing a drawer sets ``torch.set_num_threads(1)`` (see ``_single_thr
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
+import time
 from typing import Any
 
 import numpy as np
@@ -155,10 +158,13 @@ def prepare(obj: Any, target: Any, convention: str):
 
 BATCHED_PATHS = {"jax": "jax.jit(vmap)", "tensorflow": "tf.function(map_fn)"}
 # XLA:CPU's default backend optimization (level 3) spends 1.5-4 s compiling a batched draw of a
-# rank >= 3 shape (the threefry loops); level 1 compiles it in ~0.2 s, runs as fast, and gives the
-# same bits as level 3 on every entry of keras.toml (tests/test_framework_keras.py checks the
-# bits against the eager draws; bench/batched_keras.py measures both).
+# rank >= 3 shape (the threefry loops); level 1 compiles it in ~0.2 s and runs as fast, with the
+# eager draws' bits wherever level 3 has them (tests/test_framework_keras.py checks the bits
+# against the eager draws; bench/batched_keras.py measures the compile times and bit shares).
 JAX_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
+# A compiled batch costs its trace + compile (measured per process, this is the guess until the
+# first one is): a batch whose eager draws are cheaper is drawn eagerly (see ``choose``).
+COMPILE_SECONDS_PRIOR = {"jax": 0.3, "tensorflow": 0.1}
 
 
 def seed_rows(seeds: list[int]) -> np.ndarray:
@@ -178,21 +184,23 @@ def seed_rows(seeds: list[int]) -> np.ndarray:
     return np.array(rows, dtype=dtype).reshape(len(rows), 2)
 
 
-def _fixed_seed(tensor: Any) -> Any:
-    """A ``SeedGenerator`` whose ``next()`` is ``tensor``: ``draw_seed`` (every backend's random
-    ops call it) returns a generator's ``next()`` unchanged, so a traced ``[seed, 0]`` row reaches
-    ``jax.random.*`` / ``tf.random.stateless_*`` exactly as the int seed's tensor does eagerly.
-    (No variable is made: the state lives in the traced row.)"""
+@functools.cache
+def _row_seed_class() -> type:
+    """A ``SeedGenerator`` whose ``next()`` is a given tensor: ``draw_seed`` (which every backend's
+    random ops call) returns a generator's ``next()`` unchanged, so a traced ``[seed, 0]`` row
+    reaches ``jax.random.*`` / ``tf.random.stateless_*`` exactly as the int seed's tensor does
+    eagerly.  No state variable is made: the state is the row itself."""
     from keras.random import SeedGenerator
 
-    class _Row(SeedGenerator):
-        def __init__(self) -> None:  # SeedGenerator.__init__ would make a state variable
+    class RowSeed(SeedGenerator):
+        def __init__(self, row: Any) -> None:  # SeedGenerator.__init__ would make a state variable
             self.name = "initspec_row_seed"
+            self.row = row
 
         def next(self, ordered: bool = True) -> Any:
-            return tensor
+            return self.row
 
-    return _Row()
+    return RowSeed
 
 
 def _batched(obj: type, target: Any):
@@ -212,7 +220,7 @@ def _batched(obj: type, target: Any):
     def row_fn(shape: tuple[int, ...], dtype: str):
         def row(seed_row: Any) -> Any:
             init = obj(*target.args, **{**target.kwargs, "seed": 0})
-            init.seed = _fixed_seed(seed_row)
+            init.seed = _row_seed_class()(seed_row)
             return init(shape, dtype=dtype)
         return row
 
@@ -233,18 +241,61 @@ def _batched(obj: type, target: Any):
         row = row_fn(shape, dtype)
         return tf.function(lambda rows: tf.map_fn(row, rows, fn_output_signature=spec))
 
+    def eager_rows(case: Any, dtype: str, seeds: list[int]) -> np.ndarray:
+        shape = tuple(case.shape)
+        return np.stack([to_numpy(obj(*target.args, **{**target.kwargs, "seed": s})(shape, dtype=dtype))
+                         for s in seeds])
+
     def many(case: Any, dtype: str, seeds: list[int]) -> np.ndarray:
         """One draw per seed, stacked: row i has the law of ``draw(case, dtype, seeds[i])``."""
         np_dtype(dtype)
         shape = tuple(case.shape)
+        key = (shape, dtype, len(seeds))
+        if key not in way:
+            way[key] = choose(case, dtype, seeds)
+        if way[key] == "eager":
+            return eager_rows(case, dtype, seeds)
+        return compiled_rows(case, dtype, seeds)
+
+    def compiled_rows(case: Any, dtype: str, seeds: list[int]) -> np.ndarray:
+        """The batch from the compiled function, whatever it costs."""
+        np_dtype(dtype)
+        shape = tuple(case.shape)
+        key = (shape, dtype, len(seeds))
         fn = compiled.get((shape, dtype))
         if fn is None:  # jit / tf.function then trace once per batch length
             fn = compiled[(shape, dtype)] = compile_for(shape, dtype)
+        t0 = time.perf_counter()
         out = to_numpy(fn(seed_rows(seeds)))
+        if key not in first_call:
+            first_call[key] = time.perf_counter() - t0
+            compile_seconds.append(first_call[key])
         if out.shape != (len(seeds), *shape):
             raise ValueError(f"a batch of {len(seeds)} draws of {shape} came back as {out.shape}")
         return out
 
+    def choose(case: Any, dtype: str, seeds: list[int]) -> str:
+        """"compiled" unless the batch's eager draws cost less than one compilation does here.
+
+        Decided once per (shape, dtype, batch length), so the same seeds always take the same
+        path (the runner's determinism test redraws a batch).  The eager cost is the second of
+        two eager draws (the first pays the backend's per-op set-up) times the batch length; the
+        compile cost is the median first call of this process's compiled batches so far."""
+        if len(seeds) < 2:
+            return "eager"
+        t0 = time.perf_counter()
+        eager_rows(case, dtype, seeds[:1])
+        t1 = time.perf_counter()
+        eager_rows(case, dtype, seeds[1:2])
+        per_draw = min(t1 - t0, time.perf_counter() - t1)
+        cost = float(np.median(compile_seconds)) if compile_seconds else COMPILE_SECONDS_PRIOR[name]
+        return "compiled" if per_draw * len(seeds) > cost else "eager"
+
+    way: dict[tuple[tuple[int, ...], str, int], str] = {}
+    first_call: dict[tuple[tuple[int, ...], str, int], float] = {}
+    compile_seconds: list[float] = []
+    many.way = way  # type: ignore[attr-defined]  # which path each (shape, dtype, length) took
+    many.compiled = compiled_rows  # type: ignore[attr-defined]  # the compiled path alone (tests, bench)
     return many, BATCHED_PATHS[name]
 
 

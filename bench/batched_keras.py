@@ -62,7 +62,7 @@ def _max_ulps(a: np.ndarray, b: np.ndarray) -> int:
     return int(np.abs(a.view(ints).astype(np.int64) - b.view(ints).astype(np.int64)).max())
 
 
-def plan_run(eager_too: bool = True) -> dict:
+def plan_run(eager_too: bool = True, many_too: bool = True, always: bool = False) -> dict:
     """The draws of a default ``initspec check keras`` run (keras convention, continuous laws)."""
     from initspec.engine import stats as st
     from initspec.engine.runner import DEFAULT_ALPHA, DEFAULT_MAX_DRAWS, DEFAULT_SEED, _fan_law_groups, plan
@@ -98,14 +98,17 @@ def plan_run(eager_too: bool = True) -> dict:
         if not hasattr(draw, "many"):
             totals["no_many_jobs"] += 1
             continue
+        if not many_too:
+            continue
         b = max(1, min(draws, CAP // size))
         t0 = time.perf_counter()
         for i in range(0, draws, b):
             chunk = seeds[i:i + b]
-            draw.many(job.case, job.dtype, chunk + [chunk[-1]] * (b - len(chunk)))  # padded, as the runner does
+            (draw.many.compiled if always else draw.many)(job.case, job.dtype,
+                                                          chunk + [chunk[-1]] * (b - len(chunk)))  # padded
             totals["many_calls"] += 1
         row["many_s"] = time.perf_counter() - t0
-        row["way"] = draw.many.way[(tuple(job.case.shape), job.dtype, b)]
+        row["way"] = "compiled" if always else draw.many.way[(tuple(job.case.shape), job.dtype, b)]
         totals["many_s"] += row["many_s"]
         totals[f"{row['way']}_jobs"] = totals.get(f"{row['way']}_jobs", 0) + 1
     totals["loadavg"] = os.getloadavg()
@@ -121,9 +124,11 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--plan", action="store_true", help="replay a default check run's draws (eager and batched)")
     ap.add_argument("--no-eager", action="store_true", help="with --plan: the batched draws only")
+    ap.add_argument("--eager-only", action="store_true", help="with --plan: the eager draws only")
+    ap.add_argument("--always-compile", action="store_true", help="with --plan: many.compiled, never eager")
     args = ap.parse_args()
     if args.plan:
-        t = plan_run(eager_too=not args.no_eager)
+        t = plan_run(eager_too=not args.no_eager, many_too=not args.eager_only, always=args.always_compile)
         print(f"{binding.backend()}: {t['jobs']} jobs, {t['values'] / 1e6:.1f}M values; eager {t['eager_s']:.1f} s "
               f"({t['eager_s'] * 1e9 / t['values']:.0f} ns/v); many {t['many_s']:.1f} s "
               f"({t['many_s'] * 1e9 / t['values']:.1f} ns/v, {t['many_calls']} calls, compile included; "

@@ -420,16 +420,36 @@ def test_many_raises_where_eager_raises(keras, backend):
         draw.many(Case((8, 8)), "bfloat16", [0, 1])
 
 
-def test_many_draws_a_cheap_batch_eagerly_and_keeps_its_choice(keras, backend):
-    """`many` compiles only when the batch's eager draws would cost more than a compilation: 3
-    draws of 64 values (well under a millisecond each) never do, so the rows are the eager draws,
-    bit for bit; the choice is kept per (shape, dtype, length), so a redraw is the same bits."""
+def test_many_draws_a_cheap_batch_eagerly_on_tensorflow_only(keras, backend):
+    """On TensorFlow `many` compiles only when the batch's eager draws would cost more than a
+    trace: 3 draws of 64 values (well under a millisecond each, a trace is tens of ms) never do,
+    so the rows are the eager draws, bit for bit.  On JAX it always compiles.  The choice is kept
+    per (shape, dtype, length), so a redraw gives the same bits."""
     draw = _batched_drawer(keras, backend, "keras.initializers:RandomNormal(mean=0.5, stddev=2.0)")
     seeds = [1, 2, 3]
     a, b = draw.many(Case((8, 8)), "float32", seeds), draw.many(Case((8, 8)), "float32", seeds)
-    assert draw.many.way == {((8, 8), "float32", 3): "eager"}
-    eager = np.stack([draw(Case((8, 8)), "float32", s) for s in seeds])
-    assert np.array_equal(a.view(np.uint8), eager.view(np.uint8)) and np.array_equal(a, b)
+    way = "eager" if backend == "tensorflow" else "compiled"
+    assert draw.many.way == {((8, 8), "float32", 3): way}
+    same = (np.stack([draw(Case((8, 8)), "float32", s) for s in seeds]) if way == "eager"
+            else draw.many.compiled(Case((8, 8)), "float32", seeds))
+    assert np.array_equal(a.view(np.uint8), same.view(np.uint8)) and np.array_equal(a, b)
+
+
+def test_jax_programs_are_shared_across_entries(keras, backend):
+    """GlorotUniform and HeUniform on one shape are the same `uniform` program with other limits:
+    one compiled function serves both (the limits are its inputs), and each still draws its own
+    law's bits (checked against eager in test_many_bits_against_eager)."""
+    if backend != "jax":
+        pytest.skip("program sharing is the JAX path's")
+    from initspec.frameworks import keras as binding
+
+    before = len(binding._JAX_SHARED)
+    glorot, he = drawer("keras.initializers:GlorotUniform"), drawer("keras.initializers:HeUniform")
+    a = glorot.many(Case((24, 40)), "float32", [5, 6])
+    b = he.many(Case((24, 40)), "float32", [5, 6])
+    assert len(binding._JAX_SHARED) == before + 1
+    ratio = np.abs(b).max() / np.abs(a).max()  # limits sqrt(6/24) vs sqrt(6/64): ratio sqrt(64/24)
+    assert 1.5 < ratio < 1.75
 
 
 # Every seeded initializer of adapters/keras.toml, one case and each of its dtypes: compared bit

@@ -111,6 +111,9 @@ def plan_run(eager_too: bool = True, many_too: bool = True, always: bool = False
         row["way"] = "compiled" if always else draw.many.way[(tuple(job.case.shape), job.dtype, b)]
         totals["many_s"] += row["many_s"]
         totals[f"{row['way']}_jobs"] = totals.get(f"{row['way']}_jobs", 0) + 1
+    shared = getattr(binding, "_JAX_SHARED", {}) if binding.backend() == "jax" else {}
+    totals["jax_programs"] = len(shared)
+    totals["jax_compiles"] = sum(fn._cache_size() for fn in shared.values())  # one per (program, batch length)
     totals["loadavg"] = os.getloadavg()
     return totals
 
@@ -133,7 +136,8 @@ def main() -> None:
               f"({t['eager_s'] * 1e9 / t['values']:.0f} ns/v); many {t['many_s']:.1f} s "
               f"({t['many_s'] * 1e9 / t['values']:.1f} ns/v, {t['many_calls']} calls, compile included; "
               f"{t.get('compiled_jobs', 0)} jobs compiled, {t.get('eager_jobs', 0)} drawn eagerly); "
-              f"jobs without many {t['no_many_jobs']}; load average {' '.join(f'{x:.2f}' for x in t['loadavg'])}")
+              f"jobs without many {t['no_many_jobs']}; jax programs {t['jax_programs']}, compiles {t['jax_compiles']}; "
+              f"load average {' '.join(f'{x:.2f}' for x in t['loadavg'])}")
         if args.json:
             args.json.write_text(json.dumps(t, indent=1))
         return

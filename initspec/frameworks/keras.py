@@ -12,6 +12,16 @@ reserved case kwarg, the input shape) and reads the weight named by ``param``
 (``kernel``, ``bias``, ``embeddings``, ``recurrent_kernel``, ...).  ``param`` may slice the
 first axis, ``bias[32:64]``, to read one gate of a fused LSTM bias.
 
+Batched draws (``draw.many``, issue 13) for the ``keras`` convention on the JAX and TensorFlow
+backends: a seeded initializer class (a ``RandomInitializer``) is built once per batch row inside
+one compiled function, ``jax.jit(jax.vmap(row))`` or ``tf.function(tf.map_fn(row))``,
+its ``seed`` replaced by a seed generator that hands out that row's traced ``[seed, 0]`` tensor:
+exactly the tensor ``draw_seed(seed)`` makes for an int seed, so a row is the eager draw's law
+and its bits -- but for the untruncated normals on JAX, whose one fused XLA program rounds the
+erfinv and ``x * stddev + mean`` differently (within 2 ulp of the largest value; docs/notes/kerasb.md).
+``keras_layer``, the torch and numpy backends, seedless initializers and initializer instances
+stay eager (no ``many``).
+
 Results come back through ``keras.ops.convert_to_numpy``; bfloat16 arrives as
 ``ml_dtypes.bfloat16`` on every backend (checked bit-exact by the tests).  On the torch
 backend, preparing a drawer sets ``torch.set_num_threads(1)`` (see ``_single_thread_torch``).
@@ -19,8 +29,10 @@ backend, preparing a drawer sets ``torch.set_num_threads(1)`` (see ``_single_thr
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
+import time
 from typing import Any
 
 import numpy as np
@@ -135,7 +147,209 @@ def prepare(obj: Any, target: Any, convention: str):
         np_dtype(dtype)
         return to_numpy(build(seed)(tuple(case.shape), dtype=dtype))
 
+    if isinstance(obj, type) and seeded:
+        batched = _batched(obj, target)
+        if batched is not None:
+            draw.many, draw.path = batched  # type: ignore[attr-defined]
     return draw
+
+
+# ---- batched draws (issue 13) --------------------------------------------------------------------
+
+BATCHED_PATHS = {"jax": "jax.jit(vmap)", "tensorflow": "tf.function(map_fn)"}
+# XLA:CPU's default backend optimization (level 3) spends 1.5-4 s compiling a batched draw of a
+# rank >= 3 shape (the threefry loops); level 1 compiles it in ~0.2 s and runs as fast, with the
+# eager draws' bits wherever level 3 has them (tests/test_framework_keras.py checks the bits
+# against the eager draws; bench/batched_keras.py measures the compile times and bit shares).
+JAX_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
+# On TensorFlow a compiled batch costs a trace (~50 ms a job) that a short batch of cheap eager
+# draws does not: there `many` draws a batch eagerly when that is expected to be cheaper
+# (``choose``; the rows are the same bits either way).  On JAX it always compiles: a JAX program
+# is shared across entries (``_jax_shared``), and the eager probe would itself pay JAX's per-op
+# compilation for each new shape (bench/batched_keras.py --plan, docs/notes/kerasb.md).
+EAGER_WHEN_CHEAPER = {"tensorflow": True, "jax": False}
+COMPILE_SECONDS_PRIOR = {"tensorflow": 0.1}  # the guess until this process has compiled a batch
+
+
+def seed_rows(seeds: list[int]) -> np.ndarray:
+    """The ``(len(seeds), 2)`` array of the tensors ``draw_seed(seed)`` builds for int seeds:
+    ``[seed, 0]`` in the backend's seed dtype, a seed bit-cast to int32 where that dtype is int32."""
+    from keras.src.backend import random_seed_dtype
+
+    dtype = random_seed_dtype()
+    rows = []
+    for seed in seeds:
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+            raise TypeError(f"seed {seed!r}: expected an int")
+        seed = int(seed)
+        if dtype == "int32":  # draw_seed's two's-complement cast, keeping all 32 bits
+            seed = (seed & 0xFFFFFFFF ^ 0x80000000) - 0x80000000
+        rows.append((seed, 0))
+    return np.array(rows, dtype=dtype).reshape(len(rows), 2)
+
+
+@functools.cache
+def _row_seed_class() -> type:
+    """A ``SeedGenerator`` whose ``next()`` is a given tensor: ``draw_seed`` (which every backend's
+    random ops call) returns a generator's ``next()`` unchanged, so a traced ``[seed, 0]`` row
+    reaches ``jax.random.*`` / ``tf.random.stateless_*`` exactly as the int seed's tensor does
+    eagerly.  No state variable is made: the state is the row itself."""
+    from keras.random import SeedGenerator
+
+    class RowSeed(SeedGenerator):
+        def __init__(self, row: Any) -> None:  # SeedGenerator.__init__ would make a state variable
+            self.name = "initspec_row_seed"
+            self.row = row
+
+        def next(self, ordered: bool = True) -> Any:
+            return self.row
+
+    return RowSeed
+
+
+# Compiled batched draws shared by every entry whose traced row is the same program but for its
+# scalar float constants (GlorotUniform, HeUniform, RandomUniform(0, 3), ... are all one
+# `uniform(seed, shape, -limit, limit)`): keyed by that program, the constants passed in.
+_JAX_SHARED: dict[str, Any] = {}
+
+
+def _jax_shared(row: Any) -> Any:
+    """``rows -> batch`` for one Keras initializer row function on JAX, through a compiled
+    ``jit(vmap)`` of its program that every entry with the same program shares.
+
+    The row is traced once (``make_jaxpr``); its top-level scalar float literals (the stddev,
+    mean, limits and truncation bounds Keras computes in Python) and closed-over constants become
+    arguments of a small evaluator, whose own trace with them as inputs is the cache key.  The
+    evaluator binds the same primitives with the same parameters, so a row is the program
+    ``jit(row)`` would run with those constants as inputs rather than folded in."""
+    import jax
+    from jax.extend import core as jcore
+
+    probe = jax.make_jaxpr(row)(np.zeros(2, dtype=np.uint32))
+    jaxpr = probe.jaxpr
+    lifted = [(i, k) for i, e in enumerate(jaxpr.eqns) for k, v in enumerate(e.invars)
+              if isinstance(v, jcore.Literal) and np.ndim(v.val) == 0
+              and np.issubdtype(np.asarray(v.val).dtype, np.floating)]
+    values = [np.asarray(jaxpr.eqns[i].invars[k].val, dtype=jaxpr.eqns[i].invars[k].aval.dtype)
+              for i, k in lifted]
+    consts = list(probe.consts)
+    where = {pos: n for n, pos in enumerate(lifted)}
+
+    def run(vals: list[Any], cvals: list[Any], seed_row: Any) -> Any:
+        env: dict[Any, Any] = dict(zip(jaxpr.constvars, cvals, strict=True))
+        env[jaxpr.invars[0]] = seed_row
+        for i, e in enumerate(jaxpr.eqns):
+            args = [vals[where[(i, k)]] if (i, k) in where else
+                    (v.val if isinstance(v, jcore.Literal) else env[v]) for k, v in enumerate(e.invars)]
+            out = e.primitive.bind(*args, **e.params)
+            for var, val in zip(e.outvars, out if e.primitive.multiple_results else [out], strict=True):
+                env[var] = val
+        (result,) = [v.val if isinstance(v, jcore.Literal) else env[v] for v in jaxpr.outvars]
+        return result
+
+    key = str(jax.make_jaxpr(run)(values, consts, np.zeros(2, dtype=np.uint32)))
+    fn = _JAX_SHARED.get(key)
+    if fn is None:
+        batched = jax.vmap(run, in_axes=(None, None, 0))
+        try:
+            fn = jax.jit(batched, compiler_options=JAX_COMPILER_OPTIONS)
+        except TypeError:  # a jax without compiler_options: its default (slower) compile
+            fn = jax.jit(batched)
+        _JAX_SHARED[key] = fn
+    return lambda rows: fn(values, consts, rows)
+
+
+def _batched(obj: type, target: Any):
+    """``(many, path)`` for a seeded Keras initializer class on the JAX or TensorFlow backend,
+    None where no compiled path means the same thing (another backend, a class that does not
+    keep its int seed in ``self.seed`` as ``RandomInitializer`` does)."""
+    from keras.src.initializers.random_initializers import RandomInitializer
+
+    name = backend()
+    if name not in BATCHED_PATHS:
+        return None
+    probe = obj(*target.args, **{**target.kwargs, "seed": 12345})
+    if not isinstance(probe, RandomInitializer) or probe.seed != 12345:
+        return None
+    compiled: dict[tuple[tuple[int, ...], str], Any] = {}
+
+    def row_fn(shape: tuple[int, ...], dtype: str):
+        def row(seed_row: Any) -> Any:
+            init = obj(*target.args, **{**target.kwargs, "seed": 0})
+            init.seed = _row_seed_class()(seed_row)
+            return init(shape, dtype=dtype)
+        return row
+
+    def compile_for(shape: tuple[int, ...], dtype: str):
+        if name == "jax":
+            return _jax_shared(row_fn(shape, dtype))
+        import tensorflow as tf
+
+        # tf.map_fn, not tf.vectorized_map: pfor has no converter for the stateless random ops
+        # and falls back to this same while_loop, warning once per op per trace
+        spec = tf.TensorSpec(shape, tf.as_dtype(dtype))
+        row = row_fn(shape, dtype)
+        return tf.function(lambda rows: tf.map_fn(row, rows, fn_output_signature=spec))
+
+    def eager_rows(case: Any, dtype: str, seeds: list[int]) -> np.ndarray:
+        shape = tuple(case.shape)
+        return np.stack([to_numpy(obj(*target.args, **{**target.kwargs, "seed": s})(shape, dtype=dtype))
+                         for s in seeds])
+
+    def many(case: Any, dtype: str, seeds: list[int]) -> np.ndarray:
+        """One draw per seed, stacked: row i has the law of ``draw(case, dtype, seeds[i])``."""
+        np_dtype(dtype)
+        shape = tuple(case.shape)
+        key = (shape, dtype, len(seeds))
+        if key not in way:
+            way[key] = choose(case, dtype, seeds)
+        if way[key] == "eager":
+            return eager_rows(case, dtype, seeds)
+        return compiled_rows(case, dtype, seeds)
+
+    def compiled_rows(case: Any, dtype: str, seeds: list[int]) -> np.ndarray:
+        """The batch from the compiled function, whatever it costs."""
+        np_dtype(dtype)
+        shape = tuple(case.shape)
+        key = (shape, dtype, len(seeds))
+        fn = compiled.get((shape, dtype))
+        if fn is None:  # jit / tf.function then trace once per batch length
+            fn = compiled[(shape, dtype)] = compile_for(shape, dtype)
+        t0 = time.perf_counter()
+        out = to_numpy(fn(seed_rows(seeds)))
+        if key not in first_call:
+            first_call[key] = time.perf_counter() - t0
+            compile_seconds.append(first_call[key])
+        if out.shape != (len(seeds), *shape):
+            raise ValueError(f"a batch of {len(seeds)} draws of {shape} came back as {out.shape}")
+        return out
+
+    def choose(case: Any, dtype: str, seeds: list[int]) -> str:
+        """"compiled" unless the batch's eager draws cost less than one compilation does here.
+
+        TensorFlow only (see EAGER_WHEN_CHEAPER).  Decided once per (shape, dtype, batch length),
+        so the same seeds always take the same path (the runner's determinism test redraws a
+        batch).  The eager cost is the faster of two eager draws (the first pays the backend's
+        per-op set-up) times the batch length, the compile cost the median first call of this
+        process's compiled batches so far."""
+        if not EAGER_WHEN_CHEAPER[name]:
+            return "compiled"
+        if len(seeds) < 2:
+            return "eager"
+        t0 = time.perf_counter()
+        eager_rows(case, dtype, seeds[:1])
+        t1 = time.perf_counter()
+        eager_rows(case, dtype, seeds[1:2])
+        per_draw = min(t1 - t0, time.perf_counter() - t1)
+        cost = float(np.median(compile_seconds)) if compile_seconds else COMPILE_SECONDS_PRIOR[name]
+        return "compiled" if per_draw * len(seeds) > cost else "eager"
+
+    way: dict[tuple[tuple[int, ...], str, int], str] = {}
+    first_call: dict[tuple[tuple[int, ...], str, int], float] = {}
+    compile_seconds: list[float] = []
+    many.way = way  # type: ignore[attr-defined]  # which path each (shape, dtype, length) took
+    many.compiled = compiled_rows  # type: ignore[attr-defined]  # the compiled path alone (tests, bench)
+    return many, BATCHED_PATHS[name]
 
 
 def _prepare_layer(obj: Any, target: Any):

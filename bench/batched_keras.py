@@ -111,7 +111,9 @@ def plan_run(eager_too: bool = True, many_too: bool = True, always: bool = False
         row["way"] = "compiled" if always else draw.many.way[(tuple(job.case.shape), job.dtype, b)]
         totals["many_s"] += row["many_s"]
         totals[f"{row['way']}_jobs"] = totals.get(f"{row['way']}_jobs", 0) + 1
-    shared = getattr(binding, "_JAX_SHARED", {}) if binding.backend() == "jax" else {}
+    from initspec.frameworks import jax as jax_binding
+
+    shared = getattr(jax_binding, "_SHARED", {}) if binding.backend() == "jax" else {}
     totals["jax_programs"] = len(shared)
     totals["jax_compiles"] = sum(fn._cache_size() for fn in shared.values())  # one per (program, batch length)
     totals["loadavg"] = os.getloadavg()

@@ -441,13 +441,13 @@ def test_jax_programs_are_shared_across_entries(keras, backend):
     law's bits (checked against eager in test_many_bits_against_eager)."""
     if backend != "jax":
         pytest.skip("program sharing is the JAX path's")
-    from initspec.frameworks import keras as binding
+    from initspec.frameworks import jax as jax_binding
 
-    before = len(binding._JAX_SHARED)
+    before = len(jax_binding._SHARED)
     glorot, he = drawer("keras.initializers:GlorotUniform"), drawer("keras.initializers:HeUniform")
     a = glorot.many(Case((24, 40)), "float32", [5, 6])
     b = he.many(Case((24, 40)), "float32", [5, 6])
-    assert len(binding._JAX_SHARED) == before + 1
+    assert len(jax_binding._SHARED) == before + 1
     ratio = np.abs(b).max() / np.abs(a).max()  # limits sqrt(6/24) vs sqrt(6/64): ratio sqrt(64/24)
     assert 1.5 < ratio < 1.75
 

@@ -33,6 +33,12 @@ for _command in (list_cmd, show, check, diff, sample, matrix, identify_cmd, audi
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: click in non-standalone mode, every input error as one line and exit 2."""
+    import os
+
+    from initspec.frameworks.jax import default_cache_dir
+
+    # the command owns its process: JAX's compilations are kept for the next run (frameworks.jax)
+    os.environ.setdefault("INITSPEC_JAX_CACHE", default_cache_dir())
     try:
         cli.main(args=argv, prog_name="initspec", standalone_mode=False)
     except InputError as e:

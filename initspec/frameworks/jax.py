@@ -34,26 +34,28 @@ def import_jax() -> Any:
     return jax
 
 
-def compilation_cache_dir() -> str | None:
-    """Where initspec keeps JAX's persistent compilation cache; None when it is off.
-
-    ``INITSPEC_JAX_CACHE``: a folder, or ``0`` for none; default ``$XDG_CACHE_HOME/initspec/jax``
-    (``~/.cache/initspec/jax``).  A cache the user configured for JAX itself
-    (``JAX_COMPILATION_CACHE_DIR``) is left as it is.
-    """
-    choice = os.environ.get("INITSPEC_JAX_CACHE", "")
-    if choice.lower() in ("0", "off", "no", "false"):
-        return None
-    if choice:
-        return choice
+def default_cache_dir() -> str:
+    """``$XDG_CACHE_HOME/initspec/jax`` (``~/.cache/initspec/jax``): the command line's default."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "initspec", "jax")
 
 
+def compilation_cache_dir() -> str | None:
+    """Where JAX's persistent compilation cache is kept for initspec's draws, or None.
+
+    ``INITSPEC_JAX_CACHE`` names the folder (``0`` or unset: none).  The ``initspec`` command sets it
+    to :func:`default_cache_dir` unless it is set; the Python API and the pytest plugin leave it
+    unset, because JAX's cache is a setting of the whole process -- a test suite that imports
+    initspec keeps its own.  A cache configured for JAX itself (``JAX_COMPILATION_CACHE_DIR``) wins.
+    """
+    choice = os.environ.get("INITSPEC_JAX_CACHE", "")
+    return None if choice.lower() in ("", "0", "off", "no", "false") else choice
+
+
 def _compilation_cache(jax: Any) -> None:
-    # A run compiles every initializer at every shape and dtype, and compiling is most of a JAX
-    # run's time (0.1-1 s a shape here, against milliseconds of drawing): the next run of the same
-    # manifest reads the executables back.  Every compilation is kept, however quick.
+    # Compiling is most of a JAX run's time (0.2-1 s a program here, against milliseconds of
+    # drawing): the next run of the same manifest reads the executables back.  Every compilation
+    # is kept, however quick (JAX's default keeps those over 1 s).
     if os.environ.get("JAX_COMPILATION_CACHE_DIR") or jax.config.jax_compilation_cache_dir:
         return
     where = compilation_cache_dir()

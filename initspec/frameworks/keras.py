@@ -157,16 +157,11 @@ def prepare(obj: Any, target: Any, convention: str):
 # ---- batched draws (issue 13) --------------------------------------------------------------------
 
 BATCHED_PATHS = {"jax": "jax.jit(vmap)", "tensorflow": "tf.function(map_fn)"}
-# XLA:CPU's default backend optimization (level 3) spends 1.5-4 s compiling a batched draw of a
-# rank >= 3 shape (the threefry loops); level 1 compiles it in ~0.2 s and runs as fast, with the
-# eager draws' bits wherever level 3 has them (tests/test_framework_keras.py checks the bits
-# against the eager draws; bench/batched_keras.py measures the compile times and bit shares).
-JAX_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
 # On TensorFlow a compiled batch costs a trace (~50 ms a job) that a short batch of cheap eager
 # draws does not: there `many` draws a batch eagerly when that is expected to be cheaper
 # (``choose``; the rows are the same bits either way).  On JAX it always compiles: a JAX program
-# is shared across entries (``_jax_shared``), and the eager probe would itself pay JAX's per-op
-# compilation for each new shape (bench/batched_keras.py --plan, docs/notes/kerasb.md).
+# is shared across entries (``initspec.frameworks.jax.shared_program``), and the eager probe
+# would itself pay JAX's per-op compilation for each new shape (bench/batched_keras.py --plan, docs/notes/kerasb.md).
 EAGER_WHEN_CHEAPER = {"tensorflow": True, "jax": False}
 COMPILE_SECONDS_PRIOR = {"tensorflow": 0.1}  # the guess until this process has compiled a batch
 
@@ -207,58 +202,6 @@ def _row_seed_class() -> type:
     return RowSeed
 
 
-# Compiled batched draws shared by every entry whose traced row is the same program but for its
-# scalar float constants (GlorotUniform, HeUniform, RandomUniform(0, 3), ... are all one
-# `uniform(seed, shape, -limit, limit)`): keyed by that program, the constants passed in.
-_JAX_SHARED: dict[str, Any] = {}
-
-
-def _jax_shared(row: Any) -> Any:
-    """``rows -> batch`` for one Keras initializer row function on JAX, through a compiled
-    ``jit(vmap)`` of its program that every entry with the same program shares.
-
-    The row is traced once (``make_jaxpr``); its top-level scalar float literals (the stddev,
-    mean, limits and truncation bounds Keras computes in Python) and closed-over constants become
-    arguments of a small evaluator, whose own trace with them as inputs is the cache key.  The
-    evaluator binds the same primitives with the same parameters, so a row is the program
-    ``jit(row)`` would run with those constants as inputs rather than folded in."""
-    import jax
-    from jax.extend import core as jcore
-
-    probe = jax.make_jaxpr(row)(np.zeros(2, dtype=np.uint32))
-    jaxpr = probe.jaxpr
-    lifted = [(i, k) for i, e in enumerate(jaxpr.eqns) for k, v in enumerate(e.invars)
-              if isinstance(v, jcore.Literal) and np.ndim(v.val) == 0
-              and np.issubdtype(np.asarray(v.val).dtype, np.floating)]
-    values = [np.asarray(jaxpr.eqns[i].invars[k].val, dtype=jaxpr.eqns[i].invars[k].aval.dtype)
-              for i, k in lifted]
-    consts = list(probe.consts)
-    where = {pos: n for n, pos in enumerate(lifted)}
-
-    def run(vals: list[Any], cvals: list[Any], seed_row: Any) -> Any:
-        env: dict[Any, Any] = dict(zip(jaxpr.constvars, cvals, strict=True))
-        env[jaxpr.invars[0]] = seed_row
-        for i, e in enumerate(jaxpr.eqns):
-            args = [vals[where[(i, k)]] if (i, k) in where else
-                    (v.val if isinstance(v, jcore.Literal) else env[v]) for k, v in enumerate(e.invars)]
-            out = e.primitive.bind(*args, **e.params)
-            for var, val in zip(e.outvars, out if e.primitive.multiple_results else [out], strict=True):
-                env[var] = val
-        (result,) = [v.val if isinstance(v, jcore.Literal) else env[v] for v in jaxpr.outvars]
-        return result
-
-    key = str(jax.make_jaxpr(run)(values, consts, np.zeros(2, dtype=np.uint32)))
-    fn = _JAX_SHARED.get(key)
-    if fn is None:
-        batched = jax.vmap(run, in_axes=(None, None, 0))
-        try:
-            fn = jax.jit(batched, compiler_options=JAX_COMPILER_OPTIONS)
-        except TypeError:  # a jax without compiler_options: its default (slower) compile
-            fn = jax.jit(batched)
-        _JAX_SHARED[key] = fn
-    return lambda rows: fn(values, consts, rows)
-
-
 def _batched(obj: type, target: Any):
     """``(many, path)`` for a seeded Keras initializer class on the JAX or TensorFlow backend,
     None where no compiled path means the same thing (another backend, a class that does not
@@ -282,7 +225,9 @@ def _batched(obj: type, target: Any):
 
     def compile_for(shape: tuple[int, ...], dtype: str):
         if name == "jax":
-            return _jax_shared(row_fn(shape, dtype))
+            from initspec.frameworks.jax import shared_program
+
+            return shared_program(row_fn(shape, dtype), np.zeros(2, dtype=np.uint32))
         import tensorflow as tf
 
         # tf.map_fn, not tf.vectorized_map: pfor has no converter for the stateless random ops

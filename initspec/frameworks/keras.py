@@ -150,7 +150,17 @@ def prepare(obj: Any, target: Any, convention: str):
     if isinstance(obj, type) and seeded:
         batched = _batched(obj, target)
         if batched is not None:
-            draw.many, draw.path = batched  # type: ignore[attr-defined]
+            many, compiled_path = batched
+
+            def labelled(case: Any, dtype: str, seeds: list[int]) -> np.ndarray:
+                """many, and ``draw.path`` the path this batch took (the runner reads it after the call)."""
+                out = many(case, dtype, seeds)
+                way = many.way[(tuple(case.shape), dtype, len(seeds))]
+                draw.path = compiled_path if way == "compiled" else "eager (stacked)"
+                return out
+
+            labelled.way, labelled.compiled = many.way, many.compiled  # type: ignore[attr-defined]
+            draw.many, draw.path = labelled, compiled_path  # type: ignore[attr-defined]
     return draw
 
 

@@ -122,9 +122,10 @@ def test_bfloat16_recurrent_cells_fail_to_initialize_except_nnx_lstm():
     assert np.abs(w @ w.T - np.eye(32)).max() < 8 * 2.0**-7  # orthogonal to bfloat16 precision
 
 
-#: linen and nnx, dense/conv/embedding/recurrent-input kernels: each a different default law
-PATH_ENTRIES = ("linen.Dense:kernel", "linen.Conv:kernel", "linen.Embed:embedding", "linen.LSTMCell:ii/kernel",
-                "nnx.Linear:kernel", "nnx.Conv:kernel", "nnx.Embed:embedding", "nnx.GRUCell:dense_i.kernel")
+#: linen and nnx, dense/general/conv/embedding kernels: each a different default law or fan rule
+#: (recurrent cells are left out: in bfloat16 their eager init raises, see the test below)
+PATH_ENTRIES = ("linen.Dense:kernel", "linen.Conv:kernel", "linen.Embed:embedding", "linen.DenseGeneral:kernel",
+                "nnx.Linear:kernel", "nnx.Conv:kernel", "nnx.Embed:embedding", "nnx.LinearGeneral:kernel")
 
 
 def test_the_law_does_not_change_when_modules_initialize_under_jit(paths_compared):
@@ -145,3 +146,20 @@ def test_a_batch_under_jit_is_the_eager_draw_bit_for_bit(call):
     for row, seed in zip(batch, (5, 6, 7), strict=True):
         assert row.tobytes() == draw(case, "float32", seed).tobytes()
     assert batch.tobytes() == draw.many(case, "float32", [5, 6, 7]).tobytes()
+
+
+def test_under_jit_a_cell_draws_in_bfloat16_where_its_eager_init_raises():
+    """A path difference, recorded: eagerly, LSTMCell(param_dtype=bfloat16).init computes every
+    parameter and the recurrent kernel's orthogonal() has no bfloat16 QR on the CPU (LAPACK);
+    under jit the QR of a parameter nobody reads is dead code, so the input kernel draws."""
+    target = parse_target("flax.linen:LSTMCell")
+    draw = binding.prepare(target.load(), target, "flax")
+    case = Case((32, 16), args=[[1, 32]], kwargs={"features": 16}, param="params/ii/kernel")
+    with pytest.raises(NotImplementedError, match="bfloat16"):
+        draw(case, "bfloat16", 0)
+    batch = draw.many(case, "bfloat16", [0, 1])
+    assert batch.shape == (2, 32, 16) and batch.dtype == binding.jax_dtype("bfloat16")
+    assert np.isfinite(batch.astype(np.float32)).all() and batch[0].tobytes() != batch[1].tobytes()
+    hidden = Case((16, 16), args=[[1, 32]], kwargs={"features": 16}, param="params/hi/kernel")
+    with pytest.raises(NotImplementedError, match="bfloat16"):  # read, the QR runs: no bfloat16 kernel
+        draw.many(hidden, "bfloat16", [0, 1])

@@ -83,8 +83,10 @@ def probability(value: Any, name: str, *, where: str = "") -> float:
     return number(value, name, where=where, low=0.0, high=1.0, low_open=True, high_open=True)
 
 
-#: most values of one tensor: 1e8 float64 values are 800 MB, the working copy of one draw
-MAX_ELEMENTS = 100_000_000
+#: most values of one tensor: 2^32 float32 values are 16 GiB.  The draw itself is the memory a
+#: check needs (its statistics stream 2^22 values at a time): a 2^31-value tensor is checked
+#: with 67 MiB beyond it (bench/run.py)
+MAX_ELEMENTS = 1 << 32
 #: most dimensions of a shape (numpy's own limit is 64)
 MAX_DIMS = 32
 
@@ -98,8 +100,8 @@ def shape_size(shape: tuple[int, ...], *, where: str = "") -> int:
     if size > MAX_ELEMENTS:
         shown = "x".join(map(str, shape))
         raise InputError(f"{prefix}shape {shown[:60]} has {size:.3g} values; one draw needs "
-                         f"{_bytes(8 * size)} as float64 (the limit is {MAX_ELEMENTS:.0e} values, "
-                         f"{_bytes(8 * MAX_ELEMENTS)})")
+                         f"{_bytes(4 * size)} as float32 (the limit is {MAX_ELEMENTS:.3g} values, "
+                         f"{_bytes(4 * MAX_ELEMENTS)})")
     return size
 
 

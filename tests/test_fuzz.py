@@ -16,6 +16,7 @@ from scipy import integrate
 
 from initspec.engine.compare import convert_shape
 from initspec.errors import InputError
+from initspec.spec import validate
 from initspec.spec.fans import get_layout, parse_shape
 from initspec.spec.reference import build
 from initspec.spec.schemes import presets, resolve
@@ -69,7 +70,7 @@ def test_shapes_parse_or_refuse(text):
     except InputError as e:
         assert "\n" not in str(e)
         return
-    assert all(d > 0 for d in shape) and math.prod(shape) <= 10**8
+    assert all(d > 0 for d in shape) and math.prod(shape) <= validate.MAX_ELEMENTS
 
 
 @FUZZ

@@ -114,3 +114,32 @@ def test_the_report_header_counts_the_paths():
     line = Report("numpy", "x", 0, 1e-4, results).paths_line()
     assert line == "draws: eager 2, stacked 2 (2 after the batched call failed)"
     assert Report("numpy", "x", 0, 1e-4, check(make(), batched=False)).paths_line() == ""
+
+
+def structural(scheme, draw):
+    """A run of one structural scheme (exact checks: one or two draws) through a stacking drawer."""
+    drawer = make(draw=draw)
+    entry, _ = entry_for(draw, scheme, "numpy", "torch", [[16, 24]], ["float32"])
+    return run([entry], drawers={entry.id: drawer}), drawer
+
+
+def orthogonal_draw(case, dtype, seed):
+    q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal(case.shape[::-1]))
+    return q.T.astype(dtype)
+
+
+def test_exact_schemes_draw_through_the_batched_path_too():
+    """A constant takes one draw and an orthogonal matrix two (the second for the seed test): both
+    as one batch, then the determinism test's batch again -- for JAX one compilation instead of an
+    eager call's per-op compilations at a new shape."""
+    (result,), drawer = structural("constant(value=0.5)", lambda case, dtype, seed: np.full(case.shape, 0.5, dtype))
+    assert result.verdict == "pass" and result.path == "stacked" and drawer.calls == [1, 1]
+    (result,), drawer = structural("orthogonal", orthogonal_draw)
+    assert result.verdict == "pass" and result.path == "stacked" and drawer.calls == [2, 2]
+    assert [t.name for t in result.tests if t.passed] == ["shape", "dtype", "finite", "orthogonal", "seed_sensitive",
+                                                         "deterministic"]
+
+
+def test_an_orthogonal_batch_that_ignores_its_seeds_fails_the_seed_test():
+    (result,), _ = structural("orthogonal", lambda case, dtype, seed: orthogonal_draw(case, dtype, 7))
+    assert result.verdict == "fail" and [t.name for t in result.failed_tests] == ["seed_sensitive"]

@@ -212,3 +212,55 @@ def test_jit_vmap_is_deterministic_and_each_seed_its_own():
     assert a.dtype == binding.jax_dtype("bfloat16") and a.shape == (4, 64, 32)
     assert a.tobytes() == b.tobytes()
     assert len({a[i].tobytes() for i in range(4)}) == 4
+
+
+def test_initializers_that_differ_only_in_numbers_share_one_program():
+    """The seed-independent part of a row (fans, scale, truncation bounds) is computed once and
+    handed to the program as inputs, so one compiled program serves every initializer of one
+    sampler at one shape and dtype -- and each still draws its own law: its bits are its eager
+    draw's (the uniform and truncated samplers compile to the same arithmetic; test above)."""
+    case, seeds = Case((24, 40)), [5, 6]
+    families = {"truncated normal": ["he_normal()", "glorot_normal()", "lecun_normal()", "truncated_normal(0.02)",
+                                     "variance_scaling(0.5, 'fan_avg', 'truncated_normal')"],
+                "uniform": ["he_uniform()", "glorot_uniform()", "uniform(0.1)"],
+                "normal": ["variance_scaling(2.0, 'fan_in', 'normal')", "normal(0.02)"]}
+    for family, calls in families.items():
+        before = len(binding._SHARED)
+        for call in calls:
+            draw = drawer(f"jax.nn.initializers:{call}")
+            batch = draw.many(case, "float32", seeds)
+            eager = np.stack([draw(case, "float32", s) for s in seeds])
+            ulps = np.abs(batch.view(np.int32).astype(np.int64) - eager.view(np.int32).astype(np.int64))
+            assert ulps.max() <= (2 if family == "normal" else 0), (call, int(ulps.max()))
+        assert len(binding._SHARED) == before + 1, family
+
+
+def test_a_compiled_longer_batch_serves_a_shorter_one():
+    """Up to twice the rows (and 2^22 values) are cheaper to draw than a new compilation: the
+    shorter batch runs padded and cut, rows unchanged (vmap draws each from its own seed)."""
+    draw = drawer("jax.nn.initializers:variance_scaling(0.7, 'fan_in', 'uniform')")
+    case = Case((8, 24))
+    eight = draw.many(case, "float16", list(range(10, 18)))
+    (program,) = [p for p in binding._SHARED.values() if p.lengths == {8} and p.row_size == 8 * 24]
+    five = draw.many(case, "float16", list(range(10, 15)))
+    assert program.lengths == {8} and five.shape == (5, 8, 24) and five.tobytes() == eight[:5].tobytes()
+    three = draw.many(case, "float16", [10, 11, 12])  # 8 > 2 * 3: its own length
+    assert program.lengths == {8, 3} and three.tobytes() == eight[:3].tobytes()
+
+
+def test_compiler_options_this_jaxlib_does_not_know_are_left_out(monkeypatch):
+    monkeypatch.setattr(binding, "COMPILER_OPTIONS", {**binding.COMPILER_OPTIONS, "xla_no_such_option": 1})
+    binding.compiler_options.cache_clear()
+    try:
+        kept = binding.compiler_options()
+    finally:
+        binding.compiler_options.cache_clear()
+    assert "xla_no_such_option" not in kept and kept["xla_backend_optimization_level"] == 1
+
+
+def test_a_row_without_a_seed_independent_part_is_its_own_program():
+    """A constant is all seed-independent: the program returns its input, broadcast per row."""
+    draw = drawer("jax.nn.initializers:constant(-7.0)")
+    batch = draw.many(Case((3, 5)), "bfloat16", [1, 2, 3])
+    assert batch.shape == (3, 3, 5) and batch.dtype == binding.jax_dtype("bfloat16")
+    assert (batch.astype(np.float32) == -7).all()

@@ -477,7 +477,7 @@ def test_many_bits_against_eager(keras, backend):
     while_loop).  JAX: the untruncated normals (RandomNormal, VarianceScaling 'untruncated_normal')
     come out of one fused XLA program whose erfinv polynomial and `x * stddev + mean` round
     differently from the eager op-by-op draw: a share of their float32/float16 values differ, by at
-    most 2 units in the last place of the array's largest value (docs/notes/kerasb.md gives the
+    most 2 units in the last place of the array's largest value (the README's Speed section gives the
     shares; near mean + stddev * x = 0 that is many ulps of the tiny value itself).  Everything
     else is bit-identical (uniform, truncated normal, Orthogonal), which is asserted."""
     if backend not in BATCHED:

@@ -11,6 +11,8 @@ runs on the CPU unless ``JAX_PLATFORMS`` says otherwise.
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 from typing import Any
 
@@ -108,59 +110,158 @@ def batched(one: Any) -> Any:
         key = (tuple(case.shape), dtype)
         if key not in fns:
             fns[key] = shared_program(one(case, dtype), np.uint32(0))
-        return to_numpy(fns[key](np.asarray(seeds, dtype=np.uint32)))
+        return fns[key](np.asarray(seeds, dtype=np.uint32))
 
     return many
 
 
-#: XLA's CPU code generation level for initspec's compilations (see shared_program)
-COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
-_SHARED: dict[str, Any] = {}
+#: XLA options of initspec's compilations (see shared_program), where this jaxlib knows them
+COMPILER_OPTIONS = {"xla_backend_optimization_level": 1, "xla_cpu_use_fusion_emitters": False}
+#: a compiled batch length is reused for a shorter batch while it returns at most this many more values
+PAD_VALUES = 1 << 22
+_SHARED: dict[str, Program] = {}
+
+
+class Program:
+    """One compiled ``jit(vmap(run))`` and the batch lengths it has been compiled for."""
+
+    def __init__(self, fn: Any, row_size: int) -> None:
+        self.fn, self.row_size, self.lengths = fn, row_size, set()
+
+    def length_for(self, n: int) -> int:
+        """The batch length to run n rows at: a compiled one up to twice as long (and at most
+        PAD_VALUES values longer) rather than a new compilation.  Padding a batch costs
+        generating those rows (4M values: ~50 ms here), a compilation 0.1-0.2 s."""
+        fits = [m for m in self.lengths if n <= m <= 2 * n and (m - n) * self.row_size <= PAD_VALUES]
+        m = min(fits, default=n)
+        self.lengths.add(m)
+        return m
+
+    def __call__(self, values: list[Any], seeds: np.ndarray) -> np.ndarray:
+        n = len(seeds)
+        m = self.length_for(n)
+        if m > n:  # rows are independent under vmap: padding changes none of the first n
+            seeds = np.concatenate([seeds, np.repeat(seeds[-1:], m - n, axis=0)])
+        return to_numpy(self.fn(values, seeds))[:n]
+
+
+@functools.cache
+def compiler_options() -> dict[str, Any]:
+    """The COMPILER_OPTIONS this jaxlib accepts (an unknown option is an error at compile time)."""
+    jax = import_jax()
+    kept = {}
+    for name, value in COMPILER_OPTIONS.items():
+        try:
+            jax.jit(lambda x: x + 1, compiler_options={**kept, name: value}).lower(np.float32(0)).compile()
+        except Exception:  # noqa: BLE001 - an option this XLA does not have: compile without it
+            continue
+        kept[name] = value
+    return kept
 
 
 def shared_program(row: Any, example: Any) -> Any:
-    """``seeds -> batch``: ``jit(vmap(row))``, one compilation shared by every row of the same program.
+    """``seeds -> batch`` (numpy): ``jit(vmap(row))``, one compilation shared by every row of the same program.
 
     A run compiles each initializer at each shape and dtype, and compiling is most of a JAX run
-    (0.2-1 s a program here, milliseconds to draw).  Most initializers are one sampler and
-    different scalars (he_normal, glorot_normal, variance_scaling(2, ...) are one normal times a
-    std Python computed), so the row is traced once (``make_jaxpr``), its top-level scalar float
-    literals and its constants become inputs of an evaluator that binds the same primitives with
-    the same parameters, and the evaluator's own program is the cache key: one compilation per
-    sampler, shape, dtype and batch length.  It runs the program ``jit(row)`` would run, with the
-    scalars as inputs rather than folded in (the law is the same; bits may differ in the last
-    place, as any fusion may: tested against the eager draws).
+    (0.1-0.2 s a program here, milliseconds to draw).  Most initializers are one sampler and
+    different numbers: ``he_normal``, ``glorot_normal``, ``normal(0.02)`` and
+    ``variance_scaling(2, ...)`` are one normal times a std, computed from the fans (in Python or
+    in ``jnp``) before any random bit.  So the row is traced once (``make_jaxpr``) and split by
+    what depends on the seed (:func:`canonical_program`): the rest is computed now, and its
+    values, with the seed-dependent part's scalar float literals, become inputs of one program.
+    That program's text is the cache key: one compilation per sampler, shape, dtype and batch
+    length (a compiled longer batch serves a shorter one: :meth:`Program.length_for`).  It runs
+    what ``jit(row)`` would run, with those numbers as inputs rather than folded in (the law is
+    the same; bits may differ in the last place, as any fusion may: tested against the eager
+    draws).
 
-    XLA compiles at backend optimization level 1: level 3, its default, spends up to six times
-    longer in LLVM on some shapes (a (5, 5, 3, 8) truncated normal: 2.4 s against 0.4 s) and
-    draws no faster at these sizes.
+    XLA compiles at backend optimization level 1 with its older loop emitters: at level 3, its
+    default, LLVM spends up to six times longer on some shapes (a (5, 5, 3, 8) truncated normal:
+    2.4 s against 0.4 s), and its fusion emitters take 120-160 ms a compilation at level 1 where
+    the loop emitters take 70-100 ms; neither draws faster at these sizes (``bench/jax_compile.py``).
+    """
+    jax = import_jax()
+    run, values = canonical_program(row, example)
+    traced = jax.make_jaxpr(run)(values, example)
+    key = str(traced)
+    program = _SHARED.get(key)
+    if program is None:
+        fn = jax.jit(jax.vmap(run, in_axes=(None, 0)), compiler_options=compiler_options())
+        program = _SHARED[key] = Program(fn, math.prod(traced.out_avals[0].shape))
+    return lambda seeds: program(values, seeds)
+
+
+def canonical_program(row: Any, example: Any) -> tuple[Any, list[np.ndarray]]:
+    """``(run, values)`` with ``run(values, seed) == row(seed)``, ``run`` depending only on the sampler.
+
+    The row's jaxpr loses the equations its output does not need (a Flax init draws every
+    parameter, a check reads one) and is split by JAX's partial evaluation into what depends on
+    the seed and what does not (fans, scales, truncation bounds: computed here, once).  The
+    seed-independent values and the top-level scalar float literals of the seed-dependent part
+    become ``values``, in the order the program first reads them, so two rows that differ only
+    in those numbers trace to the same ``run``.  Where JAX's partial evaluation does not apply
+    (a primitive without a rule), the whole row is the program and only its literals are lifted.
     """
     jax = import_jax()
     from jax.extend import core as jcore
 
-    probe = jax.make_jaxpr(row)(example)
-    jaxpr = probe.jaxpr
-    lifted = [(i, k) for i, e in enumerate(jaxpr.eqns) for k, v in enumerate(e.invars)
-              if isinstance(v, jcore.Literal) and np.ndim(v.val) == 0
-              and np.issubdtype(np.asarray(v.val).dtype, np.floating)]
-    values = [np.asarray(jaxpr.eqns[i].invars[k].val, dtype=jaxpr.eqns[i].invars[k].aval.dtype) for i, k in lifted]
-    consts = list(probe.consts)
-    where = {pos: n for n, pos in enumerate(lifted)}
+    closed = jax.make_jaxpr(row)(example)
+    jaxpr, known = _split_seed(closed)
+    slots: dict[Any, int] = {}  # a residual Var or an (equation, operand) literal -> index in values
+    values: list[np.ndarray] = []
 
-    def run(vals: list[Any], cvals: list[Any], seed: Any) -> Any:
-        env: dict[Any, Any] = dict(zip(jaxpr.constvars, cvals, strict=True))
-        env[jaxpr.invars[0]] = seed
+    def use(v: Any, where: Any) -> None:
+        if isinstance(v, jcore.Literal):
+            if np.ndim(v.val) == 0 and np.issubdtype(np.asarray(v.val).dtype, np.floating):
+                slots[where] = len(values)
+                values.append(np.asarray(v.val, dtype=v.aval.dtype))
+        elif v in known and v not in slots:
+            slots[v] = len(values)
+            values.append(known[v])
+
+    for i, e in enumerate(jaxpr.eqns):
+        for k, v in enumerate(e.invars):
+            use(v, (i, k))
+    for k, v in enumerate(jaxpr.outvars):
+        use(v, ("out", k))
+
+    def read(env: dict[Any, Any], vals: list[Any], v: Any, where: Any) -> Any:
+        if where in slots:
+            return vals[slots[where]]
+        if isinstance(v, jcore.Literal):
+            return v.val
+        return vals[slots[v]] if v in slots else env[v]
+
+    def run(vals: list[Any], seed: Any) -> Any:
+        env: dict[Any, Any] = {jaxpr.invars[-1]: seed}
         for i, e in enumerate(jaxpr.eqns):
-            args = [vals[where[(i, k)]] if (i, k) in where else
-                    (v.val if isinstance(v, jcore.Literal) else env[v]) for k, v in enumerate(e.invars)]
-            out = e.primitive.bind(*args, **e.params)
+            out = e.primitive.bind(*[read(env, vals, v, (i, k)) for k, v in enumerate(e.invars)], **e.params)
             for var, val in zip(e.outvars, out if e.primitive.multiple_results else [out], strict=True):
                 env[var] = val
-        (result,) = [v.val if isinstance(v, jcore.Literal) else env[v] for v in jaxpr.outvars]
+        (result,) = [read(env, vals, v, ("out", k)) for k, v in enumerate(jaxpr.outvars)]
         return result
 
-    key = str(jax.make_jaxpr(run)(values, consts, example))
-    fn = _SHARED.get(key)
-    if fn is None:
-        fn = _SHARED[key] = jax.jit(jax.vmap(run, in_axes=(None, None, 0)), compiler_options=COMPILER_OPTIONS)
-    return lambda seeds: fn(values, consts, seeds)
+    return run, values
+
+
+def _split_seed(closed: Any) -> tuple[Any, dict[Any, np.ndarray]]:
+    """The seed-dependent jaxpr (invars: residuals, then the seed) and the residuals' values."""
+    jax = import_jax()
+    from jax._src.interpreters import partial_eval as pe  # no public API splits a jaxpr by dependence
+    from jax.extend import core as jcore
+
+    jaxpr = pe.convert_constvars_jaxpr(closed.jaxpr)  # constants first, then the seed
+    consts = list(closed.consts)
+    jaxpr, used = pe.dce_jaxpr(jaxpr, [True] * len(jaxpr.outvars), instantiate=[False] * len(consts) + [True])
+    consts = [c for c, u in zip(consts, used, strict=False) if u]
+    try:
+        known, unknown, _, _ = pe.partial_eval_jaxpr_nounits(
+            jcore.ClosedJaxpr(jaxpr, ()), [False] * len(consts) + [True], instantiate=True)
+        with jax.disable_jit():  # op by op: a nested jit's seed-independent half would compile
+            res = jcore.jaxpr_as_fun(known)(*consts)
+        if unknown.consts:
+            raise ValueError("constants left in the seed-dependent part")
+        program = unknown.jaxpr
+    except Exception:  # noqa: BLE001 - no partial-evaluation rule: the whole row is the program
+        program, res = jaxpr, consts
+    return program, dict(zip(program.invars[:-1], res, strict=True))

@@ -18,7 +18,7 @@ one compiled function, ``jax.jit(jax.vmap(row))`` or ``tf.function(tf.map_fn(row
 its ``seed`` replaced by a seed generator that hands out that row's traced ``[seed, 0]`` tensor:
 exactly the tensor ``draw_seed(seed)`` makes for an int seed, so a row is the eager draw's law
 and its bits -- but for the untruncated normals on JAX, whose one fused XLA program rounds the
-erfinv and ``x * stddev + mean`` differently (within 2 ulp of the largest value; docs/notes/kerasb.md).
+erfinv and ``x * stddev + mean`` differently (within 2 ulp of the largest value; README, Speed).
 ``keras_layer``, the torch and numpy backends, seedless initializers and initializer instances
 stay eager (no ``many``).
 
@@ -171,7 +171,7 @@ BATCHED_PATHS = {"jax": "jax.jit(vmap)", "tensorflow": "tf.function(map_fn)"}
 # draws does not: there `many` draws a batch eagerly when that is expected to be cheaper
 # (``choose``; the rows are the same bits either way).  On JAX it always compiles: a JAX program
 # is shared across entries (``initspec.frameworks.jax.shared_program``), and the eager probe
-# would itself pay JAX's per-op compilation for each new shape (bench/batched_keras.py --plan, docs/notes/kerasb.md).
+# would itself pay JAX's per-op compilation for each new shape (bench/batched_keras.py --plan).
 EAGER_WHEN_CHEAPER = {"tensorflow": True, "jax": False}
 COMPILE_SECONDS_PRIOR = {"tensorflow": 0.1}  # the guess until this process has compiled a batch
 

@@ -76,7 +76,7 @@ _TARGET_VALUES = 2048
 _PARALLEL = 4  # loop iterations in flight: rows are independent stateless draws
 # Batches of fewer rows run eagerly on the twins (the same bits): a compile costs ~50-60 ms a job,
 # an eager twinned row ~0.3-0.7 ms (5x5x3x8 to 3x3x64x32; an eager draw with the seed reset
-# 1.8-2.3 ms), so below ~150 rows the compile costs more than it saves (docs/notes/tfb.md).
+# 1.8-2.3 ms), so below ~150 rows the compile costs more than it saves (bench/batched_tf.py).
 _MIN_ROWS = 128
 _trace_lock = threading.Lock()
 _tracing = threading.local()  # .pair: the (seed1, seed2) uint64 tensors of the row being traced

@@ -209,9 +209,11 @@ def framework_speed(run: str, python: str) -> dict:
 
 
 def speed_table(rows: list[dict]) -> str:
-    """The README's table: per run, the paths, draw time per value against bulk, wall against import + 30 s."""
+    """The README's table: per run, the paths, draw time per value against bulk, statistics against
+    draws, wall against import + 30 s."""
     lines = ["| run | paths | bulk ns/value | draw ns/value cold / warm | ratio cold / warm (target) | "
-             "wall cold / warm (import) | <= import + 30 s |", "|---|---|---|---|---|---|---|"]
+             "statistics / draws cold / warm | wall cold / warm (import) | <= import + 30 s |",
+             "|---|---|---|---|---|---|---|---|"]
     for d in rows:
         c, w = d["cold"], d["warm"]
         target = "<= 5x" if d["run"] in ("jax", "flax", "keras-jax", "tensorflow") else "info"
@@ -219,8 +221,14 @@ def speed_table(rows: list[dict]) -> str:
         met = "/".join("yes" if x["check_s"] <= d["import_s"] + 30 else "NO" for x in (c, w))
         lines.append(f"| {d['run']} | {paths} | {d['bulk_ns_per_value']:.1f} | {c['draw_ns_per_value']:.0f} / "
                      f"{w['draw_ns_per_value']:.0f} | {c['ratio']:.0f}x / {w['ratio']:.0f}x ({target}) | "
+                     f"{c['stats_s'] / c['draw_s']:.2f}x / {w['stats_s'] / w['draw_s']:.2f}x | "
                      f"{c['check_s']:.0f} s / {w['check_s']:.0f} s ({d['import_s']:.1f} s) | {met} |")
     return "\n".join(lines)
+
+
+def table_from(path: str) -> None:
+    """Print the speed table of a saved ``--frameworks`` run."""
+    print(speed_table(json.loads(Path(path).read_text())["frameworks"]))
 
 
 # 4, 5 ----------------------------------------------------------------------------------
@@ -280,7 +288,11 @@ def main() -> None:
                     help=f"comma-separated runs ({', '.join(RUNS)}, or all): a full `initspec check` each, in the "
                     "interpreter of its tox env (.tox/ENV/bin/python) unless --python RUN=PATH; only these figures")
     ap.add_argument("--python", action="append", default=[], metavar="RUN=PATH", help="the interpreter of a run")
+    ap.add_argument("--table", metavar="JSON", help="print the speed table of a saved --frameworks run, run nothing")
     args = ap.parse_args()
+    if args.table:
+        table_from(args.table)
+        return
     if args.frameworks:
         given = dict(kv.split("=", 1) for kv in args.python)
         runs = list(RUNS) if args.frameworks == "all" else args.frameworks.split(",")

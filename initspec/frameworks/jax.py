@@ -55,7 +55,7 @@ def compilation_cache_dir() -> str | None:
 
 
 def _compilation_cache(jax: Any) -> None:
-    # Compiling is most of a JAX run's time (0.2-1 s a program here, against milliseconds of
+    # Compiling is most of a JAX run's time (0.1-0.2 s a program here, against milliseconds of
     # drawing): the next run of the same manifest reads the executables back.  Every compilation
     # is kept, however quick (JAX's default keeps those over 1 s).
     if os.environ.get("JAX_COMPILATION_CACHE_DIR") or jax.config.jax_compilation_cache_dir:
@@ -191,7 +191,7 @@ def shared_program(row: Any, example: Any) -> Any:
     return lambda seeds: program(values, seeds)
 
 
-def canonical_program(row: Any, example: Any) -> tuple[Any, list[np.ndarray]]:
+def canonical_program(row: Any, example: Any) -> tuple[Any, list[Any]]:
     """``(run, values)`` with ``run(values, seed) == row(seed)``, ``run`` depending only on the sampler.
 
     The row's jaxpr loses the equations its output does not need (a Flax init draws every
@@ -208,7 +208,7 @@ def canonical_program(row: Any, example: Any) -> tuple[Any, list[np.ndarray]]:
     closed = jax.make_jaxpr(row)(example)
     jaxpr, known = _split_seed(closed)
     slots: dict[Any, int] = {}  # a residual Var or an (equation, operand) literal -> index in values
-    values: list[np.ndarray] = []
+    values: list[Any] = []  # numpy scalars and JAX arrays
 
     def use(v: Any, where: Any) -> None:
         if isinstance(v, jcore.Literal):
@@ -244,7 +244,7 @@ def canonical_program(row: Any, example: Any) -> tuple[Any, list[np.ndarray]]:
     return run, values
 
 
-def _split_seed(closed: Any) -> tuple[Any, dict[Any, np.ndarray]]:
+def _split_seed(closed: Any) -> tuple[Any, dict[Any, Any]]:
     """The seed-dependent jaxpr (invars: residuals, then the seed) and the residuals' values."""
     jax = import_jax()
     from jax._src.interpreters import partial_eval as pe  # no public API splits a jaxpr by dependence

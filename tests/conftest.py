@@ -10,9 +10,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def run_cli(capsys):
-    """Run the CLI in-process: returns (exit code, stdout, stderr)."""
+def run_cli(capsys, monkeypatch):
+    """Run the CLI in-process: returns (exit code, stdout, stderr).
+
+    The command sets process-wide JAX defaults for its own process (cli.main); in-process they
+    would outlive the call, so they are pinned to this process's values (fast compiles off)."""
+    import os
+
     from initspec.cli import main
+
+    monkeypatch.setenv("INITSPEC_JAX_FAST_COMPILE", os.environ.get("INITSPEC_JAX_FAST_COMPILE", "0"))
 
     def run(*args: str) -> tuple[int, str, str]:
         with pytest.raises(SystemExit) as exc:

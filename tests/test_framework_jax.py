@@ -264,3 +264,36 @@ def test_a_row_without_a_seed_independent_part_is_its_own_program():
     batch = draw.many(Case((3, 5)), "bfloat16", [1, 2, 3])
     assert batch.shape == (3, 3, 5) and batch.dtype == binding.jax_dtype("bfloat16")
     assert (batch.astype(np.float32) == -7).all()
+
+
+@pytest.mark.parametrize(("env", "expected"), [({"INITSPEC_JAX_FAST_COMPILE": "1"}, True), ({}, False),
+                                               ({"INITSPEC_JAX_FAST_COMPILE": "1",
+                                                 "JAX_DISABLE_MOST_OPTIMIZATIONS": "0"}, False)])
+def test_eager_compiles_are_fast_only_where_the_command_says_so(env, expected):
+    """The flag is the whole process's: the `initspec` command sets INITSPEC_JAX_FAST_COMPILE (its
+    own process), the Python API and the pytest plugin leave a process's JAX alone, and a user's
+    own JAX_DISABLE_MOST_OPTIMIZATIONS wins.  A subprocess, so this test's process keeps its JAX."""
+    import os
+
+    code = ("import jax; from initspec.frameworks.target import parse_target; "
+            "from initspec.frameworks import jax as b; t = parse_target('jax.nn.initializers:he_normal()'); "
+            "b.prepare(t.load(), t, 'jax'); print(jax.config.read('jax_disable_most_optimizations'))")
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("INITSPEC_JAX_FAST_COMPILE", "JAX_DISABLE_MOST_OPTIMIZATIONS")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT,
+                         env={**base, **env})
+    assert out.stdout.strip() == str(expected)
+
+
+def test_the_command_line_makes_eager_compiles_fast(monkeypatch, capsys):
+    """`initspec` sets the default for its own process (cli.main), before any framework import."""
+    import os
+
+    from initspec.cli import main
+
+    monkeypatch.delenv("INITSPEC_JAX_FAST_COMPILE", raising=False)
+    monkeypatch.setenv("INITSPEC_JAX_CACHE", "0")
+    with pytest.raises(SystemExit):
+        main(["list"])
+    assert os.environ.get("INITSPEC_JAX_FAST_COMPILE") == "1"
+    monkeypatch.setenv("INITSPEC_JAX_FAST_COMPILE", "0")  # what this process had: no flag (undone at teardown)

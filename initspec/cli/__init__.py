@@ -37,8 +37,10 @@ def main(argv: list[str] | None = None) -> None:
 
     from initspec.frameworks.jax import default_cache_dir
 
-    # the command owns its process: JAX's compilations are kept for the next run (frameworks.jax)
+    # the command owns its process: JAX's compilations are kept for the next run, and what a
+    # drawer does not compile itself is compiled with most optimizations off (frameworks.jax)
     os.environ.setdefault("INITSPEC_JAX_CACHE", default_cache_dir())
+    os.environ.setdefault("INITSPEC_JAX_FAST_COMPILE", "1")
     try:
         cli.main(args=argv, prog_name="initspec", standalone_mode=False)
     except InputError as e:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from initspec.errors import InputError
-from initspec.frameworks.jax import batched, import_jax, jax_dtype, to_numpy
+from initspec.frameworks.jax import batched, fast_eager_compiles, import_jax, jax_dtype, to_numpy
 
 FRAMEWORK = "flax"
 EXTRA = "flax"
@@ -105,6 +105,7 @@ def _nnx_drawer(cls: Any, target: Any) -> Any:
 def prepare(obj: Any, target: Any, convention: str):
     """A drawer building the module class ``obj`` per case and reading its ``param``."""
     import_jax()
+    fast_eager_compiles()
     import flax.linen as nn
     from flax import nnx
 

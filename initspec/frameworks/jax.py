@@ -68,6 +68,23 @@ def _compilation_cache(jax: Any) -> None:
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
+def fast_eager_compiles() -> None:
+    """Let JAX compile what initspec does not compile itself with most XLA optimizations off.
+
+    An eager draw (``--eager``, a fallback, a Keras layer built on the JAX backend) compiles the
+    framework's jitted samplers at each new shape with XLA's defaults: 1.3 s for a truncated
+    normal here, for a draw that then takes under a millisecond.  ``jax_disable_most_optimizations``
+    makes that 50-100 ms; the draws run a few times slower and follow the same law (bits: the
+    untruncated normals move by up to 3 ulp, as under ``jit``).  initspec's own programs keep their
+    ``compiler_options``.  The flag is the whole process's, so it is set only where
+    ``INITSPEC_JAX_FAST_COMPILE`` says so -- the ``initspec`` command's default -- and never over a
+    ``JAX_DISABLE_MOST_OPTIMIZATIONS`` the user set.
+    """
+    if os.environ.get("INITSPEC_JAX_FAST_COMPILE", "") != "1" or "JAX_DISABLE_MOST_OPTIMIZATIONS" in os.environ:
+        return
+    import_jax().config.update("jax_disable_most_optimizations", True)
+
+
 def version() -> str:
     return import_jax().__version__
 
@@ -89,6 +106,7 @@ def to_numpy(x: Any) -> np.ndarray:
 def prepare(obj: Any, target: Any, convention: str):
     """A factory call ``obj(*args, **kwargs)`` when the target has arguments, else obj itself."""
     jax = import_jax()
+    fast_eager_compiles()
     init = obj(*target.args, **target.kwargs) if target.has_call else obj
     if not callable(init):
         raise InputError(f"--target {target.text!r}: {type(init).__name__} is not callable")

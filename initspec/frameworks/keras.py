@@ -127,6 +127,10 @@ def _single_thread_torch() -> None:
 def prepare(obj: Any, target: Any, convention: str):
     """A Drawer for a Keras initializer class (``keras``) or layer class (``keras_layer``)."""
     _single_thread_torch()
+    if backend() == "jax":
+        from initspec.frameworks.jax import fast_eager_compiles
+
+        fast_eager_compiles()
     if convention == "keras_layer":
         return _prepare_layer(obj, target)
     if convention != "keras":

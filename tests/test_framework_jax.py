@@ -291,9 +291,10 @@ def test_the_command_line_makes_eager_compiles_fast(monkeypatch, capsys):
 
     from initspec.cli import main
 
-    monkeypatch.delenv("INITSPEC_JAX_FAST_COMPILE", raising=False)
+    # set, then deleted: teardown restores this process's value, whatever main() leaves behind
+    monkeypatch.setenv("INITSPEC_JAX_FAST_COMPILE", "unset")
+    monkeypatch.delenv("INITSPEC_JAX_FAST_COMPILE")
     monkeypatch.setenv("INITSPEC_JAX_CACHE", "0")
     with pytest.raises(SystemExit):
         main(["list"])
     assert os.environ.get("INITSPEC_JAX_FAST_COMPILE") == "1"
-    monkeypatch.setenv("INITSPEC_JAX_FAST_COMPILE", "0")  # what this process had: no flag (undone at teardown)

@@ -3,6 +3,12 @@ allocating the parameters, reduced to exact laws by one algebra (:mod:`.laws`).
 
 One recorder per framework turns what ran into :class:`Traced` records; the audit pools them into
 the same groups the draws fill, so the two sources of evidence meet in one table.
+
+A recorder is a module ``initspec.audit.trace.<framework>`` defining ``FRAMEWORK`` and
+``trace(target, seed, **options) -> Recording``: build the target without allocating its
+parameters (torch: ``FakeTensorMode`` under a recording ``TorchDispatchMode``; JAX/Flax: the
+jaxpr of the initialization under ``jax.eval_shape``; Keras: the initializer each variable was
+created with), list its parameters with the framework's walker and say what each one received.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import os
 from dataclasses import dataclass, field
 
 from initspec.audit.trace.laws import Law
+from initspec.audit.walkers import Param
 
 
 @dataclass(frozen=True)
@@ -72,3 +79,17 @@ class Traced:
         last = self.last
         start = 0 if last is None else max(i for i, w in enumerate(self.writes) if w is last) + 1
         return [w for w in self.writes[start:] if w.region is not None]
+
+
+@dataclass
+class Recording:
+    """One traced build: the parameters as the walker lists them (``values`` unavailable: nothing
+    was allocated), what the trace knows of each, and the initializing writes that reached no
+    parameter at all (``init_lost``: a write to a computed tensor, such as a weight-normed
+    convolution's ``weight``)."""
+
+    framework: str
+    params: list[Param]
+    traced: dict[str, Traced]
+    lost: list[Write] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)

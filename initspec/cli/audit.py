@@ -20,8 +20,30 @@ TARGET is one of
                                 T5ForConditionalGeneration, any other type -> its AutoModel base
   timm:NAME[(kwargs)]           timm.create_model(NAME, pretrained=False) when timm imports
 
+Evidence: by default the trace (what the model's code applies to every parameter, recorded with
+nothing allocated: the exact law and the line that set it) and the draws (the model built under
+seeds and its values tested); --trace uses the trace alone, --draws the draws alone.  The draws are
+skipped, with a line saying so, when one instance's parameters exceed --max-memory.
+
 Exit 0 conforms, 1 a failed group, a severe finding or a model that raised, 2 bad input.
 """
+
+
+def _size(text: str | None) -> int | None:
+    """``--max-memory``: bytes, or a number with K, M, G, T (powers of 1024; a trailing B or iB is allowed)."""
+    if text is None:
+        return None
+    import re
+
+    from initspec.errors import InputError
+
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtT]?)(i?[bB])?\s*", text)
+    if not m:
+        raise InputError(f"--max-memory {text!r}: expected a size such as 12G, 512M or a number of bytes")
+    n = float(m.group(1)) * 1024 ** " KMGT".index((m.group(2) or " ").upper())
+    if n <= 0:
+        raise InputError(f"--max-memory {text!r}: must be positive")
+    return int(n)
 
 
 def _shape(text: str | None):
@@ -50,11 +72,16 @@ def _shape(text: str | None):
 @click.option("--junit", default=None, help="write a JUnit XML report here (one case per checked group)")
 @click.option("--markdown", default=None, help="write a Markdown report here")
 @click.option("--html", default=None, help="write a self-contained HTML report here")
-@click.option("-v", "--verbose", is_flag=True, help="list every group's members")
+@click.option("--trace", "trace_only", is_flag=True,
+              help="audit by the trace alone: the exact law and line of every parameter, nothing allocated")
+@click.option("--draws", "draws_only", is_flag=True, help="audit by the draws alone (no trace)")
+@click.option("--max-memory", default=None,
+              help="skip the draws when one instance's parameters take more (e.g. 12G; default half the RAM)")
+@click.option("-v", "--verbose", is_flag=True, help="list every group's members, and the earlier writes the trace saw")
 def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict: bool, seeds: int | None,
               max_seeds: int, seed: int, alpha: float, layout: str | None, convention: str | None,
               input_shape: str | None, json_path: str | None, junit: str | None, markdown: str | None,
-              html: str | None, verbose: bool) -> None:
+              html: str | None, trace_only: bool, draws_only: bool, max_memory: str | None, verbose: bool) -> None:
     from initspec.audit.run import audit, lock_expr
     from initspec.audit.spec import load_spec
     from initspec.audit.spec import write_spec as write_lock
@@ -67,6 +94,9 @@ def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict
     if convention not in (None, "jax"):
         raise InputError(f"--convention {convention!r}: the audit knows only jax (f(key) -> pytree)")
     validate.probability(alpha, "--alpha")
+    if trace_only and draws_only:
+        raise InputError("--trace and --draws exclude each other (the default uses both)")
+    budget = _size(max_memory)
     check_outputs({"--json": json_path, "--junit": junit, "--markdown": markdown, "--html": html,
                    "--write-spec": write_spec})
     spec = load_spec(spec_path) if spec_path else None
@@ -76,7 +106,8 @@ def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict
         require_matplotlib()
     try:
         rep = audit(target, spec=spec, seeds=seeds, max_seeds=max_seeds, seed=seed, alpha=alpha, layout=layout,
-                    convention=convention, input_shape=_shape(input_shape), strict=strict)
+                    convention=convention, input_shape=_shape(input_shape), strict=strict,
+                    trace=True if trace_only else False if draws_only else None, max_memory=budget)
     except BuildError as e:
         click.echo(f"ERROR  {e}")
         if json_path:
@@ -92,7 +123,8 @@ def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict
         write_reports(rep.as_report(), junit=junit, markdown=markdown, html=html)
     if write_spec:
         lines = _lock_lines(rep, lock_expr)
-        write_lock(write_spec, lines, rep.tied, f"initspec audit {target} (seeds {rep.seeds[0]}..{rep.seeds[-1]})")
+        how = "trace" if rep.sources == ["trace"] else f"seeds {rep.seeds[0]}..{rep.seeds[-1]}"
+        write_lock(write_spec, lines, rep.tied, f"initspec audit {target} ({how})")
         click.echo(f"wrote {write_spec}: {len(lines)} lines")
     sys.exit(rep.exit_code)
 

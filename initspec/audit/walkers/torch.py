@@ -106,8 +106,17 @@ def walk(model: Any) -> Iterator[Param]:
             yield Param(path=path, shape=shape, dtype=str(p.dtype).removeprefix("torch."),
                         values=_values(p), owner=owner, role=role, layout=layout,
                         fan_in=fan_in, fan_out=fan_out, default=default,
-                        storage=None if meta else (p.untyped_storage().data_ptr(), p.storage_offset()),
+                        storage=None if meta else _storage(p),
                         uninitialized=meta, trainable=bool(p.requires_grad))
+
+
+def _storage(p: Any) -> tuple[int, int]:
+    """Where the values live (tied parameters share it); a shape-only tensor (the trace's FakeTensor)
+    has no data pointer, only its storage object."""
+    fake = sys.modules.get("torch._subclasses.fake_tensor")
+    if fake is not None and fake.is_fake(p):
+        return p.untyped_storage()._cdata, p.storage_offset()
+    return p.untyped_storage().data_ptr(), p.storage_offset()
 
 
 def release(model: Any) -> None:

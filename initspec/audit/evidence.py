@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import re
 import sys
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -30,6 +31,11 @@ from initspec.errors import InputError
 #: frameworks tried, in order, for a target whose framework is only known once it is built
 ORDER = ("torch", "keras", "flax", "jax")
 STRUCTURED = ("orthogonal", "identity", "dirac", "sparse")
+
+
+def brief(law: Any) -> str:
+    """A law (or expression) for a message: long numbers to 4 significant digits (JSON keeps them exact)."""
+    return re.sub(r"\d+\.\d{5,}(e-?\d+)?", lambda m: f"{float(m.group(0)):.4g}", str(law))
 
 
 class TraceUnavailable(Exception):
@@ -201,7 +207,7 @@ def _exact_diagnosis(law: L.Law, ref: L.Law, expr: str, tr: GroupTrace) -> dict[
     """The catalogue's ids for an exact mismatch (the ids the drawn diagnosis gives the same mistakes)."""
     at = _at(tr)
     if ref.kind == "constant":
-        return _diag("not_constant", f"traced {tr.display()} at {at}, declared {expr}")
+        return _diag("not_constant", f"traced {brief(tr.display())} at {at}, declared {expr}")
     if law.kind == "constant":
         return _diag("constant", f"every value is {law.value:g} (traced at {at}), declared the random law {expr}")
     r = L.ratio(law, ref)
@@ -209,10 +215,10 @@ def _exact_diagnosis(law: L.Law, ref: L.Law, expr: str, tr: GroupTrace) -> dict[
         f = Fraction(r).limit_denominator(64)
         plain = f"; the variance off by {f}" if f != 1 and math.isclose(float(f), r, rel_tol=1e-6) else ""
         return _diag("wrong_scale", f"traced std is {math.sqrt(r):.4g}× the declared (var ratio {r:.6g}{plain}): "
-                                    f"traced {tr.display()} at {at}, declared {expr}")
+                                    f"traced {brief(tr.display())} at {at}, declared {brief(expr)}")
     if law.kind == ref.kind and not math.isclose(law.mean, ref.mean, abs_tol=L.RTOL * max(ref.std, 1e-30)):
         return _diag("mean_shift", f"traced mean {law.mean:g}, declared {ref.mean:g} ({expr}) at {at}")
-    return _diag("wrong_distribution", f"traced {tr.display()} at {at}, declared {expr} = {ref}")
+    return _diag("wrong_distribution", f"traced {brief(tr.display())} at {at}, declared {expr} = {brief(ref)}")
 
 
 # --- the draws against the traced law ----------------------------------------------------------
@@ -234,7 +240,9 @@ def compare(groups: list[Group], digests: dict[str, list[bytes]], seed: int, alp
             continue  # rows written apart mix laws the whole-tensor tests would pool
         m = g.moments
         if tr.law.kind == "constant":
-            if not (m.minimum == m.maximum == tr.law.value):
+            from initspec.audit.verdicts import in_dtype
+
+            if not (m.minimum == m.maximum == in_dtype(tr.law.value, g.dtype)):
                 exact_fail.append((g, f"drawn values range [{m.minimum:.6g}, {m.maximum:.6g}]"))
         elif tr.law.kind == "deterministic":
             moved = [p for p in g.members if len(set(digests.get(p, []))) > 1]
@@ -264,9 +272,25 @@ def _mismatch(g: Group, why: str) -> Finding:
     ops = ", ".join(tr.record.last.ops) if tr.record.last else "?"
     ident = f"; the draws identify {g.identified}" if g.identified else ""
     return Finding("trace_mismatch", list(g.members), (
-        f"{g.name}: the code asks for {tr.display()} at {_at(tr)} (ops: {ops}); {why}{ident}. Either the "
+        f"{g.name}: the code asks for {brief(tr.display())} at {_at(tr)} (ops: {ops}); {why}{ident}. Either the "
         "sampler draws another law than its arguments ask (a framework bug: the draws are the evidence) or "
         "the algebra misreads these operations (a gap in initspec: the ops are the evidence)"))
+
+
+def drop_explained(findings: list[Finding], recording: Recording, n_seeds: int) -> None:
+    """The draws see equal values across seeds or parameters; where the trace shows they were computed
+    with no random draw (a sinusoid table, ``log(arange)``) or are constants, that is no finding."""
+    from initspec.audit.findings import cloned, seed_ignored
+
+    fixed = {p for p, t in recording.traced.items() if t.law.kind in ("deterministic", "constant")}
+    for i, f in reversed(list(enumerate(findings))):
+        if f.id not in ("seed_ignored", "cloned") or not fixed & set(f.params):
+            continue
+        left = [p for p in f.params if p not in fixed]
+        if len(left) < (2 if f.id == "cloned" else 1):
+            del findings[i]
+        else:
+            findings[i] = cloned(left) if f.id == "cloned" else seed_ignored(left, n_seeds)
 
 
 # --- what only the trace sees --------------------------------------------------------------------
@@ -309,23 +333,28 @@ def trace_findings(recording: Recording, groups: list[Group], spec: Any, tied: l
                            f"whose seed does not follow the run's (traced under two seeds): {_names(ignored)} "
                            f"(drawn at {site})"))
     if recording.lost:
-        w = recording.lost[0]
-        into = f" into {w.target}" if w.target else ""
-        more = f" (and {len(recording.lost) - 1} more)" if len(recording.lost) > 1 else ""
-        what = w.declared or w.law.scheme() or str(w.law)
-        out.append(Finding("init_lost", [], f"{len(recording.lost)} initializing write(s) reached no parameter: "
-                           f"{what} at {w.site}{into}{more}; the parameters keep their earlier values"))
+        by_target: dict[str, list[str]] = {}
+        for w in recording.lost:
+            what = brief(w.declared or w.law.scheme() or str(w.law))
+            by_target.setdefault(w.target or "a temporary tensor", []).append(f"{what} at {w.site}")
+        parts = [f"into {target}: {'; '.join(writes)}" for target, writes in by_target.items()]
+        out.append(Finding("init_lost", [], f"{len(recording.lost)} initializing write(s) reached no parameter, "
+                           f"{' | '.join(parts)}; the parameters keep their earlier values"))
     for g in groups:
         tr = g.traced
-        if tr is None or not tr.named or tr.declared is not None or not tr.law.exact:
+        if tr is None or not tr.named or not tr.law.exact or tr.named[0] == tr.declared:
             continue
+        outer = tr.named[0]  # the scheme the code meant: the outermost name it called
         try:
-            theirs = f"that is {L.from_scheme(tr.named[0], g.fan_in, g.fan_out)}"
-        except Exception:  # noqa: BLE001 - a name the spec cannot read is quoted as it is
-            theirs = "the spec cannot read that name"
+            theirs = L.from_scheme(outer, g.fan_in, g.fan_out)
+        except Exception:  # noqa: BLE001 - a name the spec cannot read is not compared
+            continue
+        if theirs.kind == "opaque" or L.same_law(theirs, tr.law):
+            continue
+        inner = f" (through {', '.join(brief(n) for n in tr.named[1:])})" if len(tr.named) > 1 else ""
         out.append(Finding("named_law_differs", list(g.members), (
-            f"{g.name}: the code named {', '.join(tr.named)} at {_at(tr)}; on this parameter's fans "
-            f"({g.fan_in:g}, {g.fan_out:g}) {theirs}, but the traced law is {tr.law}")))
+            f"{g.name}: the code calls {outer}{inner} at {_at(tr)}; on this parameter's fans "
+            f"({g.fan_in:g}, {g.fan_out:g}) {outer} is {brief(theirs)}, but the traced law is {brief(tr.law)}")))
     return out
 
 

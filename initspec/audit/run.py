@@ -107,6 +107,8 @@ def audit(target: str | AuditTarget, *, spec: AuditSpec | None = None, seeds: in
         evidence.attach(ordered, recording)
         evidence.check_traced(ordered, tgt.text, seed, drawn=draws)
         ties = [v for v in tied.values() if len(v) > 1]
+        if draws:
+            evidence.drop_explained(findings, recording, len(seed_list))
         _merge(findings, evidence.trace_findings(recording, ordered, spec, ties))
         if draws:
             findings += evidence.compare(ordered, digests, seed, alpha)
@@ -174,7 +176,12 @@ def default_max_memory() -> int:
 
 
 def _gib(n: float) -> str:
-    return f"{n / 2**30:.3g} GiB" if n < 2**40 else f"{n / 2**40:.3g} TiB"
+    """Bytes in the binary unit that reads best: 64 KiB, 1.52 TiB."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return f"{n:.3g} {unit}"
+        n /= 1024
+    return f"{n:.3g} TiB"
 
 
 def audit_model(target: str | AuditTarget, *, spec: str | dict[str, Any] | AuditSpec | None = None,

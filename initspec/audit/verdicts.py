@@ -13,8 +13,19 @@ import numpy as np
 from initspec.audit.report import FLOATS, Group, observed
 from initspec.engine import stats as st
 from initspec.engine.runner import Evidence, Result, Test
+from initspec.errors import InputError
 from initspec.spec.fans import get_layout
 from initspec.spec.reference import build as build_reference
+
+
+def in_dtype(value: float, dtype: str) -> float:
+    """A number as a parameter of this dtype holds it (the value a constant fill leaves)."""
+    from initspec.spec.reference import np_dtype
+
+    try:
+        return float(np.asarray(value, dtype=np_dtype(dtype)))
+    except (TypeError, ValueError, OverflowError, InputError):
+        return value
 
 
 def planned_tests(g: Group) -> int:
@@ -128,7 +139,7 @@ def check_groups(groups: list[Group], target: str, seed: int, alpha: float, alph
             continue
         r.observed = observed(g)
         if scheme.kind == "constant":
-            v = float(scheme.params["value"])
+            v = in_dtype(float(scheme.params["value"]), g.dtype)  # 1e-6 is stored as 9.99999997e-07 in float32
             ok = m.minimum == v and m.maximum == v
             r.expected = {"value": v}
             r.tests.append(Test("constant", passed=ok, detail="" if ok else

@@ -101,6 +101,12 @@ class _Store:
     nbytes: int
     writes: list[_Raw] = field(default_factory=list)
     sources: set[int] = field(default_factory=set)
+    real: Any = None                 # the values, for a small storage computed with no random draw
+
+
+#: elements up to which a storage computed with no random draw also gets its real values, so the code
+#: may read them (``torch.linspace(0, rate, n).tolist()`` for drop-path rates): an exact computation
+REAL_LIMIT = 1 << 16
 
 
 def _key(t: Any) -> int:
@@ -239,7 +245,7 @@ class Recorder:
             elif kind == "out":
                 self._set(a[target_name], self._compute(name, a, out), name, "set")
             else:
-                self._make(name, a, out)
+                self._make(name, a, out, func, args, kwargs)
         except Exception as e:  # noqa: BLE001 - a recorder gap never breaks the build; it makes the law opaque
             self.failures.append(f"{name}: {type(e).__name__}: {e}")
             why = O.Value(L.opaque(f"the recorder could not follow {name}"), True, (name,))
@@ -271,13 +277,15 @@ class Recorder:
         g = gen if gen is not None else self._default_gen
         return dataclasses.replace(v, seeds=((g is self._default_gen, int(g.initial_seed())),))
 
-    def _make(self, name: str, a: dict[str, Any], out: Any) -> None:
+    def _make(self, name: str, a: dict[str, Any], out: Any, func: Any = None, args: tuple = (),
+              kwargs: dict | None = None) -> None:
         outs = _tensors(out)
         if not outs:
             return
         inputs = [t for v in a.values() for t in _tensors(v)]
         in_keys = {_key(t) for t in inputs}
-        for o in outs:
+        reals = None
+        for i, o in enumerate(outs):
             k = _key(o)
             if k in in_keys:
                 continue  # an alias of an input: no new storage
@@ -289,6 +297,50 @@ class Recorder:
             st = self.stores[k] = _Store(storage, storage.nbytes(), sources=in_keys)
             site, decl = self._stack.read(1) if value.law.kind != "unwritten" else (None, ())
             st.writes.append(_Raw(0, st.nbytes, True, value, site, decl, "make", copy_of, label=name))
+            if func is not None and not value.random and value.law.kind in ("constant", "deterministic") \
+                    and o.numel() <= REAL_LIMIT:
+                if reals is None:
+                    reals = self._run_real(name, func, args, kwargs or {}, inputs)
+                if reals is not None and i < len(reals):
+                    st.real = _layout_like(o, reals[i])
+
+    def _run_real(self, name: str, func: Any, args: tuple, kwargs: dict, inputs: list[Any]) -> list[Any] | None:
+        """The op run on the real values of its inputs (all small and computed with no random draw)."""
+        import torch
+        from torch.utils._python_dispatch import _disable_current_modes
+        from torch.utils._pytree import tree_map
+
+        if name in ("lift_fresh", "lift_fresh_copy") and inputs and not _is_fake(inputs[0]):
+            with _disable_current_modes():
+                return [inputs[0].detach().clone()]
+        missing = []
+
+        def real(x: Any) -> Any:
+            if isinstance(x, torch.Tensor):
+                r = self.real_of(x)
+                if r is None:
+                    missing.append(x)
+                return r
+            return x
+
+        r_args, r_kwargs = tree_map(real, args), tree_map(real, kwargs)
+        if missing:
+            return None
+        try:
+            with _disable_current_modes():
+                return _tensors(func(*r_args, **r_kwargs))
+        except Exception:  # noqa: BLE001 - values the trace cannot compute stay unknown (the build may then stop)
+            return None
+
+    def real_of(self, t: Any) -> Any:
+        """The real values of a fake tensor, where its storage has them (else None)."""
+        st = self.stores.get(_key(t))
+        if st is None or st.real is None or st.real.dtype != t.dtype:
+            return None
+        from torch.utils._python_dispatch import _disable_current_modes
+
+        with _disable_current_modes():
+            return st.real.as_strided(tuple(t.shape), tuple(t.stride()), t.storage_offset())
 
     def _compute(self, name: str, a: dict[str, Any], out: Any) -> O.Value:
         made = O.made(name, a)
@@ -360,6 +412,7 @@ class Recorder:
     def _set(self, t: Any, value: O.Value, name: str, kind: str, copy_of: int | None = None,
              sources: set[int] | None = None) -> None:
         st = self._store(t)
+        st.real = None  # the values changed: the trace does not follow them
         if sources:
             st.sources |= sources - {_key(t)}
         start, end, dense = _extent(t)
@@ -510,6 +563,17 @@ def _region(w: _Raw, start: int, t: Any) -> str:
     return "a part"
 
 
+def _layout_like(fake: Any, real: Any) -> Any:
+    """``real``'s values laid out in a flat tensor the size of ``fake``'s storage, where ``fake`` has them."""
+    import torch
+    from torch.utils._python_dispatch import _disable_current_modes
+
+    with _disable_current_modes():
+        flat = torch.empty(fake.untyped_storage().nbytes() // fake.element_size(), dtype=fake.dtype)
+        flat.as_strided(tuple(fake.shape), tuple(fake.stride()), fake.storage_offset()).copy_(real)
+    return flat
+
+
 def _unavailable() -> Any:
     raise RuntimeError("a traced parameter has no values: the trace allocates nothing")
 
@@ -521,13 +585,17 @@ def _is_fake(t: Any) -> bool:
 
 
 _MODE: list[Any] = []
+_SCALAR: list[Any] = []
 
 
 def _mode_class() -> Any:
     """The TorchDispatchMode subclass (made once torch is imported)."""
     if _MODE:
         return _MODE[0]
+    import torch
     from torch.utils._python_dispatch import TorchDispatchMode
+
+    _SCALAR.append(torch.ops.aten._local_scalar_dense.default)
 
     class _RecordingMode(TorchDispatchMode):
         def __init__(self, recorder: Recorder) -> None:
@@ -536,6 +604,13 @@ def _mode_class() -> Any:
 
         def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
             kwargs = kwargs or {}
+            if func is _SCALAR[0]:  # the code reads a value: the trace has it if no random draw made it
+                real = self.recorder.real_of(args[0])
+                if real is not None:
+                    from torch.utils._python_dispatch import _disable_current_modes
+
+                    with _disable_current_modes():
+                        return real.item()
             out = func(*args, **kwargs)
             self.recorder.on(func, args, kwargs, out)
             return out

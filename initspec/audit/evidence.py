@@ -44,10 +44,14 @@ class TraceUnavailable(Exception):
 
 def record(target: Any, seed: int, options: dict[str, Any]) -> Recording:
     """Trace ``target`` with its framework's recorder: :class:`TraceUnavailable` when there is none,
-    ``BuildError`` when the model's own code raises while it is traced."""
+    ``BuildError`` when the model's own code raises while it is traced.  A target of unknown framework
+    is offered to each imported framework's recorder in turn (Keras on torch builds torch modules too)."""
+    from initspec.audit.targets import BuildError
+
     names = [target.framework] if target.framework else [n for n in ORDER if n in sys.modules or
                                                           (n == "keras" and "tf_keras" in sys.modules)]
-    missing = []
+    missing: list[str] = []
+    failed: BuildError | None = None
     for name in names:
         try:
             mod = importlib.import_module(f"initspec.audit.trace.{name}")
@@ -60,6 +64,12 @@ def record(target: Any, seed: int, options: dict[str, Any]) -> Recording:
             return mod.trace(target, seed, **options)
         except NotThisFramework:
             continue
+        except BuildError as e:
+            if target.framework:
+                raise
+            failed = failed or e  # another framework's recorder may own what this target builds
+    if failed is not None:
+        raise failed
     if missing:
         raise TraceUnavailable(f"initspec has no trace recorder for {' or '.join(missing)} yet")
     raise TraceUnavailable("no trace recorder recognised what the target builds"

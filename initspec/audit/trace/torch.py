@@ -304,7 +304,8 @@ class Recorder:
                 if reals is not None and i < len(reals):
                     st.real = _layout_like(o, reals[i])
 
-    def _run_real(self, name: str, func: Any, args: tuple, kwargs: dict, inputs: list[Any]) -> list[Any] | None:
+    def _run_real(self, name: str, func: Any, args: tuple, kwargs: dict, inputs: list[Any],
+                  raw: bool = False) -> Any:
         """The op run on the real values of its inputs (all small and computed with no random draw)."""
         import torch
         from torch.utils._python_dispatch import _disable_current_modes
@@ -328,9 +329,25 @@ class Recorder:
             return None
         try:
             with _disable_current_modes():
-                return _tensors(func(*r_args, **r_kwargs))
+                out = func(*r_args, **r_kwargs)
         except Exception:  # noqa: BLE001 - values the trace cannot compute stay unknown (the build may then stop)
             return None
+        return out if raw else _tensors(out)
+
+    def computed(self, func: Any, args: tuple, kwargs: dict) -> Any:
+        """An op whose output a shape-only tensor cannot give (``unique``: its shape depends on the
+        values), run on real inputs where the trace has them all; its outputs then become shape-only
+        tensors again.  None when an input's values are unknown."""
+        from torch.utils._pytree import tree_map
+
+        inputs = [t for v in (*args, *kwargs.values()) for t in _tensors(v)]
+        real = self._run_real(func.overloadpacket.__name__, func, args, kwargs, inputs, raw=True)
+        if real is None:
+            return None
+        import torch
+
+        fake = self._modes[0]
+        return tree_map(lambda r: fake.from_tensor(r) if isinstance(r, torch.Tensor) else r, real)
 
     def real_of(self, t: Any) -> Any:
         """The real values of a fake tensor, where its storage has them (else None)."""
@@ -611,7 +628,15 @@ def _mode_class() -> Any:
 
                     with _disable_current_modes():
                         return real.item()
-            out = func(*args, **kwargs)
+            try:
+                out = func(*args, **kwargs)
+            except Exception as e:  # a shape or value a shape-only tensor cannot give: computed if the values are known
+                if type(e).__name__ not in ("DataDependentOutputException", "DynamicOutputShapeException") \
+                        or not self.recorder.fake:
+                    raise
+                out = self.recorder.computed(func, args, kwargs)
+                if out is None:
+                    raise
             self.recorder.on(func, args, kwargs, out)
             return out
 

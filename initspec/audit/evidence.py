@@ -48,8 +48,7 @@ def record(target: Any, seed: int, options: dict[str, Any]) -> Recording:
     is offered to each imported framework's recorder in turn (Keras on torch builds torch modules too)."""
     from initspec.audit.targets import BuildError
 
-    names = [target.framework] if target.framework else [n for n in ORDER if n in sys.modules or
-                                                          (n == "keras" and "tf_keras" in sys.modules)]
+    names = [target.framework] if target.framework else _candidates(target)
     missing: list[str] = []
     failed: BuildError | None = None
     for name in names:
@@ -74,6 +73,30 @@ def record(target: Any, seed: int, options: dict[str, Any]) -> Recording:
         raise TraceUnavailable(f"initspec has no trace recorder for {' or '.join(missing)} yet")
     raise TraceUnavailable("no trace recorder recognised what the target builds"
                            if names else "the target's framework is not imported")
+
+
+def _candidates(target: Any) -> list[str]:
+    """The recorders to offer a target of unknown framework, in order: those of the imported frameworks.
+    The torch recorder builds under a FakeTensorMode, which must not reach a Keras model on the torch
+    backend (Keras may keep a tensor it made): with Keras on torch it is offered only a torch class."""
+    names = [n for n in ORDER if n in sys.modules or (n == "keras" and "tf_keras" in sys.modules)]
+    keras = sys.modules.get("keras")
+    if "torch" in names and keras is not None and _keras_on_torch(keras):
+        callee = getattr(target.factory, "callee", None)
+        torch = sys.modules["torch"]
+        layer = getattr(keras, "Layer", None)
+        torch_class = isinstance(callee, type) and issubclass(callee, torch.nn.Module) and not (
+            isinstance(layer, type) and issubclass(callee, layer))
+        if not torch_class:
+            names.remove("torch")
+    return names
+
+
+def _keras_on_torch(keras: Any) -> bool:
+    try:
+        return keras.backend.backend() == "torch"
+    except Exception:  # noqa: BLE001 - a Keras without a readable backend is not assumed to be on torch
+        return False
 
 
 def param_bytes(recording: Recording) -> int:

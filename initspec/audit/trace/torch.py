@@ -15,9 +15,9 @@ writes in order -- the law each left (``_torch_ops``), the site and the scheme n
 stack (``_torch_stack``), the storages its values came from (``copy_``, ``clone``, any operation's
 inputs) -- and a parameter's law is the one of the last write that covered it whole.
 
-One operation is run in another, law-identical form: torch >= 2.13 draws ``trunc_normal_`` by
-rejection (a loop on ``mask.any()``, which a shape-only tensor cannot answer), so during the trace
-``torch.nn.init._no_grad_trunc_normal_`` is torch <= 2.12's inverse-CDF sampler (uniform, erfinv,
+One operation is run in another, law-identical form: torch >= 2.12 draws ``trunc_normal_`` by
+rejection (pytorch PR #174997: a loop on ``mask.any()``, which a shape-only tensor cannot answer), so
+during the trace ``torch.nn.init._no_grad_trunc_normal_`` is torch <= 2.11's inverse-CDF sampler (uniform, erfinv,
 scale, shift, clamp), whose law the algebra derives: N(mean, std²) cut at [a, b], the law both
 samplers draw.  The draws check the sampler itself.
 """
@@ -197,7 +197,8 @@ class Recorder:
             self.registered.add(_key(tensor))
 
     def _trunc_normal(self, tensor: Any, mean: float, std: float, a: float, b: float, generator: Any = None) -> Any:
-        """torch 2.12's ``_no_grad_trunc_normal_`` (torch/nn/init.py, v2.12.0 lines 28-63): the inverse-CDF form."""
+        """torch <= 2.11's ``_no_grad_trunc_normal_``, the inverse-CDF form (the same code as timm 1.0.31's
+        ``timm/layers/weight_init.py`` ``_trunc_normal_``, lines 19-51, "cut & paste from PyTorch")."""
         import torch
 
         self.trunc_normal_calls += 1
@@ -472,7 +473,7 @@ class Recorder:
         notes = []
         if self.trunc_normal_calls:
             notes.append(f"trunc_normal_ traced through its inverse-CDF form ({self.trunc_normal_calls} call(s)): "
-                         "torch >= 2.13 samples it by rejection, a loop on the values a shape-only build has not")
+                         "torch >= 2.12 samples it by rejection, a loop on the values a shape-only build has not")
         notes += [f"recorder gap: {f}" for f in dict.fromkeys(self.failures)]
         return Recording(FRAMEWORK, params, traced, lost, notes)
 

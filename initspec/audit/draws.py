@@ -171,11 +171,12 @@ class Drawn:
 
 
 def draw(builder: Builder, groups: dict[tuple, Group], plan: Callable[[list[Param]], float], *, seed: int,
-         seeds: int | None, max_seeds: int, timing: dict[str, float]) -> Drawn:
+         seeds: int | None, max_seeds: int, timing: dict[str, float], progress: Callable | None = None) -> Drawn:
     """Build the model under seeds ``seed, seed + 1, ...``, one instance at a time, and stream every
     parameter into its group.  ``plan(params)`` makes the groups from the first instance and returns
     the per-test level; the number of instances is then ``seeds`` or what the smallest random group
-    needs for the variance test's power (at least 2, at most ``max_seeds``)."""
+    needs for the variance test's power (at least 2, at most ``max_seeds``).  ``progress(done, total,
+    label)`` is told of each instance (total None until the first instance has decided it)."""
     digests: dict[str, list[bytes]] = {}
     n_seeds = seeds or 2
     alpha_each = 1.0
@@ -185,6 +186,8 @@ def draw(builder: Builder, groups: dict[tuple, Group], plan: Callable[[list[Para
     i = 0
     while i < n_seeds:
         s = seed + i
+        if progress:
+            progress(i, n_seeds if i or seeds else None, f"instance {i + 1} (seed {s})")
         tb = time.perf_counter()
         model = builder.build(s)
         timing["build"] += time.perf_counter() - tb

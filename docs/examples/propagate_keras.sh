@@ -1,0 +1,4 @@
+#!/usr/bin/env bash
+# env: keras-tensorflow
+# Keras ResNet50 at its default init, layer by layer (the numbers the propagation guide's table quotes).
+initspec propagate --model "keras.applications:ResNet50(weights=None, classifier_activation=None)" --input-shape 2,224,224,3

@@ -14,6 +14,7 @@ import difflib
 import importlib.util
 import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 _spec = importlib.util.spec_from_file_location("docs_examples_run", DOCS / "examples" / "run.py")
 examples = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = examples  # its dataclasses look their module up
 _spec.loader.exec_module(examples)
 
 ALL = examples.discover()
@@ -90,6 +92,31 @@ def test_the_normalizations_keep_the_numbers():
     text = "var obs/exp 0.9957–1.003 (p=2.4e-154), 5 shapes, 10 results, 26.8 s, torch 2.13.0+cpu, 1 failed in 4.5s"
     assert examples.normalize(e, text) == ("var obs/exp 0.9957–1.003 (p=2.4e-154), 5 shapes, 10 results, <time>, "
                                            "torch <version>, 1 failed in <time>")
+
+
+def test_the_figures_come_from_their_runs(tmp_path):
+    """docs/examples/figures.py draws every figure of docs/figures/ that is not a screenshot again from its
+    run; each must match the stored one (same size, under 1% of the pixels different: a changed law or
+    verdict moves far more)."""
+    if ENV != "docs":
+        pytest.skip("the figures are drawn in tox env docs")
+    np = pytest.importorskip("numpy")
+    image = pytest.importorskip("PIL.Image")
+    _fspec = importlib.util.spec_from_file_location("docs_figures", DOCS / "examples" / "figures.py")
+    figures = importlib.util.module_from_spec(_fspec)
+    _fspec.loader.exec_module(figures)
+    drawn = figures.draw(tmp_path)
+    assert {p.name for p in drawn} == {p.name for p in (DOCS / "figures").glob("*.png")
+                                       if not p.name.startswith("report-")}
+    for new in drawn:
+        if UPDATE:
+            (DOCS / "figures" / new.name).write_bytes(new.read_bytes())
+            continue
+        a = np.asarray(image.open(DOCS / "figures" / new.name).convert("RGB"), dtype=int)
+        b = np.asarray(image.open(new).convert("RGB"), dtype=int)
+        assert a.shape == b.shape, new.name
+        differ = float(np.mean(np.abs(a - b).max(axis=-1) > 16))
+        assert differ < 0.01, f"{new.name}: {differ:.1%} of the pixels changed (INITSPEC_DOCS_UPDATE=1 redraws)"
 
 
 CONSOLE = re.compile(r"```console\n(.*?)```", re.S)

@@ -11,6 +11,8 @@ A script's header comments declare
     # cwd: PATH | tmp                   where it runs: a folder of the checkout (default: its root),
                                         or a fresh empty folder
     # normalize: REGEX => REPLACEMENT   more to normalize than NORMALIZE (repeatable)
+    # drop: REGEX                       leave out the lines it matches (a framework's log noise;
+                                        repeatable)
 
 A line that starts with ``@`` runs without being shown (set-up).  ``initspec`` in a script is this
 checkout's command line under the running interpreter, so ``/path/to/env/bin/python
@@ -55,6 +57,7 @@ class Example:
     env: str
     cwd: str = ""
     normalize: list[tuple[str, str]] = field(default_factory=list)
+    drop: list[str] = field(default_factory=list)
     commands: list[tuple[bool, str]] = field(default_factory=list)  # (shown, line)
 
     @property
@@ -64,7 +67,7 @@ class Example:
 
 def parse(script: Path) -> Example:
     """Read a script's header and commands (ValueError on a script without ``# env:``)."""
-    env, cwd, extra, commands = None, "", [], []
+    env, cwd, extra, drop, commands = None, "", [], [], []
     for line in script.read_text().splitlines():
         stripped = line.strip()
         if not stripped or stripped.startswith("#!"):
@@ -78,11 +81,13 @@ def parse(script: Path) -> Example:
             elif key == "normalize":
                 pattern, _, repl = value.strip().partition(" => ")
                 extra.append((pattern, repl))
+            elif key == "drop":
+                drop.append(value.strip())
             continue
         commands.append((not stripped.startswith("@"), stripped.lstrip("@").strip()))
     if not env:
         raise ValueError(f"{script}: no '# env: TOXENV' header")
-    return Example(script.stem, script, env, cwd, extra, commands)
+    return Example(script.stem, script, env, cwd, extra, drop, commands)
 
 
 def discover() -> list[Example]:
@@ -110,7 +115,8 @@ def run(example: Example, timeout: float = 900) -> str:
         cwd = tmp if example.cwd == "tmp" else ROOT / example.cwd
         proc = subprocess.run(["bash", "-c", _bash(example)], cwd=cwd, env=env, stdout=subprocess.PIPE,
                               stdin=subprocess.DEVNULL, text=True, timeout=timeout)
-    return "\n".join(line.rstrip() for line in proc.stdout.splitlines()) + "\n"
+    lines = [line.rstrip() for line in proc.stdout.splitlines()]
+    return "\n".join(ln for ln in lines if not any(re.search(d, ln) for d in example.drop)) + "\n"
 
 
 def normalize(example: Example, text: str) -> str:

@@ -4,7 +4,8 @@ error and on any image the browser could not decode (naturalWidth 0).  Each page
 the one the manual shows (``INITSPEC_DOCS_UPDATE=1`` writes them into docs/figures/).
 
 Reports made here with small runs: ``check`` (a failing callable; the broken manifest: failures
-with plots, an error, a pass), ``propagate`` (a numpy stack), and ``audit`` (a tiny torch model, where torch is installed).
+with plots, an error, a pass), ``propagate`` (a numpy stack), and ``audit`` (a tiny torch model,
+where torch is installed).
 """
 
 from __future__ import annotations

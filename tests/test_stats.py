@@ -92,7 +92,8 @@ def _kurtosis(law: str) -> float:
 
 
 def _derived_n(kurtosis: float, alpha_each: float, error: float = 0.01, power: float = 0.99) -> int:
-    """The manual's rule (docs/how/statistics.md): n >= (k - 1)(z_{1-a/2} + z_P f)² / r², f = (1 ± e)², r = f - 1, the larger direction."""
+    """The manual's rule (docs/how/statistics.md): n >= (k - 1)(z_{1-a/2} + z_P f)² / r², f = (1 ± e)²,
+    r = f - 1, the larger direction."""
     za, zp = stats.norm.isf(alpha_each / 2), stats.norm.ppf(power)
     return math.ceil(max((kurtosis - 1) * (za + zp * f) ** 2 / (f - 1) ** 2
                          for f in ((1 + error) ** 2, (1 - error) ** 2)))

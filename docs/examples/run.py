@@ -96,9 +96,8 @@ def discover() -> list[Example]:
 
 def _bash(example: Example) -> str:
     """The script as bash runs it: each shown command echoed as ``$ command`` first."""
-    lines = ['initspec() { PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$INITSPEC_ROOT" "$INITSPEC_PYTHON" -m initspec "$@"; }',
-             'pytest() { PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$INITSPEC_ROOT" "$INITSPEC_PYTHON" -m pytest "$@"; }',
-             "exec 2>&1"]
+    path = 'PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$INITSPEC_ROOT" "$INITSPEC_PYTHON"'
+    lines = [f'initspec() {{ {path} -m initspec "$@"; }}', f'pytest() {{ {path} -m pytest "$@"; }}', "exec 2>&1"]
     for shown, line in example.commands:
         if shown:
             lines.append(f"printf '%s\\n' {shlex.quote('$ ' + line)}")

@@ -59,7 +59,10 @@ class _Bar:
         self.started = self.closed = False
         self.timer = threading.Timer(delay, self._start)
         self.timer.daemon = True
-        self.timer.start()
+        if delay > 0:
+            self.timer.start()
+        else:  # no delay: drawn now, however short the run
+            self._start()
 
     def _start(self) -> None:
         with self.lock:

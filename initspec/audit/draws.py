@@ -54,14 +54,15 @@ class Builder:
             except ModuleNotFoundError as e:
                 raise InputError(f"target {self.target.text!r}: no {fw} walker ({e.name} is missing)") from None
             return
-        if "torch" in sys.modules:  # this build then is the seed's own instance (the torch walker's way)
+        seeded = "torch" in sys.modules
+        if seeded:  # this build then is the seed's own instance (the torch walker's way)
             sys.modules["torch"].manual_seed(seed)
         obj = self._call(self.target.factory)
         self.walker = walker_for(obj)
         if self.walker is None:
             raise InputError(f"target {self.target.text!r} returned {type(obj).__module__}.{type(obj).__name__}, "
                              "not a torch, Keras, Flax or JAX model")
-        if self.walker.FRAMEWORK == "torch":
+        if self.walker.FRAMEWORK == "torch" and seeded:  # a factory that imported torch itself built unseeded
             self.first = obj
         else:
             self.walker.release(obj)

@@ -88,7 +88,11 @@ def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict
             write_text(json_path, json.dumps({"target": target, "error": str(e), "results": [], "findings": [],
                                               "summary": {"errors": 1}}, indent=2) + "\n")
         sys.exit(1)
-    click.echo(format_report(rep, verbose))
+    from initspec.reports.output import STDOUT
+
+    # a report written to standard output keeps it to itself: the table goes to stderr
+    to_stdout = STDOUT in (json_path, junit, markdown, html, write_spec)
+    click.echo(format_report(rep, verbose), err=to_stdout)
     if json_path:
         write_text(json_path, json.dumps(rep.to_dict(), indent=2, default=str) + "\n")
     if junit or markdown or html:
@@ -98,7 +102,7 @@ def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict
     if write_spec:
         lines = _lock_lines(rep, lock_expr)
         write_lock(write_spec, lines, rep.tied, f"initspec audit {target} (seeds {rep.seeds[0]}..{rep.seeds[-1]})")
-        click.echo(f"wrote {write_spec}: {len(lines)} lines")
+        click.echo(f"wrote {write_spec}: {len(lines)} lines", err=to_stdout)
     sys.exit(rep.exit_code)
 
 

@@ -145,7 +145,7 @@ def propagate_cmd(scheme: str | None, activation: str | None, depth: int, width:
         require_matplotlib()
     if show_gains:
         table = gain_table(bias_std)
-        click.echo(render_gains(table))
+        click.echo(render_gains(table), err=json_path == "-")  # a report on stdout keeps it to itself
         if json_path:
             _write_json(json_path, table)
         return
@@ -165,10 +165,10 @@ def propagate_cmd(scheme: str | None, activation: str | None, depth: int, width:
         except BuildError as e:  # the model's own code failed: a failed run, not bad input
             click.echo(f"ERROR  {e}")
             sys.exit(1)
-        click.echo(render_model(result))
+        click.echo(render_model(result), err=json_path == "-")
         bad = check_growth(result, max_growth, min_shrink)
         for line in bad:
-            click.echo(f"FAIL: {line}")
+            click.echo(f"FAIL: {line}", err=json_path == "-")
         if json_path:
             _write_json(json_path, result)
         sys.exit(1 if bad else 0)
@@ -186,7 +186,7 @@ def propagate_cmd(scheme: str | None, activation: str | None, depth: int, width:
                            conv=parse_kernel(conv) if conv else None, channels=channels, bias_std=bias_std,
                            batch=batch, seeds=seeds, target=target, convention=convention, backend=backend,
                            tolerance=2.0 if max_growth is None else max_growth, progress=progress)
-    click.echo(render(result))
+    click.echo(render(result), err="-" in (json_path, html_path))
     if json_path:
         _write_json(json_path, result)
     if html_path:

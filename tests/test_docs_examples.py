@@ -165,3 +165,21 @@ def _excerpt(want: list[str], have: list[str]) -> bool:
         else:
             return False
     return True
+
+
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#([^)\s]+))?\)")
+
+
+def test_the_readme_links_point_into_the_manual():
+    """The README is read on its own (mkdocs does not check it): every relative link names a file that
+    exists, and an anchor into a page names one of that page's headings."""
+    toc = pytest.importorskip("markdown.extensions.toc", reason="anchors are checked where markdown is installed")
+    for target, anchor in LINK.findall((ROOT / "README.md").read_text()):
+        if "://" in target:
+            continue
+        path = ROOT / target
+        assert path.exists(), f"README links to {target}, which does not exist"
+        if anchor and path.suffix == ".md":
+            headings = re.findall(r"^#{1,6} (.+)$", path.read_text(), re.M)
+            slugs = {toc.slugify(h.strip(), "-") for h in headings}
+            assert anchor in slugs, f"README links to {target}#{anchor}: no such heading ({sorted(slugs)[:8]}...)"

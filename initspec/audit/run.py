@@ -37,13 +37,15 @@ from initspec.spec.reference import build as build_reference
 def audit(target: str | AuditTarget, *, spec: AuditSpec | None = None, seeds: int | None = None,
           max_seeds: int = DEFAULT_MAX_SEEDS, seed: int = 0, alpha: float = DEFAULT_ALPHA,
           layout: str | None = None, convention: str | None = None, input_shape: tuple[int, ...] | None = None,
-          strict: bool = False, trace: bool | None = None, max_memory: int | None = None) -> AuditReport:
+          strict: bool = False, trace: bool | None = None, max_memory: int | None = None,
+          progress: Any = None) -> AuditReport:
     """Audit a model target; BuildError when its constructor raises, InputError on bad input.
 
     ``trace``: True audits by the trace alone (nothing allocated; InputError when the framework has no
     recorder), False by the draws alone, None (default) by both where a recorder exists -- the draws
     skipped when one instance's parameters take more than ``max_memory`` bytes (default
-    :func:`default_max_memory`)."""
+    :func:`default_max_memory`).  ``progress(done, total, label)`` hears of each instance drawn
+    (``initspec.reports.progress``)."""
     t0 = time.perf_counter()
     if seeds is not None and seeds < 1:
         raise InputError(f"--seeds must be at least 1, got {seeds}")
@@ -88,7 +90,10 @@ def audit(target: str | AuditTarget, *, spec: AuditSpec | None = None, seeds: in
             _plan(params, groups, order, spec, fallback, tied, findings, law_of, traced)
             return alpha / max(sum(planned_tests(g) for g in groups.values()), 1)
 
-        drawn = draw(builder, groups, plan, seed=seed, seeds=seeds, max_seeds=max_seeds, timing=timing)
+        drawn = draw(builder, groups, plan, seed=seed, seeds=seeds, max_seeds=max_seeds, timing=timing,
+                     progress=progress)
+        if progress:
+            progress(len(drawn.seeds), len(drawn.seeds), "identifying and checking the groups")
         clones(drawn.digests, groups, spec, findings)
         alpha_each, seed_list, digests = drawn.alpha_each, drawn.seeds, drawn.digests
     else:

@@ -138,8 +138,7 @@ def _record(tgt: AuditTarget, seed: int, layout: str | None, options: dict[str, 
     except evidence.TraceUnavailable as e:
         if trace:
             raise InputError(f"--trace: {e}; run without --trace to audit by drawing") from None
-        notes.append(f"trace: {e}; the draws alone decide")
-        return None
+        return None  # the header says the draws alone decided (sources)
     except BuildError as e:
         if trace:
             raise

@@ -280,9 +280,9 @@ def test_bad_trace_options_are_one_line(run_cli, args, message):
     assert code == 2 and message in err and err.count("\n") == 1
 
 
-def test_a_framework_without_recorder_is_one_line_under_trace(run_cli, monkeypatch):
+def test_a_framework_without_recorder_is_one_line_under_trace(run_cli, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "initspec.audit.trace.torch", None)  # as if torch had no recorder
     code, _, err = run_cli("audit", "torch_models:tiny_gpt()", "--trace")
     assert code == 2 and "no trace recorder for torch" in err and err.count("\n") == 1
-    code, out, _ = run_cli("audit", "torch_models:tiny_gpt()", "--seeds", "2")  # the default falls back on draws
-    assert code == 0 and "trace: initspec has no trace recorder for torch yet; the draws alone decide" in out
+    code, out, doc = _run(run_cli, tmp_path, "torch_models:tiny_gpt()", "--seeds", "2")  # the default: the draws
+    assert code == 0 and doc["sources"] == ["draws"] and "; seeds 0..1 (2), alpha" in out

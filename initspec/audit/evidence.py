@@ -200,12 +200,12 @@ def check_traced(groups: list[Group], target: str, seed: int, drawn: bool) -> No
             detail = (f"the code declared {tr.declared}; the spec {g.rule.expr}: "
                       + ("the same scheme" if same else "another scheme") + " (exact: no statistics)")
             diag = None if same else _diag("not_orthogonal" if scheme.kind == "orthogonal" else "wrong_distribution",
-                                           f"traced {tr.display()} at {_at(tr)}, declared {g.rule.expr}")
+                                           f"traced {brief(tr.display())} at {_at(tr)}, declared {g.rule.expr}")
         elif law.exact:
             ref = L.from_scheme(g.rule.expr, g.fan_in, g.fan_out)
             same = L.same_law(law, ref)
-            detail = (f"traced {tr.display()} at {_at(tr)}; the spec's {g.rule.expr} is {ref} on fans "
-                      f"{g.fan_in:g}/{g.fan_out:g}: " + ("equal" if same else "not equal") + " (exact: no statistics)")
+            detail = (f"traced {brief(tr.display())} at {_at(tr)}; the spec's {brief(g.rule.expr)} is {brief(ref)} on "
+                      f"fans {g.fan_in:g}/{g.fan_out:g}: {'equal' if same else 'not equal'} (exact: no statistics)")
             diag = None if same else _exact_diagnosis(law, ref, g.rule.expr, tr)
         else:
             continue

@@ -525,7 +525,8 @@ class Recorder:
         for k, st in self.stores.items():
             if k in reached:
                 continue
-            made_from = [by_key[a] for a in sorted(self._ancestors(st.sources), key=str) if a in by_key]
+            ancestors = self._ancestors(st.sources)
+            made_from = [path for key, path in by_key.items() if key in ancestors]  # in the model's order
             target = f"a tensor computed from {', '.join(made_from[:3])}" if made_from else "a temporary tensor"
             for w in st.writes:
                 if w.kind == "make" or w.value.law.kind == "unwritten":

@@ -58,18 +58,29 @@ def scan_cmd(library: str, jobs: int, only: str | None, timeout: float, max_para
         raise InputError(f"--max-seeds {max_seeds}: give at least 1")
     validate.probability(alpha, "--alpha")
     check_outputs({"--json": json_path, "--junit": junit, "--markdown": markdown})
+    from initspec.scan.report import ScanReport
+
     bar, update = progress_bar(not no_progress and sys.stderr.isatty())
+
+    def stream(row: dict) -> None:  # without a bar, each architecture's line as it finishes
+        click.echo("\n".join(ScanReport(library, "", [row]).lines(verbose, summary=False, width=24)))
+
     if bar is not None:
         bar.start()
     try:
         rep = scan(library, only=only, workers=jobs, timeout=timeout, max_params=max_params, seed=seed,
-                   max_seeds=max_seeds, alpha=alpha, write_specs=write_specs, specs=specs, progress=update)
+                   max_seeds=max_seeds, alpha=alpha, write_specs=write_specs, specs=specs, progress=update,
+                   on_row=None if bar is not None else stream)
     finally:
         if bar is not None:
             bar.stop()
     for n in rep.notes:
         click.echo(f"  {n}")
-    click.echo("\n".join(rep.lines(verbose)))
+    if bar is not None:
+        click.echo("\n".join(rep.lines(verbose)))
+    else:  # the rows were streamed; the lockfiles of removed architectures were found after them
+        removed = ScanReport(library, rep.version, [r for r in rep.rows if r["status"] == "removed"])
+        click.echo("\n".join([*removed.lines(verbose, summary=False, width=24), rep.lines(verbose)[-1]]))
     if json_path:
         write_text(json_path, json.dumps(rep.to_dict(), indent=2, default=str) + "\n")
     if markdown:

@@ -58,9 +58,11 @@ class _Slot:
 def run_tasks(tasks: list[Task], *, workers: int = 1, timeout: float | None = None,
               on_lost: Callable[[Task, str], dict[str, Any]],
               progress: Callable[[int, int, str], None] | None = None, env: dict[str, str] | None = None,
-              quiet: bool = True, label: Callable[[Task], str] = lambda t: str(t[1])) -> list[dict[str, Any]]:
+              quiet: bool = True, label: Callable[[Task], str] = lambda t: str(t[1]),
+              on_result: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Run every task in ``workers`` processes; ``on_lost(task, reason)`` makes the row of a task that
-    timed out or whose worker died.  Results come back in the tasks' order."""
+    timed out or whose worker died; ``on_result(row)`` sees each row as it comes.  Results come back
+    in the tasks' order."""
     ctx = multiprocessing.get_context("spawn")
     results: list[dict[str, Any] | None] = [None] * len(tasks)
     pending = deque(range(len(tasks)))
@@ -84,6 +86,8 @@ def run_tasks(tasks: list[Task], *, workers: int = 1, timeout: float | None = No
         nonlocal done
         results[slot.index] = row
         done += 1
+        if on_result:
+            on_result(row)
         if progress:
             progress(done, len(tasks), label(tasks[slot.index]))
         slot.index = -1

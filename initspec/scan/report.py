@@ -34,9 +34,9 @@ class ScanReport:
         """1 when any architecture failed, changed, was removed or could not be built; else 0."""
         return int(any(r["status"] in ("changed", "failed", "could not build", "removed") for r in self.rows))
 
-    def lines(self, verbose: bool = False) -> list[str]:
+    def lines(self, verbose: bool = False, summary: bool = True, width: int | None = None) -> list[str]:
         """One line per architecture; a changed one also lists each change (all of them with -v)."""
-        w = max((len(r["name"]) for r in self.rows), default=10)
+        w = width or max((len(r["name"]) for r in self.rows), default=10)
         out = []
         for r in self.rows:
             label = _LABEL[r["status"]]
@@ -60,6 +60,8 @@ class ScanReport:
                 out.append(line)
             if len(r["changes"]) > len(shown):
                 out.append(f"{'':<8} {'':<{w}}  ... {len(r['changes']) - len(shown)} more (-v)")
+        if not summary:
+            return out
         s = self.summary
         out.append(f"{self.library} {self.version}: {s['architectures']} architectures: {s['ok']} ok, "
                    f"{s['changed']} changed, {s['failed']} failed, {s['could not build']} could not be built"

@@ -28,7 +28,7 @@ def scan_one(task: dict[str, Any]) -> dict[str, Any]:
     """Resolve, audit and compare one architecture (runs in a worker; never raises)."""
     import gc
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     # what the worker holds now (the library's modules) is never garbage: the audit's gc.collect()
     # between instances then walks only the new objects (180 ms -> a few ms under torch + transformers)
     gc.freeze()
@@ -38,6 +38,7 @@ def scan_one(task: dict[str, Any]) -> dict[str, Any]:
     except Exception as e:  # noqa: BLE001 - whatever a library does, the architecture gets one line
         row = _row(lib_name, name, "could not build", first_line(e))
     row["seconds"] = round(time.perf_counter() - t0, 3)
+    row["cpu_seconds"] = round(time.process_time() - c0, 3)  # the machine may be shared: both are kept
     return row
 
 
@@ -117,7 +118,7 @@ def select(names: list[str], only: str | None) -> list[str]:
 def scan(lib_name: str, *, only: str | None = None, workers: int = 1, timeout: float | None = DEFAULT_TIMEOUT,
          max_params: int = DEFAULT_MAX_PARAMS, seed: int = 0, max_seeds: int = 8, alpha: float = 1e-4,
          write_specs: str | None = None, specs: str | None = None, progress: Any = None,
-         env: dict[str, str] | None = None) -> ScanReport:
+         env: dict[str, str] | None = None, on_row: Any = None) -> ScanReport:
     """Scan every architecture of a library (see the package docstring)."""
     t0 = time.perf_counter()
     lib = library(lib_name)
@@ -125,7 +126,7 @@ def scan(lib_name: str, *, only: str | None = None, workers: int = 1, timeout: f
         raise InputError(f"--specs {specs!r}: no such folder")
     if write_specs is not None:
         Path(write_specs).mkdir(parents=True, exist_ok=True)
-    options = {"max_params": max_params, "seed": seed, "max_seeds": max_seeds, "alpha": alpha,
+    options = {"only": only, "max_params": max_params, "seed": seed, "max_seeds": max_seeds, "alpha": alpha,
                "write_specs": write_specs, "specs": specs, "workers": workers, "timeout": timeout}
     try:
         version = lib.version()
@@ -144,7 +145,7 @@ def scan(lib_name: str, *, only: str | None = None, workers: int = 1, timeout: f
         raise InputError(f"--only {only!r} matches none of the {len(names)} architectures of {lib_name}")
     tasks = [("initspec.scan.run.scan_one", {"library": lib_name, "name": n, "options": options}) for n in chosen]
     rows = run_tasks(tasks, workers=workers, timeout=timeout, on_lost=_lost, progress=progress, env=env,
-                     label=lambda t: t[1]["name"])
+                     label=lambda t: t[1]["name"], on_result=on_row)
     if specs is not None:  # lockfiles of architectures this release no longer has
         have = set(names)
         for p in sorted(Path(specs).glob("*.toml")):

@@ -37,7 +37,7 @@ CAPS: dict[str, int] = {
     **dict.fromkeys(("num_attention_heads", "n_head", "n_heads", "num_heads", "encoder_attention_heads",
                      "decoder_attention_heads", "num_query_heads", "decoder_num_attention_heads"), HEADS),
     **dict.fromkeys(("num_key_value_heads", "n_kv_heads", "num_kv_heads", "multi_query_group_num"), HEADS),
-    **dict.fromkeys(("head_dim", "d_kv", "attention_head_dim", "kv_channels", "qk_nope_head_dim",
+    **dict.fromkeys(("head_dim", "d_kv", "key_value_dim", "attention_head_dim", "kv_channels", "qk_nope_head_dim",
                      "qk_rope_head_dim", "v_head_dim"), HEAD_DIM),
     **dict.fromkeys(("intermediate_size", "d_ff", "n_inner", "ffn_dim", "encoder_ffn_dim", "decoder_ffn_dim",
                      "mlp_dim", "moe_intermediate_size", "shared_expert_intermediate_size", "intermediate_dim",

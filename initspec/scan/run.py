@@ -137,8 +137,12 @@ def scan(lib_name: str, *, only: str | None = None, workers: int = 1, timeout: f
         return run_tasks([(fn, a) for a in args], workers=workers, timeout=timeout, progress=progress, env=env,
                          on_lost=lambda t, why: {"error": why}, label=lambda t: f"{what} {t[1]}")
 
-    names = lib.architectures(options, pool) if getattr(lib, "ENUMERATES_IN_WORKERS", False) \
-        else lib.architectures(options)
+    try:
+        names = lib.architectures(options, pool) if getattr(lib, "ENUMERATES_IN_WORKERS", False) \
+            else lib.architectures(options)
+    except Exception as e:  # noqa: BLE001 - a library that cannot list its models is a broken install
+        raise InputError(f"scan {lib_name}: listing the architectures of {lib_name} {version} raised "
+                         f"{first_line(e)}") from None
     notes = list(options.pop("notes", []))
     chosen = select(names, only)
     if only and not chosen:

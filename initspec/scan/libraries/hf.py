@@ -33,7 +33,7 @@ def _mappings() -> list[dict[str, Any]]:
 
     names = list(HEADS) + sorted(n for n in dir(m) if n.startswith("MODEL_") and n.endswith("_MAPPING_NAMES")
                                  and n not in HEADS)
-    return [getattr(m, n) for n in names]
+    return [getattr(m, n, None) or {} for n in names]  # a release without a task has no mapping for it
 
 
 def head_class(model_type: str) -> str | None:

@@ -99,7 +99,12 @@ def audit_cmd(target: str, spec_path: str | None, reference: str | None, var: tu
 
         click.echo("\n".join(format_departures(rep, ref, port, spec)))
     if json_path:
-        write_text(json_path, json.dumps(rep.to_dict(), indent=2, default=str) + "\n")
+        doc = rep.to_dict()
+        if ref is not None:
+            from initspec.references import to_dict as reference_dict
+
+            doc["reference"] = reference_dict(rep, ref, port, spec)
+        write_text(json_path, json.dumps(doc, indent=2, default=str) + "\n")
     if junit or markdown or html:
         from initspec.reports import write_reports
 

@@ -16,7 +16,6 @@ reads the audit's verdicts back per role.  File format::
 
 from __future__ import annotations
 
-import fnmatch
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -309,5 +308,13 @@ def format_departures(rep: Any, ref: Reference, port: str, spec: ReferenceSpec) 
     return lines
 
 
-def matches(glob: str, path: str) -> bool:
-    return fnmatch.fnmatchcase(path, glob)
+def to_dict(rep: Any, ref: Reference, port: str, spec: ReferenceSpec) -> dict[str, Any]:
+    """The per-role verdicts for the audit's JSON (``"reference"``)."""
+    from initspec.audit.verdicts import lock_expr
+
+    return {"name": ref.name, "title": ref.title, "repository": ref.repository, "commit": ref.commit, "port": port,
+            "roles": [{"role": v.role, "verdict": v.verdict, "reference_law": ref.roles[v.role].law,
+                       "reference_expr": v.reference_law, "source": v.source,
+                       "port": [{"group": g.name, "members": len(g.members), "law": lock_expr(g) or g.identified,
+                                 "verdict": rep.verdict(g)} for g in v.groups]}
+                      for v in departures(rep, ref, spec)]}

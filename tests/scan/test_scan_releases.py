@@ -71,7 +71,7 @@ def test_the_second_release_lists_the_planted_differences_and_nothing_else(relea
 
 
 def test_the_second_release_reports_in_every_format(releases):
-    d, _, (code, out, err) = releases
+    d, _, (_, out, _) = releases
     assert "CHANGED  tinygpt" in out and "h.*.c_proj.weight ×2: normal(std=0.02) -> normal(std=0.01)" in out
     assert "REMOVED  tiny_removed" in out and "NEW      tiny_new" in out
     xml = (d / "v2.xml").read_text()

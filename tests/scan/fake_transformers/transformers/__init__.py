@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 import os
+from typing import ClassVar
 
-import torch
 from torch import nn
 
 __version__ = os.environ.get("FAKE_TRANSFORMERS_RELEASE", "1.0")
@@ -22,7 +22,7 @@ _V2 = __version__.startswith("2")
 
 class _Config:
     model_type = ""
-    defaults: dict = {}
+    defaults: ClassVar[dict] = {}
 
     def __init__(self, **kwargs):
         for k, v in {**self.defaults, **kwargs}.items():

@@ -165,7 +165,7 @@ def model_vars(target: str, fields: dict[str, str]) -> dict[str, float]:
         t = parse_audit_target(target)
     except InputError:
         raise
-    except Exception:  # noqa: BLE001 - the audit reports a target that does not load
+    except Exception:  # noqa: BLE001 - the audit itself reports a target that does not load
         return out
     config = getattr(t.factory, "config", None)
     known: dict[str, Any] = {}

@@ -22,7 +22,8 @@ CASES = {
         ("hf:gpt2(n_layer=2, n_embd=64, n_head=2, vocab_size=1024)", "gpt2"),
         ("hf:gpt2(n_layer=2, n_embd=64, n_head=2, vocab_size=1024)", "nanogpt"),
         (f"hf:bert({LM})", "bert"),
-        ("hf:t5(num_layers=2, num_decoder_layers=2, d_model=64, d_ff=128, num_heads=2, d_kv=32, vocab_size=1024)", "t5"),
+        ("hf:t5(num_layers=2, num_decoder_layers=2, d_model=64, d_ff=128, num_heads=2, d_kv=32, "
+         "vocab_size=1024)", "t5"),
         ("hf:ViTForImageClassification(num_hidden_layers=2, hidden_size=64, num_attention_heads=2, "
          "intermediate_size=128, num_labels=10)", "vit"),
         (f"hf:GPTNeoXForCausalLM({LM})", "gpt_neox"),

@@ -22,7 +22,21 @@ from typing import Any
 Task = tuple[str, Any]
 
 
-def _worker(conn: Connection, env: dict[str, str], quiet: bool) -> None:
+def _orphan_watch(parent: int) -> None:
+    """End this worker when the scan that started it is gone (killed before it could stop us)."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _worker(conn: Connection, env: dict[str, str], quiet: bool, parent: int) -> None:
+    import threading
+
+    # the parent's pid from the parent: a worker slow to start may already be an orphan here
+    if os.getppid() != parent:
+        os._exit(1)
+    threading.Thread(target=_orphan_watch, args=(parent,), daemon=True).start()
     os.environ.update(env)
     if quiet:  # the libraries' warnings and progress bars would bury the scan's own lines
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -71,7 +85,7 @@ def run_tasks(tasks: list[Task], *, workers: int = 1, timeout: float | None = No
 
     def start() -> _Slot:
         parent, child = ctx.Pipe()
-        p = ctx.Process(target=_worker, args=(child, dict(env or {}), quiet), daemon=True)
+        p = ctx.Process(target=_worker, args=(child, dict(env or {}), quiet, os.getpid()), daemon=True)
         p.start()
         child.close()
         return _Slot(p, parent)

@@ -25,7 +25,8 @@ def test_transformers_gpt2_departs_from_openai_in_wpe_and_the_residual_projectio
     assert c == 1, out + err
     roles = _roles(tmp_path / "a.json")
     assert {r for r, v in roles.items() if v == "departs"} == {"position_embedding", "attn_out", "mlp_out"}
-    assert "DEPARTS position_embedding: reference normal(std=0.01) [src/model.py#L152-L153], port normal(std=0.02)" in out
+    assert ("DEPARTS position_embedding: reference normal(std=0.01) [src/model.py#L152-L153], "
+            "port normal(std=0.02)") in out
 
 
 def test_transformers_gpt2_is_nanogpt_in_every_role(run_cli, tmp_path):

@@ -40,3 +40,36 @@ def test_a_task_that_raises_systemexit_is_a_row():
 def test_one_worker_serves_many_tasks():
     rows = run_tasks([("pool_tasks.pid", i) for i in range(4)], workers=1, on_lost=_lost)
     assert len({r["pid"] for r in rows}) == 1
+
+
+def test_workers_end_when_the_scan_is_killed(tmp_path):
+    """A scan killed from outside (SIGKILL: no finally runs) leaves no worker behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    pids = tmp_path / "pids"
+    here = os.path.dirname(__file__)
+    code = (f"import sys; sys.path.insert(0, {here!r})\n"
+            "from initspec.scan.pool import run_tasks\n"
+            "run_tasks([('pool_tasks.hang', 1)], workers=1, on_lost=lambda t, w: {})\n")
+    p = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline = time.monotonic() + 60
+        children: list[int] = []
+        while time.monotonic() < deadline and len(children) < 2:  # the resource tracker and the worker
+            time.sleep(0.5)
+            out = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True).stdout
+            children = [int(x) for x in out.split()]
+        assert children, "the pool started no worker"
+        pids.write_text(" ".join(map(str, children)))
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+        time.sleep(10)  # the watch polls once a second; a loaded machine gets some slack
+        alive = [c for c in children if os.path.exists(f"/proc/{c}") and
+                 "Z" not in open(f"/proc/{c}/stat").read().split()[2]]
+        assert not alive, f"workers outlived their scan: {alive}"
+    finally:
+        if p.poll() is None:
+            p.kill()

@@ -3,8 +3,10 @@
 The lockfile is an audit spec (``audit/spec.py``); what differs is read off the audit's own
 verdicts: a group that fails its locked law has *changed* (old law: the lockfile's, new law: the
 one identified now, with the diagnosis), a group no lockfile line covers is *new*, a lockfile line
-that matches no parameter is *missing* (renamed or removed).  A failing group is confirmed by a
-second audit under other seeds before it is called a change, so a scan of hundreds of
+that matches no parameter is *missing* (renamed or removed).  A failing group whose law is written
+the same on both releases is *unstable*, not a change: the lockfile line does not hold its own model
+(a computed table pinned as a random law), which a note says, and the row stays ``ok``.  A failing
+group is confirmed by a second audit under other seeds before it is called a change, so a scan of hundreds of
 architectures does not report the one-in-ten-thousand false alarm its level allows for each.
 """
 
@@ -50,7 +52,10 @@ def changes(rep: Any, lock: LockSpec) -> list[dict[str, Any]]:
         if v in ("fail", "error") and g.rule is not None:
             r = g.result
             diag = r.diagnosis[0] if r is not None and r.diagnosis else {}
-            out.append({"kind": "changed", "group": g.name, "members": len(g.members), "old": g.rule.expr,
+            # the same line written on both releases: nothing the lockfile pins changed; the line does
+            # not hold its own model (a deterministic table or an estimate pinned as a law: issue 22)
+            kind = "unstable" if lock_expr(g) == g.rule.expr else "changed"
+            out.append({"kind": kind, "group": g.name, "members": len(g.members), "old": g.rule.expr,
                         "new": lock_expr(g) or g.identified, "diagnosis": diag.get("id", ""),
                         "detail": diag.get("message", "") or (r.error if r is not None else g.error) or "",
                         # the line that sets the new law comes from the traced audit (issue 19) where it runs

@@ -76,6 +76,10 @@ def _scan_one(lib_name: str, name: str, opt: dict[str, Any]) -> dict[str, Any]:
         if any(c["kind"] == "changed" for c in found):  # confirmed on other seeds (compare.py)
             again = load_lock(lock_path)
             found = confirmed(found, changes(_audit(target, again, opt, opt["seed"] + CONFIRM_SEED_OFFSET), again))
+        unstable = [c for c in found if c["kind"] == "unstable"]
+        found = [c for c in found if c["kind"] != "unstable"]
+        row["notes"] += [f"{c['group']}: the lockfile line {c['old']} fails on this release, and the same line "
+                         "is written here (it does not hold its own model; not a change)" for c in unstable]
         row["changes"] = found
         if found:
             row["status"] = "changed"

@@ -28,3 +28,23 @@ def test_nested_configs_are_partial_dicts_with_their_type():
 def test_the_layer_only_fallback_touches_only_layer_counts():
     d = {"num_hidden_layers": 32, "hidden_size": 4096}
     assert shrink.shrink_fields(d, keys=shrink.LAYER_KEYS) == {"num_hidden_layers": 2}
+
+
+def test_a_line_written_the_same_on_both_releases_is_not_a_change():
+    """A lockfile line that fails while the new release identifies the very same law is unstable
+    (the line does not hold its own model), not a difference between releases."""
+    from types import SimpleNamespace as NS
+
+    from initspec.scan.compare import LockSpec, changes
+
+    def group(name, locked, now):
+        rule = NS(expr=locked, glob=name, matched=1)
+        return NS(name=name, members=[name], rule=rule, result=NS(diagnosis=[{"id": "wrong_scale", "message": ""}],
+                                                                  error=None),
+                  error="", identified=now, identified_expr=now, default=None, same_as=[])
+
+    rep = NS(groups=[group("a", "normal(std=0.02)", "normal(std=0.01)"),
+                     group("table", "uniform(low=-1.0, high=1.0)", "uniform(low=-1.0, high=1.0)")],
+             verdict=lambda g: "fail")
+    kinds = {c["group"]: c["kind"] for c in changes(rep, LockSpec("lock"))}
+    assert kinds == {"a": "changed", "table": "unstable"}

@@ -29,8 +29,10 @@ def scan_one(task: dict[str, Any]) -> dict[str, Any]:
     import gc
 
     t0, c0 = time.perf_counter(), time.process_time()
-    # what the worker holds now (the library's modules) is never garbage: the audit's gc.collect()
-    # between instances then walks only the new objects (180 ms -> a few ms under torch + transformers)
+    # what the worker holds now (the library's modules) is never garbage: frozen, the audit's gc.collect()
+    # between instances walks only the new objects (180 ms -> a few ms under torch + transformers).
+    # The last architecture's garbage is collected first, so none of it is frozen for good.
+    gc.collect()
     gc.freeze()
     lib_name, name, opt = task["library"], task["name"], task["options"]
     try:

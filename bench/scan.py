@@ -45,7 +45,11 @@ def main(library: str, *extra: str) -> None:
     result = {"library": library, "version": doc["library_version"], "options": list(extra), "exit": p.returncode,
               "wall_seconds": round(wall, 1), "summary": doc["summary"], "notes": doc["notes"],
               "cpu_seconds_in_workers": round(sum(r.get("cpu_seconds", 0.0) for r in rows), 1),
-              "could_not_build_by_reason": dict(nobuild.most_common()), "load_average": os.getloadavg()}
+              "could_not_build_by_reason": dict(nobuild.most_common()),
+              "failed_by_finding": dict(collections.Counter(r["reason"].split(":")[0] for r in rows
+                                                            if r["status"] == "failed").most_common()),
+              "rows": [{k: r.get(k) for k in ("name", "status", "reason", "seconds", "cpu_seconds")} for r in rows],
+              "load_average": os.getloadavg()}
     out = Path(__file__).with_name("scan_results.json")
     runs = json.loads(out.read_text()) if out.exists() else []
     out.write_text(json.dumps([*runs, result], indent=1) + "\n")

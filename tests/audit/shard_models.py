@@ -67,7 +67,7 @@ def local_init(model: nn.Module, rule: str, seed: int = 0) -> None:
     - ``skip_bias``: block streams, weights only: the biases and the buffer are never written
       (Megatron-LM#6799, timm#2350).
     """
-    rank = dist.get_rank()
+    rank = dist.get_rank() if dist.is_initialized() else 0
     shared = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for i, mod in enumerate(m for m in model.modules() if isinstance(m, nn.Linear)):
@@ -209,3 +209,19 @@ class Faulty(MLP):
 
 def faulty(how: str = "raise", rank: int = 1) -> nn.Module:
     return Faulty(how, rank)
+
+
+class Planted(MLP):
+    """An MLP whose ``init_weights()`` is :func:`local_init` with ``rule`` (a CLI target for the flow
+    meta -> parallelize -> to_empty -> init_weights)."""
+
+    def __init__(self, rule: str = "block_seed", buffer: bool = False) -> None:
+        super().__init__(buffer=buffer)
+        self.rule = rule
+
+    def init_weights(self) -> None:
+        local_init(self, self.rule, seed=torch.initial_seed())
+
+
+def planted(rule: str = "block_seed", buffer: bool = False) -> nn.Module:
+    return Planted(rule, buffer)

@@ -92,12 +92,16 @@ def audit_world(target: str, *, world_size: int, parallelize: str | None = None,
     if framework in ("jax", "flax"):
         from initspec.audit.shards.jax import audit_world_jax
 
-        if parallelize or mesh or init or init_before_shard:
-            raise InputError("--parallelize, --mesh, --init and --init-before-shard are torch options; "
-                             "a JAX target is sharded by jit's out_shardings over its devices")
-        return audit_world_jax(target, world_size=world_size, spec=spec, seed=seed, alpha=alpha, layout=layout,
-                               convention=convention, strict=strict, input_shape=input_shape,
-                               rank_timeout=rank_timeout)
+        if parallelize or mesh or init or init_before_shard or compare_unsharded:
+            raise InputError("--parallelize, --mesh, --init, --init-before-shard and --compare-unsharded are torch "
+                             "options; a JAX target is sharded by jit's out_shardings over its devices and always "
+                             "compared with its unsharded initialization")
+        settings = Settings(target, spec, seed, seeds, max_seeds, alpha, layout, strict,
+                            [f"sharded: {world_size} devices, jit with out_shardings (the last axis divisible by "
+                             f"{world_size}, else the first, else replicated)"],
+                            {"world_size": world_size, "flow": "jit(init, out_shardings)"})
+        return audit_world_jax(target, world_size=world_size, settings=settings, convention=convention,
+                               input_shape=input_shape, rank_timeout=rank_timeout)
     check_parallelize(parallelize, shape)
     job = Job(target, convention, parallelize, shape, init, init_before_shard, rank_timeout)
     job.settings = Settings(target, spec, seed, seeds, max_seeds, alpha, layout, strict,

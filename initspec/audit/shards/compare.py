@@ -105,14 +105,15 @@ def compare(rep: Any, job: Any) -> None:
             rows.append((g, test, z, p, u))
     rejected = st.holm([r[3] for r in rows], rep.alpha)
     bad: dict[str, list[str]] = {}
+    ratios = {}
     for (g, test, _, p, u), rej in zip(rows, rejected, strict=True):
         if rej:
-            ratio = g.moments.var / u.var if u.var else math.inf
-            bad.setdefault(g.name, []).append(f"{test} p={p:.2g} (var sharded/unsharded {ratio:.4g})")
+            ratios[g.name] = g.moments.var / u.var if u.var else math.inf
+            bad.setdefault(g.name, []).append(f"{test} p={p:.2g}")
     rep.sharded["unsharded"] = {"tests": len(rows), "groups_differ": sorted(bad), "bit_equal": bits}
     if bad:
         members = [m for g in rep.groups if g.name in bad for m in g.members]
-        text = "; ".join(f"{name}: {', '.join(v)}" for name, v in bad.items())
+        text = "; ".join(f"{name}: var sharded/unsharded {ratios[name]:.4g} ({', '.join(v)})" for name, v in bad.items())
         rep.findings.insert(0, Finding("sharded_law_differs", members, f"{len(bad)} group(s) whose sharded law "
                                        f"differs from the same model's unsharded init: {text}", {"groups": bad}))
     n_eq, n = len(bits["equal"]), len(bits["equal"]) + len(bits["differ"])

@@ -84,7 +84,8 @@ def shards_cloned(evidence: dict[str, Merged], random_paths: set[str], causes: d
         return None
     lines = [d["text"] for d in details]
     seen_causes = sorted({causes[p] for p in hits if p in causes})
-    msg = (f"{len(hits)} parameter(s) whose shards on different ranks are copies of each other (each rank drew "
+    noun = evidence[hits[0]].first.holder
+    msg = (f"{len(hits)} parameter(s) whose shards on different {noun}s are copies of each other (each {noun} drew "
            f"its shard from the same generator state): " + "; ".join(_cut(lines)))
     if seen_causes:
         msg += ". Cause: " + "; ".join(seen_causes)
@@ -113,8 +114,9 @@ def replicas_differ(evidence: dict[str, Merged]) -> Finding | None:
                         "text": f"{path} {_where(ev)}: the copies on {describe_keys([ref, *off])} {how}"})
     if not hits:
         return None
-    return Finding("replicas_differ", hits, f"{len(hits)} replicated parameter(s) whose copies differ across ranks "
-                   "(a per-rank seed applied to a replicated placement?): "
+    noun = evidence[hits[0]].first.holder
+    return Finding("replicas_differ", hits, f"{len(hits)} replicated parameter(s) whose copies differ across {noun}s "
+                   f"(a per-{noun} seed applied to a replicated placement?): "
                    + "; ".join(_cut([d["text"] for d in details])),
                    {"details": details})
 

@@ -52,7 +52,9 @@ class Comm:
         import torch.distributed as dist
 
         if not dist.is_available() or not dist.is_initialized():
-            raise RuntimeError("audit_sharded needs an initialized torch.distributed process group "
+            from initspec.errors import InputError
+
+            raise InputError("audit_sharded needs an initialized torch.distributed process group "
                                "(torch.distributed.init_process_group)")
         self.dist, self.group = dist, group
         self.rank, self.world = dist.get_rank(group), dist.get_world_size(group)

@@ -61,6 +61,7 @@ class ShardRecord:
     mesh: str                       # "tp=2", "dp=2 x tp=2", "world=2"
     key: tuple
     kind: str = "param"             # param | buffer
+    holder: str = "rank"            # what holds a block: a rank (torch) or a device (JAX)
     size: int = 0
     moments: Moments = field(default_factory=Moments)
     nonfinite: int = 0
@@ -223,11 +224,12 @@ def ulps_apart(a: np.ndarray, b: np.ndarray, dtype: str) -> int | None:
 
 
 def describe_keys(records: list[ShardRecord]) -> str:
-    """``ranks 0, 1`` / ``ranks 0-3``."""
+    """``ranks 0, 1`` / ``ranks 0-3`` / ``devices 0-3``."""
     ranks = sorted({r.rank for r in records})
+    noun = records[0].holder if records else "rank"
     if len(ranks) > 2 and ranks == list(range(ranks[0], ranks[-1] + 1)):
-        return f"ranks {ranks[0]}-{ranks[-1]}"
-    return ("rank " if len(ranks) == 1 else "ranks ") + ", ".join(map(str, ranks))
+        return f"{noun}s {ranks[0]}-{ranks[-1]}"
+    return (f"{noun} " if len(ranks) == 1 else f"{noun}s ") + ", ".join(map(str, ranks))
 
 
 def summary(evidence: dict[str, Merged]) -> dict[str, Any]:

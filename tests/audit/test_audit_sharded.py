@@ -205,5 +205,5 @@ def test_audit_sharded_needs_a_process_group():
 
     if dist.is_initialized():
         pytest.skip("a process group is already initialized in this process")
-    with pytest.raises(InputError, match="initialized torch.distributed process group"):
+    with pytest.raises(InputError, match=r"initialized torch\.distributed process group"):
         audit_sharded(torch.nn.Linear(4, 4))

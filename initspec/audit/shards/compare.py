@@ -113,7 +113,8 @@ def compare(rep: Any, job: Any) -> None:
     rep.sharded["unsharded"] = {"tests": len(rows), "groups_differ": sorted(bad), "bit_equal": bits}
     if bad:
         members = [m for g in rep.groups if g.name in bad for m in g.members]
-        text = "; ".join(f"{name}: var sharded/unsharded {ratios[name]:.4g} ({', '.join(v)})" for name, v in bad.items())
+        text = "; ".join(f"{name}: var sharded/unsharded {ratios[name]:.4g} ({', '.join(v)})"
+                         for name, v in bad.items())
         rep.findings.insert(0, Finding("sharded_law_differs", members, f"{len(bad)} group(s) whose sharded law "
                                        f"differs from the same model's unsharded init: {text}", {"groups": bad}))
     n_eq, n = len(bits["equal"]), len(bits["equal"]) + len(bits["differ"])

@@ -53,7 +53,7 @@ def test_a_sharded_pytree_follows_its_spec_and_equals_the_unsharded_one(run_cli,
     assert {r["group"]: r["verdict"] for r in doc["results"]} == {"dense.bias": "pass", "dense.kernel": "pass",
                                                                    "head.kernel": "pass"}
     assert doc["sharded"]["unsharded_bits"]["differ"] == [] and len(doc["sharded"]["unsharded_bits"]["equal"]) == 3
-    assert f"sharded values equal the unsharded ones: 3 of 3 array(s) (jax_threefry_partitionable=" in out
+    assert "sharded values equal the unsharded ones: 3 of 3 array(s) (jax_threefry_partitionable=" in out
     kernel = doc["sharded"]["placements"]["dense.kernel"]
     assert kernel["blocks"] == world and kernel["local_shape"] == [256, 512 // world]
 

@@ -53,6 +53,9 @@ class LocalComm:
     def share(self, obj: Any) -> Any:
         return obj
 
+    def scatter(self, parts: list[Any]) -> Any:
+        return parts[0]
+
 
 def spec_for(shape: tuple[int, ...], n: int) -> tuple[Any, ...]:
     """The PartitionSpec entries of one array: the last axis divisible by n, else the first, else none."""

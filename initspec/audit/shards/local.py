@@ -11,8 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from initspec.audit.draws import CHUNK
-from initspec.audit.shards.merge import SENTINEL, ShardRecord, stream
+from initspec.audit.shards.merge import CHUNK, SENTINEL, ShardRecord, stream
 
 _INT_OF = {"float32": "int32", "float64": "int64", "float16": "int16", "bfloat16": "int16"}
 

@@ -74,6 +74,14 @@ class Comm:
         self._collective(self.dist.gather_object, obj, out, dst=dst, group=self.group)
         return out
 
+    def scatter(self, parts: list[Any] | None) -> Any:
+        """Rank 0's ``parts[r]`` on rank r."""
+        box = [None]
+        src = self.dist.get_global_rank(self.group, 0) if self.group is not None else 0
+        self._collective(self.dist.scatter_object_list, box, parts if self.rank == 0 else None, src=src,
+                         group=self.group)
+        return box[0]
+
     def share(self, obj: Any) -> Any:
         """Rank 0's ``obj`` on every rank."""
         box = [obj if self.rank == 0 else None]
@@ -192,6 +200,7 @@ def audit_loop(build: Callable[[int], Any], comm: Comm, s: Settings, source: Any
     source = source or TorchSource()
     timing = timing if timing is not None else {}
     t0 = time.perf_counter()
+    me = {"rss_before": _rss(), "local_bytes": 0}
     r0 = _Rank0(s, source) if comm.rank == 0 else None
     n_instances, i = s.seeds or 1, 0
     while i < n_instances:
@@ -200,6 +209,8 @@ def audit_loop(build: Callable[[int], Any], comm: Comm, s: Settings, source: Any
         timing["build"] = timing.get("build", 0.0) + time.perf_counter() - tb
         tc = time.perf_counter()
         recs = source.records(model, comm.rank)
+        if i == 0:
+            me["local_bytes"] = sum(r.size * _itemsize(r.dtype) for r in recs if r.kind == "param")
         causes = source.causes(model) if i == 0 and comm.rank == 0 else {}
         gathered = comm.gather(recs)
         box: dict[str, Any] = {}
@@ -234,8 +245,70 @@ def audit_loop(build: Callable[[int], Any], comm: Comm, s: Settings, source: Any
         gc.collect()
         timing["collect"] = timing.get("collect", 0.0) + time.perf_counter() - tc
         i += 1
-    sent = comm.gather(comm.sent)
-    return _on_rank0(comm, lambda: _judge(r0, s, n_instances, sent, timing, t0))
+    me.update(sent=comm.sent, peak_rss=_peak_rss())
+    ranks = comm.gather(me)
+    ta = time.perf_counter()
+    _identify(comm, r0, s)
+    timing["identify"] = time.perf_counter() - ta
+    return _on_rank0(comm, lambda: _judge(r0, s, n_instances, ranks, timing, t0))
+
+
+def _identify(comm: Comm, r0: _Rank0 | None, s: Settings) -> None:
+    """Name each group's law (the slow part of the analysis), the groups dealt out over the ranks:
+    rank r identifies groups r, r + world, ... and sends back what it found."""
+    def deal() -> list[list[Group]]:
+        ordered = [r0.groups[k] for k in r0.order] if s.identify else []
+        return [ordered[r::comm.world] for r in range(comm.world)]
+
+    mine = comm.scatter(deal() if comm.rank == 0 else None)
+    for g in mine:
+        identify_group(g, s.seed)
+    found = comm.gather([(g.identified, g.identified_expr, g.same_as) for g in mine])
+    if r0 is not None and s.identify:
+        ordered = [r0.groups[k] for k in r0.order]
+        for r, share in enumerate(found):
+            for g, (ident, expr, same) in zip(ordered[r::comm.world], share, strict=True):
+                g.identified, g.identified_expr, g.same_as = ident, expr, same
+
+
+def _itemsize(dtype: str) -> int:
+    from initspec.spec.reference import np_dtype
+
+    try:
+        return np_dtype(dtype).itemsize
+    except Exception:  # noqa: BLE001 - an integer or bool buffer: numpy knows it
+        return int(np.dtype(dtype).itemsize)
+
+
+def _rss() -> int | None:
+    """This process's resident memory now (bytes; Linux), None where /proc is missing."""
+    try:
+        with open("/proc/self/statm") as fh:
+            import os
+
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _peak_rss() -> int | None:
+    """This process's peak resident memory (bytes): VmHWM on Linux (getrusage's maxrss survives the
+    exec of a spawned process, so it starts at the parent's peak), else getrusage."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import resource
+        import sys
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB on Linux
+    except (ImportError, OSError):
+        return None
 
 
 def _on_rank0(comm: Comm, fn: Callable[[], Any]) -> Any:
@@ -255,7 +328,7 @@ def _on_rank0(comm: Comm, fn: Callable[[], Any]) -> Any:
     return out[1]
 
 
-def _judge(r0: _Rank0, s: Settings, n_instances: int, sent: list[int], timing: dict[str, float],
+def _judge(r0: _Rank0, s: Settings, n_instances: int, ranks: list[dict[str, Any]], timing: dict[str, float],
            t0: float) -> ShardedReport:
     tc = time.perf_counter()
     ordered = [r0.groups[k] for k in r0.order]
@@ -263,9 +336,7 @@ def _judge(r0: _Rank0, s: Settings, n_instances: int, sent: list[int], timing: d
     clones(r0.digests, r0.groups, s.spec, findings)
     model_findings(ordered, r0.digests, n_instances, findings)
     for g in ordered:
-        if s.identify:
-            identify_group(g, s.seed)
-        else:
+        if not s.identify:
             g.identified = "(not identified)"
     check_groups(ordered, s.target, s.seed, s.alpha, r0.alpha_each)
     findings += list(r0.cross.values())
@@ -276,7 +347,7 @@ def _judge(r0: _Rank0, s: Settings, n_instances: int, sent: list[int], timing: d
     timing["analyse"] = time.perf_counter() - tc
     timing["total"] = time.perf_counter() - t0
     sharded = {**s.sharded, "instances": n_instances, "placements": r0.placements,
-               "gathered_bytes_per_rank": sent}
+               "gathered_bytes_per_rank": [r["sent"] for r in ranks], "ranks": ranks}
     fw = r0.source.framework
     return ShardedReport(s.target, fw, framework_version(fw), list(range(s.seed, s.seed + n_instances)),
                          s.alpha, ordered, findings, [v for v in r0.tied.values() if len(v) > 1], strict=s.strict,

@@ -15,9 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from initspec.audit.draws import CHUNK, SAMPLE_CAP
+from initspec.audit.draws import SAMPLE_CAP
 from initspec.engine.stats import Moments
 
+#: values converted to float64 at a time: 16 MiB of temporaries (with Moments' own), whatever the shard's size
+CHUNK = 1 << 20
 #: values of each shard kept for the clone-within-ulps comparison (its first ones, in its own order)
 HEAD = 64
 #: float bit patterns written into storage before initialization: quiet NaNs with a payload no

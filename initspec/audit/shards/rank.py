@@ -131,6 +131,8 @@ def builder(job: Job, mesh: Any, device: str, status: Callable[[str], None]) -> 
             model = _user(on_meta, f"building {job.target} on the meta device")
             if not walker.recognizes(model):
                 raise InputError(f"target {job.target!r} returned {type(model).__name__}, not a torch nn.Module")
+        if job.init and not callable(getattr(model, job.init, None)):  # said before FSDP renames the class
+            raise InputError(f"--init {job.init}: {type(model).__name__} has no method {job.init}()")
         if mesh is not None:
             status(f"parallelizing the model ({par}, seed {seed})")
             model = _user(lambda: apply(job.parallelize, model, mesh), f"parallelizing the model ({par})")

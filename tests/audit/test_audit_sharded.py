@@ -135,8 +135,11 @@ def test_torch_cpu_mesh_draws_cloned_shards_and_init_before_shard_passes(tmp_pat
     """The done criterion, both audits at once (free ports: they do not collide)."""
     js = tmp_path / "tp.json"
     a = _start("shard_models:mlp", "--world-size", "2", "--parallelize", "tp", "--seeds", "1", "--json", str(js))
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[params]\n"*.weight" = "torch_linear_default"\n"*.bias" = "torch_bias_default"\n')
+    jb = tmp_path / "before.json"
     b = _start("shard_models:mlp", "--world-size", "2", "--parallelize", "tp", "--seeds", "1", "--init-before-shard",
-               "--compare-unsharded")
+               "--compare-unsharded", "--spec", str(spec), "--json", str(jb))
     code, out, err = _finish(a)
     assert code == 1, out + err
     assert "FINDING shards_cloned: 6 parameter(s)" in out and "blocks.0.0.weight (Shard(dim=0),) on tp=2" in out
@@ -149,6 +152,20 @@ def test_torch_cpu_mesh_draws_cloned_shards_and_init_before_shard_passes(tmp_pat
     assert code == 0, out + err
     assert "laws agree" in out and "bit-equal to the unsharded init: 8 of 8" in out
     assert "FINDING" not in out
+    # initialize then shard holds the same tensors as one process: the merged moments are the
+    # single-process audit's to rounding, and so are the verdicts
+    from initspec.audit.run import audit
+    from initspec.audit.spec import load_spec
+
+    one = {g.name: g for g in audit("shard_models:mlp", spec=load_spec(str(spec)), seeds=1).groups}
+    sharded = {r["group"]: r for r in json.loads(jb.read_text())["results"]}
+    assert sharded.keys() == one.keys()
+    for name, r in sharded.items():
+        m = one[name].moments
+        assert r["observed"]["n"] == m.n and r["verdict"] == one[name].result.verdict == "pass"
+        assert r["observed"]["mean"] == pytest.approx(m.mean, rel=1e-9, abs=1e-12)
+        assert r["observed"]["var"] == pytest.approx(m.var, rel=1e-9)
+        assert (r["observed"]["min"], r["observed"]["max"]) == (m.minimum, m.maximum)
 
 
 @needs_proc

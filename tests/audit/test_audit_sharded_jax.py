@@ -19,7 +19,7 @@ pytest.importorskip("jax")
 pytest.importorskip("flax")
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # shard_jax_models: the targets (the child process inherits sys.path via PYTHONPATH)
+sys.path.insert(0, str(HERE))  # shard_jax_models: the targets (the child process gets this sys.path)
 
 SPEC = """\
 [params]
@@ -27,13 +27,6 @@ SPEC = """\
 "dense.kernel" = "lecun_normal"
 "head.kernel" = "truncated_normal(std=0.02)"
 """
-
-
-@pytest.fixture(autouse=True)
-def _child_path(monkeypatch):
-    import os
-
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH", "")) if p))
 
 
 def _audit(run_cli, tmp_path, *args):

@@ -37,6 +37,7 @@ class JaxJob:
     world: int
     settings: Any
     input_shape: tuple[int, ...] | None
+    sys_path: list[str]
 
 
 class LocalComm:
@@ -206,6 +207,7 @@ def _child(job: JaxJob, board: Board, status: Status) -> None:
     from initspec.audit.targets import parse_audit_target
     from initspec.frameworks.jax import import_jax
 
+    sys.path[:0] = [p for p in job.sys_path if p not in sys.path]  # the target imports as it did in the parent
     status("importing jax")
     jax = import_jax()
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
@@ -274,7 +276,7 @@ def audit_world_jax(target: str, *, world_size: int, settings: Any, convention: 
     with tempfile.TemporaryDirectory(prefix="initspec-jax-") as where:
         job_file = os.path.join(where, "job.pickle")
         with open(job_file, "wb") as fh:
-            pickle.dump(JaxJob(target, convention, world_size, settings, input_shape), fh)
+            pickle.dump(JaxJob(target, convention, world_size, settings, input_shape, list(sys.path)), fh)
         board = Board(where)
         with open(os.path.join(where, "child.log"), "wb") as log:
             proc = subprocess.Popen([sys.executable, "-c", "from initspec.audit.shards.jax import child; child()",

@@ -225,3 +225,14 @@ class Planted(MLP):
 
 def planted(rule: str = "block_seed", buffer: bool = False) -> nn.Module:
     return Planted(rule, buffer)
+
+
+def tp_plan(model: nn.Module, mesh) -> nn.Module:
+    """A parallelize function the torchtitan way: (model, mesh) -> model, an explicit tensor-parallel plan."""
+    from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel, parallelize_module
+
+    plan = {}
+    for i in range(len(model.blocks)):
+        plan[f"blocks.{i}.0"] = ColwiseParallel()
+        plan[f"blocks.{i}.2"] = RowwiseParallel()
+    return parallelize_module(model, mesh, plan)

@@ -170,11 +170,13 @@ def test_torch_cpu_mesh_draws_cloned_shards_and_init_before_shard_passes(tmp_pat
 
 @needs_proc
 def test_compare_unsharded_reports_a_law_that_differs():
-    code, out, err = _finish(_start("shard_models:planted('local_fans')", "--world-size", "2", "--parallelize", "tp",
-                                    "--seeds", "1", "--compare-unsharded"))
+    """Through a parallelize function of the user's (MODULE:ATTR) and a named init method."""
+    code, out, err = _finish(_start("shard_models:planted('local_fans')", "--world-size", "2", "--parallelize",
+                                    "shard_models:tp_plan", "--init", "init_weights", "--seeds", "1",
+                                    "--compare-unsharded"))
     assert code == 1, out + err
     assert "FINDING sharded_law_differs: 1 group(s)" in out and "var sharded/unsharded 2" in out
-    assert "FINDING shard_fans" in out
+    assert "FINDING shard_fans" in out and "meta → shard_models:tp_plan → to_empty → init_weights()" in out
 
 
 @needs_proc

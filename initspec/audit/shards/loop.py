@@ -55,7 +55,7 @@ class Comm:
             from initspec.errors import InputError
 
             raise InputError("audit_sharded needs an initialized torch.distributed process group "
-                               "(torch.distributed.init_process_group)")
+                             "(torch.distributed.init_process_group)")
         self.dist, self.group = dist, group
         self.rank, self.world = dist.get_rank(group), dist.get_world_size(group)
         self.sent = 0
@@ -107,8 +107,6 @@ class Settings:
     notes: list[str] = field(default_factory=list)
     sharded: dict[str, Any] = field(default_factory=dict)
     identify: bool = True
-    #: path -> [(global offset, local shape, digest)] of each block, first instance (for --compare-unsharded)
-    blocks: dict[str, list[tuple[Any, tuple[int, ...], bytes]]] = field(default_factory=dict, repr=False)
 
 
 def _instances_needed(groups: dict[tuple, Group], alpha_each: float, max_seeds: int) -> int:

@@ -1,7 +1,8 @@
 """The sharded audit on ranks already set up: each rank streams its shards into records; rank 0
 merges them exactly, plans the groups the single-process audit would plan, asks each rank for its
 share of a bounded stratified sample, and gives the verdicts with the single-process audit's own
-tests and Holm over the model.  No rank ever holds a whole parameter of another rank.
+tests and Holm over the model.  No rank assembles a parameter: rank 0 receives records and the
+bounded sample (a block smaller than its share of the sample is sent whole).
 
 ``audit_sharded(model)`` is the entry point for a training codebase's own launcher: call it on every
 rank of an initialized process group, after the init; every rank gets the same report.

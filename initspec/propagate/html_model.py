@@ -60,9 +60,9 @@ def model_figure(result: dict[str, Any]) -> Any:
         sd = np.array([b["band_sd"] if b["band_sd"] is not None else np.nan for b in branches], dtype=float)
         z = res["z"]
         ok = np.isfinite(pred)
-        ax.fill_between(x[ok], pred[ok] * np.exp(-z * sd[ok]), pred[ok] * np.exp(z * sd[ok]), alpha=0.25,
-                        color="tab:blue", label=f"band ±{z:.3g}σ")
-        ax.plot(x[ok], pred[ok], "_", ms=14, color="tab:blue", label="predicted (mean field)")
+        lo, hi = pred[ok] * (1 - np.exp(-z * sd[ok])), pred[ok] * (np.exp(z * sd[ok]) - 1)
+        ax.errorbar(x[ok], pred[ok], yerr=[lo, hi], fmt="_", ms=14, color="tab:blue", capsize=3,
+                    label=f"predicted (mean field), band ±{z:.3g}σ")
         ax.plot(x, meas, "o", ms=4, color="tab:red", label="measured")
         zero = np.array([b["ratio"] == 0 for b in branches])
         if zero.any():

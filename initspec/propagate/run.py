@@ -70,11 +70,11 @@ def check_memory(depth: int, widths: list[int] | None, width: int, conv: int | N
         weights = depth * channels * channels * conv * conv
         acts = depth * batch * channels * spatial
         layers = depth
+    elif widths is None:  # arithmetic, not a list: --depth 10^20 is refused, not allocated
+        weights, acts, layers = depth * width * width, batch * width * (depth + 1), depth
     else:
-        ws = widths or [width] * (depth + 1)
-        weights = sum(a * b for a, b in itertools.pairwise(ws))
-        acts = batch * sum(ws)
-        layers = len(ws) - 1
+        weights = sum(a * b for a, b in itertools.pairwise(widths))
+        acts, layers = batch * sum(widths), len(widths) - 1
     need = 4 * weights + 4 * 4 * acts + LAYER_OVERHEAD * layers  # h, φ(h), g and a float64 copy for the moments
     cap = 4 * validate.MAX_ELEMENTS
     if need > cap:

@@ -60,7 +60,13 @@ def _optimizer(spec: str, model: Any, lr: float, timeout: float | None) -> Any:
     from initspec.frameworks.target import parse_target
 
     fn = parse_target(spec).load()
-    opt = leaves.call(fn, model.parameters(), lr=lr, what=f"--optimizer {leaves.short(spec)}", timeout=timeout)
+    try:
+        opt = leaves.call(fn, model.parameters(), lr=lr, what=f"--optimizer {leaves.short(spec)}", timeout=timeout)
+    except ModelError:
+        raise
+    except Exception as e:  # noqa: BLE001 - the optimizer factory is user code: its failure fails the run
+        raise ModelError(f"--optimizer {leaves.short(spec)} raised {type(e).__name__}: {leaves.first_line(e)}"
+                         ) from None
     if not (callable(getattr(opt, "step", None)) and callable(getattr(opt, "zero_grad", None))):
         raise ModelError(f"--optimizer {leaves.short(spec)} returned {leaves.describe(opt)}, not an optimizer "
                          "(no step/zero_grad)")

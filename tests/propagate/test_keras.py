@@ -65,3 +65,30 @@ def test_layer_calls_are_restored_after_the_run(run_cli):
     model = inits.keras_mlp(2, 16)
     keras_model(model, "m", (4, 16))
     assert all("call" not in layer.__dict__ for layer in model.layers)
+
+
+@pytest.mark.parametrize("zero_init_last", [False, True])
+def test_residual_adds_of_a_functional_resnet(zero_init_last):
+    """``keras_resnet``: 4 blocks ``Add()([x, BN(Conv(ReLU(BN(Conv(x)))))])`` then ReLU, 32 channels, 16×16.
+    BN on its moving statistics is the identity at init, so the branch is 2 · tap² · E[x²] with
+    VarianceScaling(2, fan_out) convs (tap (46/48)², the zero padding's share of 3×3 taps): ratio 1.69,
+    band ×7.0 (n = 32 channels); measured 1.56–3.23 on tensorflow, jax and torch.  With the last BN's
+    gamma zero every branch is exactly 0, and so is its prediction."""
+    from initspec.propagate.model import model_stats
+
+    res = model_stats(f"propagate_inits:keras_resnet(4, 32, {zero_init_last})", (4, 16, 16, 3))["residual"]
+    assert [b["label"] for b in res["branches"]] == [f"block{i}_add" for i in range(4)]
+    for b in res["branches"]:
+        assert b["agrees"], b
+        if zero_init_last:
+            assert b["branch"] == 0 and b["predicted_branch"] == 0
+        else:
+            assert b["predicted_ratio"] == pytest.approx(2 * (46 / 48) ** 4, rel=0.1) and b["dominates"]
+    assert bool(res["dominating"]) is not zero_init_last
+
+
+@pytest.mark.parametrize(("kind", "message"), [("call_sys_exit", "called sys.exit(5)"),
+                                               ("build_sys_exit", "called sys.exit(4)")])
+def test_a_model_that_exits_fails_the_run(run_cli, kind, message):
+    code, out, _ = run_cli("propagate", "--model", f"propagate_inits:keras_hostile('{kind}')", "--input-shape", "2,4")
+    assert code == 1 and out.startswith("ERROR  ") and message in out and len(out.strip().splitlines()) == 1, out

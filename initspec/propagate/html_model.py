@@ -109,37 +109,41 @@ def model_page(result: dict[str, Any]) -> str:
     return _PAGE.format(title=_e(title), body="\n".join(body))
 
 
+def draw_width(ax: Any, result: dict[str, Any], t: str, max_layers: int = 20) -> None:
+    """One panel of the coordinate check on ``ax``: every layer's RMS against width at time ``t``, log-log,
+    the seeds' geometric mean and spread, and the fitted line with its exponent in the legend."""
+    from matplotlib import colormaps
+
+    colors = colormaps["tab20"]
+    w = np.asarray(result["widths"], dtype=float)
+    for i, layer in enumerate(result["layers"][:max_layers]):
+        f = layer["times"][t]
+        if f["exponent"] is None:
+            continue
+        c = colors(i % 20)
+        lr = np.log(np.asarray(f["rms"], dtype=float))
+        mean, sd = lr.mean(axis=0), lr.std(axis=0, ddof=1)
+        bad = f["state"] != "stable"
+        ax.errorbar(w, np.exp(mean), yerr=[np.exp(mean) - np.exp(mean - sd), np.exp(mean + sd) - np.exp(mean)],
+                    fmt="o", ms=3, color=c, capsize=2)
+        ax.plot(w, np.exp(f["intercept"] + f["exponent"] * np.log(w)), "-", color=c, lw=2.2 if bad else 1.0,
+                label=f"{layer['name'][:14]} {layer['type'][:10]}: k {f['exponent']:+.2f}" + (" ✗" if bad else ""))
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("width")
+    ax.set_ylabel("RMS of the layer's output")
+    ax.set_title("at init (t=0)" if t == "0" else f"after {t} {result['optimizer']} steps (lr {result['lr']:g})",
+                 fontsize=9)
+    ax.legend(fontsize=6, loc="best")
+
+
 def width_figure(result: dict[str, Any], max_layers: int = 20) -> Any:
     """The coordinate check: RMS against width per layer, log-log, with the fitted slopes; one panel per time."""
     mpl = _mpl()
     times = [str(t) for t in result["times"]]
     fig = mpl.Figure(figsize=(5.2 * len(times), 4.6))
-    w = np.asarray(result["widths"], dtype=float)
-    layers = result["layers"][:max_layers]
-    from matplotlib import colormaps
-
-    colors = colormaps["tab20"]
     for k, t in enumerate(times):
-        ax = fig.add_subplot(1, len(times), k + 1)
-        for i, layer in enumerate(layers):
-            f = layer["times"][t]
-            c = colors(i % 20)
-            if f["exponent"] is None:
-                continue
-            lr = np.log(np.asarray(f["rms"], dtype=float))
-            mean, sd = lr.mean(axis=0), lr.std(axis=0, ddof=1)
-            bad = f["state"] != "stable"
-            ax.errorbar(w, np.exp(mean), yerr=[np.exp(mean) - np.exp(mean - sd), np.exp(mean + sd) - np.exp(mean)],
-                        fmt="o", ms=3, color=c, capsize=2)
-            ax.plot(w, np.exp(f["intercept"] + f["exponent"] * np.log(w)), "-", color=c, lw=2.2 if bad else 1.0,
-                    label=f"{layer['name'][:18]}: k {f['exponent']:+.2f}" + (" ✗" if bad else ""))
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xlabel("width")
-        ax.set_ylabel("RMS of the layer's output")
-        ax.set_title("at init (t=0)" if t == "0" else f"after {t} {result['optimizer']} steps (lr {result['lr']:g})",
-                     fontsize=9)
-        ax.legend(fontsize=6, loc="best")
+        draw_width(fig.add_subplot(1, len(times), k + 1), result, t, max_layers)
     fig.suptitle(f"coordinate check: {result['model'][:60]} — " + ("width-stable" if result["verdict"]["ok"]
                                                                    else "NOT width-stable"), fontsize=10)
     fig.tight_layout()

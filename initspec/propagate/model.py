@@ -60,6 +60,18 @@ def _takes_var_kwargs(fn: Any) -> bool:
     return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
 
 
+def _seed_frameworks(seed: int, dry: bool = False) -> tuple[bool, bool]:
+    """Seed torch and Keras when imported (``dry``: only say which are); (torch seeded, keras seeded)."""
+    torch, keras = sys.modules.get("torch"), sys.modules.get("keras")
+    if not dry:
+        if torch is not None:
+            torch.manual_seed(seed)
+        if keras is not None:
+            keras.backend.clear_session()
+            keras.utils.set_random_seed(seed)
+    return torch is not None, keras is not None
+
+
 def build_seeded(target: str, seed: int = 0, extra: dict[str, Any] | None = None,
                  timeout: float | None = leaves.DEFAULT_TIMEOUT) -> tuple[Any, str]:
     """Build one instance under the framework's seed: (the model, its framework: torch, keras or flax)."""
@@ -79,13 +91,13 @@ def build_seeded(target: str, seed: int = 0, extra: dict[str, Any] | None = None
             raise InputError(f"--model {leaves.short(target)!r} takes rngs= (a Flax nnx module) but flax is not "
                              "installed") from None
         return leaves.build(target, lambda: t.factory(rngs=nnx.Rngs(seed), **extra), timeout), "flax"
-    if "torch" in sys.modules:
-        sys.modules["torch"].manual_seed(seed)
-    keras = sys.modules.get("keras")
-    if keras is not None:
-        keras.backend.clear_session()
-        keras.utils.set_random_seed(seed)
+    seeded = _seed_frameworks(seed)
     obj = leaves.build(target, lambda: t.factory(**extra), timeout)
+    if _seed_frameworks(seed, dry=True) != seeded:
+        # the factory imported torch or Keras itself, after the seed was set: its draws were unseeded;
+        # seeded now, the second build draws what the seed says
+        _seed_frameworks(seed)
+        obj = leaves.build(target, lambda: t.factory(**extra), timeout)
     if keras_walker.recognizes(obj):  # first: on Keras' torch backend a Keras layer is an nn.Module too
         return obj, "keras"
     torch = sys.modules.get("torch")

@@ -6,10 +6,10 @@ emphasizes a broken parametrization: mup's README, "Tips for Coord Check"), 8 se
 ±t·SE with t = 7.88 (Student's t, 7 df, at 1 − 0.001/(2·10): 5 layers × 2 times).
 
 Measured (this seed set, torch 2.13 CPU): standard parametrization after two steps, the hidden
-Linear grows as width^0.463 (band ±0.080: 38 SE outside it) and the output as width^0.465 (band
-±0.144: 17 SE outside); at init every layer is inside its band (largest |k|/band 0.19).  muP: every
-layer at both times inside its band, the largest |k|/band 0.22 (the hidden ReLU at init,
-+0.019 ± 0.120), the zero readout exactly zero at init.  The runs are seeded (torch.manual_seed per
+Linear grows as width^0.457 (band ±0.096: 29.6 SE beyond it) and the output as width^0.454 (band
+±0.119: 22.2 SE beyond); at init every layer is inside its band (largest |k|/band 0.16).  muP: every
+layer at both times inside its band, the largest |k|/band 0.22 (the hidden ReLU after the steps,
++0.019 ± 0.086), the zero readout exactly zero at init.  The runs are seeded (torch.manual_seed per
 seed and width): the numbers repeat exactly on one platform; across platforms they move by float
 rounding, far inside those margins.
 """

@@ -86,16 +86,18 @@ def render(res: dict[str, Any]) -> list[str]:
     if not bs:
         return ["residual branches: none found (rule: " + res["rule"] + ")"]
     lines = [f"residual branches ({len(bs)}; band ±{res['z']:.3g}σ in log, Bonferroni over the predicted ones):",
-             f"  {'branch':<34} {'E[stream²]':>11} {'E[branch²]':>11} {'ratio':>10} {'predicted':>10} "
-             f"{'band ×':>7}  "]
+             f"  {'branch (through)':<44} {'E[stream²]':>11} {'E[branch²]':>11} {'ratio':>10} {'predicted':>10} "
+             f"{'band ×':>7}"]
     for b in bs:
         band = f"{math.exp(res['z'] * b['band_sd']):.3g}" if b["band_sd"] is not None else "-"
         note = ("agrees" if b["agrees"] else "DIFFERS") if b["agrees"] is not None else f"opaque: {b['opaque']}"
-        lines.append(f"  {b['label'][:34]:<34} {_g(b['stream']):>11} {_g(b['branch']):>11} {_g(b['ratio']):>10} "
+        name = f"{b['label']} ({'→'.join(b['path'])})" if b["path"] else b["label"]
+        lines.append(f"  {name[:44]:<44} {_g(b['stream']):>11} {_g(b['branch']):>11} {_g(b['ratio']):>10} "
                      f"{_g(b['predicted_ratio']):>10} {band:>7}  {note[:70]}")
     st = res["stream"]
-    lines.append(f"stream over the residual adds: E[x²] {_g(st['first'])} → {_g(st['last'])} (×{_g(st['growth'])}; "
-                 f"additive prediction ×{_g(st['predicted_growth_additive'])})")
+    lines.append(f"stream: E[x²] {_g(st['first'])} at the first add → {_g(st['last'])} after the last "
+                 f"(×{_g(st['growth'])}; Π(1 + predicted ratio) ×{_g(st['predicted_growth_additive'])}, the stream's "
+                 "growth when nothing but the adds acts on it)")
     if res["dominating"]:
         names = ", ".join(res["dominating"][:8]) + (f", ... ({len(res['dominating'])})" if len(res["dominating"]) > 8
                                                     else "")

@@ -237,9 +237,10 @@ def keras_resnet(blocks: int = 4, channels: int = 32, zero_init_last: bool = Fal
     import keras
     from keras import layers
 
-    init = keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
-
     def conv():
+        # a new initializer per layer: a Keras 3 initializer instance without a seed draws the same values
+        # at every call (keras/src/initializers/random_initializers.py, the RandomNormal docstring)
+        init = keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
         return layers.Conv2D(channels, 3, padding="same", use_bias=False, kernel_initializer=init)
 
     inp = keras.Input((None, None, 3))

@@ -71,9 +71,10 @@ def test_layer_calls_are_restored_after_the_run(run_cli):
 def test_residual_adds_of_a_functional_resnet(zero_init_last):
     """``keras_resnet``: 4 blocks ``Add()([x, BN(Conv(ReLU(BN(Conv(x)))))])`` then ReLU, 32 channels, 16×16.
     BN on its moving statistics is the identity at init, so the branch is 2 · tap² · E[x²] with
-    VarianceScaling(2, fan_out) convs (tap (46/48)², the zero padding's share of 3×3 taps): ratio 1.69,
-    band ×7.0 (n = 32 channels); measured 1.56–3.23 on tensorflow, jax and torch.  With the last BN's
-    gamma zero every branch is exactly 0, and so is its prediction."""
+    VarianceScaling(2, fan_out) convs (tap (46/48)², the zero padding's share of 3×3 taps): ratio
+    2·(46/48)⁴ = 1.69 from the scheme, 1.64–1.74 from the drawn kernels; band ×7.0 (n = 32 channels);
+    measured 0.89–2.66 on tensorflow, jax and torch (the band is conservative, not tight: no credit
+    for the batch).  With the last BN's gamma zero every branch is exactly 0, and so is its prediction."""
     from initspec.propagate.model import model_stats
 
     res = model_stats(f"propagate_inits:keras_resnet(4, 32, {zero_init_last})", (4, 16, 16, 3))["residual"]
@@ -83,7 +84,7 @@ def test_residual_adds_of_a_functional_resnet(zero_init_last):
         if zero_init_last:
             assert b["branch"] == 0 and b["predicted_branch"] == 0
         else:
-            assert b["predicted_ratio"] == pytest.approx(2 * (46 / 48) ** 4, rel=0.1) and b["dominates"]
+            assert b["predicted_ratio"] == pytest.approx(2 * (46 / 48) ** 4, rel=0.1)
     assert bool(res["dominating"]) is not zero_init_last
 
 

@@ -114,15 +114,19 @@ def model_stats(target: str, input_shape: tuple[int, ...], seed: int = 0, *, ext
                 max_branch_ratio: float | None = None, residual_branches: bool = True) -> dict[str, Any]:
     """Load ``target``, build it seeded, and measure it: the dict ``--json`` writes (any framework)."""
     obj, framework = build_seeded(target, seed, extra, timeout)
+    if blocks is not None and framework != "torch":
+        raise InputError(f"--blocks chooses torch modules; {leaves.short(target)} is a {framework} model (Keras: its "
+                         "Add layers are the residual adds)")
     if framework == "keras":
         out = keras_model(obj, target, input_shape, seed, timeout=timeout, residual=residual_branches)
     elif framework == "torch":
         out = torch_model(obj, target, input_shape, seed, timeout=timeout, blocks=blocks, residual=residual_branches)
     else:
         out = flax_model(obj, target, input_shape, seed, timeout=timeout)
-    branches = out.pop("residual_branches", None)
+    branches, error = out.pop("residual_branches", None), out.pop("residual_error", None)
     if residual_branches:
-        out["residual"] = None if branches is None else residual.summarize(branches, framework, max_branch_ratio)
+        out["residual"] = None if branches is None else residual.summarize(branches, framework, max_branch_ratio,
+                                                                            error)
     return out
 
 

@@ -130,4 +130,5 @@ def torch_model(model: Any, target: str, input_shape: tuple[int, ...], seed: int
     out = leaves.result(target, "torch", torch.__version__, input_shape, records)
     if rec is not None:
         out["residual_branches"] = rec.branches
+        out["residual_error"] = rec.error
     return out

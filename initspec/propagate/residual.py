@@ -55,7 +55,8 @@ def _agrees(rec: dict[str, Any], z: float) -> bool:
     return abs(math.log(meas / pred)) <= z * rec["band_sd"]
 
 
-def summarize(branches: list[dict[str, Any]], framework: str, max_ratio: float | None = None) -> dict[str, Any]:
+def summarize(branches: list[dict[str, Any]], framework: str, max_ratio: float | None = None,
+              error: str | None = None) -> dict[str, Any]:
     """The residual section of a ``--model`` report: verdicts per branch, stream growth, dominating branches."""
     predicted = [b for b in branches if b["predicted_branch"] is not None]
     m = max(len(predicted), 1)
@@ -73,7 +74,7 @@ def summarize(branches: list[dict[str, Any]], framework: str, max_ratio: float |
                        "predicted_growth_additive": growth_pred},
             "dominating": [b["label"] for b in branches if b["dominates"]],
             "disagreeing": [b["label"] for b in branches if b["agrees"] is False],
-            "max_ratio": max_ratio, "exceeding": bad}
+            "max_ratio": max_ratio, "exceeding": bad, "recording_stopped": error}
 
 
 def _g(x: Any) -> str:
@@ -83,8 +84,10 @@ def _g(x: Any) -> str:
 def render(res: dict[str, Any]) -> list[str]:
     """Terminal lines of the residual section."""
     bs = res["branches"]
+    stopped = [f"residual recording stopped (initspec's own error, not the model's): {res['recording_stopped']}"] \
+        if res.get("recording_stopped") else []
     if not bs:
-        return ["residual branches: none found (rule: " + res["rule"] + ")"]
+        return [*stopped, "residual branches: none found (rule: " + res["rule"] + ")"]
     lines = [f"residual branches ({len(bs)}; band ±{res['z']:.3g}σ in log, Bonferroni over the predicted ones):",
              f"  {'branch (through)':<44} {'E[stream²]':>11} {'E[branch²]':>11} {'ratio':>10} {'predicted':>10} "
              f"{'band ×':>7}"]
@@ -104,4 +107,4 @@ def render(res: dict[str, Any]) -> list[str]:
         lines.append(f"branch dominates its stream at init (ratio > 1): {names}")
     else:
         lines.append("no branch dominates its stream at init (every ratio ≤ 1)")
-    return lines
+    return lines + stopped

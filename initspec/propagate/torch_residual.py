@@ -65,6 +65,7 @@ class Recorder:
         self.units: dict[Any, int] = {}
         self.branches: list[dict[str, Any]] = []
         self.paused = False
+        self.error: str | None = None  # the recorder's own failure, if any: the recording stopped there
         self.handles: list[Any] = []
         self.mode = _mode_class()(self)
         self._w2: dict[tuple[int, int], float] = {}
@@ -111,7 +112,7 @@ class Recorder:
                 mine = [b for b in self.branches[len(self.branches) - frame.adds:]]
                 for i, b in enumerate(mine, 1):
                     b["label"] = f"{frame.name}[{i}]"
-        if not self.frames:
+        if not any(f.x is not None for f in self.frames):  # no block with a stream is running: forget its ops
             self.ops.clear()
             self.keep.clear()
             self.made.clear()
@@ -137,8 +138,25 @@ class Recorder:
         return (id(t), t._version)
 
     def handle(self, func: Any, args: tuple, kwargs: dict) -> Any:
-        if self.paused or not any(f.x is not None for f in self.frames):
+        """Run ``func`` as the model asked; record it around the call.  The model's own errors pass through
+        untouched; an error of the recording itself stops the recording (``error``), never the model."""
+        if self.paused or self.error is not None or not any(f.x is not None for f in self.frames):
             return func(*args, **kwargs)
+        try:
+            before = self._before(func, args, kwargs)
+        except Exception as e:  # noqa: BLE001 - the recorder's own failure: stop recording, run the model
+            self.error = f"{type(e).__name__}: {e}"[:200]
+            return func(*args, **kwargs)
+        out = func(*args, **kwargs)
+        try:
+            self._after(func, args, kwargs, out, before)
+        except Exception as e:  # noqa: BLE001 - as above
+            self.error = f"{type(e).__name__}: {e}"[:200]
+        return out
+
+    def _before(self, func: Any, args: tuple, kwargs: dict) -> tuple:
+        """What must be read before the op runs (it may be in place): a residual add's operands and second
+        moments, or the keys of the op's input tensors."""
         T = self.torch.Tensor
         name = getattr(func, "__name__", "")
         frame = next(f for f in reversed(self.frames) if f.x is not None)
@@ -146,46 +164,44 @@ class Recorder:
                 and kwargs.get("alpha", 1) == 1:
             a, b = args[0], args[1]
             ka, kb = self.key(a), self.key(b)
-            hit = frame if (ka in frame.stream or kb in frame.stream) else None
-            if hit is not None and a.shape == b.shape and a.is_floating_point() and b.is_floating_point() \
-                    and not isinstance(b if ka in hit.stream else a, self.torch.nn.Parameter):
-                return self._residual(hit, func, args, kwargs, (a, ka) if ka in hit.stream else (b, kb),
-                                      (b, kb) if ka in hit.stream else (a, ka))
+            if (ka in frame.stream or kb in frame.stream) and a.shape == b.shape and a.is_floating_point() \
+                    and b.is_floating_point():
+                (s, ks), (br, kbr) = ((a, ka), (b, kb)) if ka in frame.stream else ((b, kb), (a, ka))
+                if not isinstance(br, self.torch.nn.Parameter):
+                    self.paused = True
+                    try:
+                        q_s, q_b = _ms(s), _ms(br)
+                    finally:
+                        self.paused = False
+                    return ("residual", frame, s, ks, br, kbr, q_s, q_b)
         tensors = [t for t in _flat((args, kwargs)) if isinstance(t, T)]
-        in_keys = [self.key(t) for t in tensors]
-        out = func(*args, **kwargs)
-        outs = [t for t in _flat(out) if isinstance(t, T)]
+        return ("op", frame, name, tensors, [self.key(t) for t in tensors])
+
+    def _after(self, func: Any, args: tuple, kwargs: dict, out: Any, before: tuple) -> None:
+        if before[0] == "residual":
+            _, frame, s, ks, b, kb, q_s, q_b = before
+            ko = self.key(out)
+            self.ops.append(Op("add", (ks, kb), (ko,)))
+            self.keep.extend([s, b, out])
+            self.made.add(ko)
+            frame.stream.add(ko)
+            frame.adds += 1
+            pred = meanfield.predict(self.ops[frame.start:], frame.x_key, frame.q_x, kb)
+            self.branches.append(branch_record(frame.name, frame.name, list(frame.path), tuple(b.shape[1:]), q_s,
+                                               q_b, pred))
+            frame.path = []
+            return
+        _, frame, name, tensors, in_keys = before
+        outs = [t for t in _flat(out) if isinstance(t, self.torch.Tensor)]
         if not outs:
-            return out
+            return
         out_keys = tuple(self.key(t) for t in outs)
         op = self._op(func, name, args, kwargs, tensors, in_keys, outs, out_keys)
-        if op is not None:
-            self.ops.append(op)
-            self.keep.extend(tensors)
-            self.keep.extend(outs)
-            if any(k in self.made or k in frame.stream for k in op.inputs):
-                self.made.update(out_keys)
-        return out
-
-    def _residual(self, frame: _Frame, func: Any, args: tuple, kwargs: dict, stream: tuple, branch: tuple) -> Any:
-        (s, ks), (b, kb) = stream, branch
-        self.paused = True
-        try:
-            q_s, q_b = _ms(s), _ms(b)
-        finally:
-            self.paused = False
-        out = func(*args, **kwargs)
-        ko = self.key(out)
-        self.ops.append(Op("add", (ks, kb), (ko,)))
-        self.keep.extend([s, b, out])
-        self.made.add(ko)
-        frame.stream.add(ko)
-        frame.adds += 1
-        pred = meanfield.predict(self.ops[frame.start:], frame.x_key, frame.q_x, kb)
-        self.branches.append(branch_record(frame.name, frame.name, list(frame.path), tuple(b.shape[1:]), q_s, q_b,
-                                           pred))
-        frame.path = []
-        return out
+        self.ops.append(op)
+        self.keep.extend(tensors)
+        self.keep.extend(outs)
+        if any(k in self.made or k in frame.stream for k in op.inputs):
+            self.made.update(out_keys)
 
     # -- ops as mean-field rules --------------------------------------------------------------------
     def _derived(self, k: Any) -> bool:
@@ -201,7 +217,7 @@ class Recorder:
         return self._w2[k]
 
     def _op(self, func: Any, name: str, args: tuple, kwargs: dict, tensors: list, in_keys: list, outs: list,
-            out_keys: tuple) -> Op | None:
+            out_keys: tuple) -> Op:
         torch, F = self.torch, self.torch.nn.functional
         T = torch.Tensor
         x = args[0] if args and isinstance(args[0], T) else None

@@ -111,3 +111,21 @@ def test_an_unknown_op_on_the_branch_is_opaque_not_guessed():
     (b,) = res["branches"]
     assert b["predicted_ratio"] is None and b["agrees"] is None and "no mean-field rule for" in b["opaque"]
     assert b["ratio"] > 0
+
+
+def test_a_failure_of_the_recorder_stops_the_recording_not_the_model(monkeypatch):
+    from initspec.propagate import torch_residual
+
+    def broken(self, func, args, kwargs):
+        raise RuntimeError("recorder bug")
+
+    monkeypatch.setattr(torch_residual.Recorder, "_before", broken)
+    r = model_stats("propagate_inits:torch_resnet(2, 8, False)", (2, 3, 8, 8))
+    assert r["residual"]["recording_stopped"] == "RuntimeError: recorder bug" and r["residual"]["branches"] == []
+    assert all(rec["backward"] is not None for rec in r["layers"])  # the model itself was measured
+
+
+def test_seed_out_of_range_is_one_line(run_cli):
+    code, _, err = run_cli("propagate", "--model", "propagate_inits:torch_mlp(2, 8)", "--input-shape", "4,8",
+                           "--seed", "-1")
+    assert code == 2 and "--seed must be an integer in [0, 2147483646]" in err and len(err.strip().splitlines()) == 1

@@ -111,18 +111,20 @@ def build_seeded(target: str, seed: int = 0, extra: dict[str, Any] | None = None
 
 def model_stats(target: str, input_shape: tuple[int, ...], seed: int = 0, *, extra: dict[str, Any] | None = None,
                 timeout: float | None = leaves.DEFAULT_TIMEOUT, blocks: str | None = None,
-                max_branch_ratio: float | None = None, residual_branches: bool = True) -> dict[str, Any]:
+                max_branch_ratio: float | None = None, residual_branches: bool = True,
+                backward: bool = True) -> dict[str, Any]:
     """Load ``target``, build it seeded, and measure it: the dict ``--json`` writes (any framework)."""
     obj, framework = build_seeded(target, seed, extra, timeout)
     if blocks is not None and framework != "torch":
         raise InputError(f"--blocks chooses torch modules; {leaves.short(target)} is a {framework} model (Keras: its "
                          "Add layers are the residual adds)")
     if framework == "keras":
-        out = keras_model(obj, target, input_shape, seed, timeout=timeout, residual=residual_branches)
+        out = keras_model(obj, target, input_shape, seed, timeout=timeout, residual=residual_branches,
+                          backward=backward)
     elif framework == "torch":
         out = torch_model(obj, target, input_shape, seed, timeout=timeout, blocks=blocks, residual=residual_branches)
     else:
-        out = flax_model(obj, target, input_shape, seed, timeout=timeout)
+        out = flax_model(obj, target, input_shape, seed, timeout=timeout, backward=backward)
     branches, error = out.pop("residual_branches", None), out.pop("residual_error", None)
     if residual_branches:
         out["residual"] = None if branches is None else residual.summarize(branches, framework, max_branch_ratio,

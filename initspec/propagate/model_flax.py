@@ -52,7 +52,7 @@ def _first_array(y: Any) -> Any:
 
 
 def flax_model(model: Any, target: str, input_shape: tuple[int, ...], seed: int = 0, *,
-               timeout: float | None = leaves.DEFAULT_TIMEOUT) -> dict[str, Any]:
+               timeout: float | None = leaves.DEFAULT_TIMEOUT, backward: bool = True) -> dict[str, Any]:
     """Per-leaf statistics of one Flax module: an nnx module as built, or a linen module (init under seed)."""
     import flax
     import jax
@@ -78,7 +78,8 @@ def flax_model(model: Any, target: str, input_shape: tuple[int, ...], seed: int 
         y = leaves.forward(target, input_shape, first, x, timeout=timeout)
         r = jnp.asarray(rng.standard_normal(tuple(y.shape)).astype("float32"))
         try:
-            grads = leaves.call(_jax_grads, probe, first, x, r, what=f"the backward pass of {what}", timeout=timeout)
+            grads = None if not backward else leaves.call(_jax_grads, probe, first, x, r,
+                                                          what=f"the backward pass of {what}", timeout=timeout)
         except ModelError:
             raise
         except Exception as e:  # noqa: BLE001 - the model's own code failed on the second pass

@@ -17,6 +17,10 @@ from initspec.propagate import leaves
 from initspec.propagate.leaves import ModelError, Probe
 
 
+class _Skip(Exception):
+    """No backward pass asked for (the coordinate check at init needs the forward only)."""
+
+
 def _pick(y: Any) -> Any:
     for _ in range(100):
         if isinstance(y, (list, tuple)) and y:
@@ -29,7 +33,8 @@ def _pick(y: Any) -> Any:
 
 
 def keras_model(model: Any, target: str, input_shape: tuple[int, ...], seed: int = 0, *,
-                timeout: float | None = leaves.DEFAULT_TIMEOUT, residual: bool = True) -> dict[str, Any]:
+                timeout: float | None = leaves.DEFAULT_TIMEOUT, residual: bool = True,
+                backward: bool = True) -> dict[str, Any]:
     """Per-leaf statistics of one Keras model or layer, on the current Keras backend."""
     import keras
 
@@ -74,8 +79,12 @@ def keras_model(model: Any, target: str, input_shape: tuple[int, ...], seed: int
         y = leaves.forward(target, input_shape, run, keras.ops.convert_to_tensor(x_np), timeout=timeout)
         r_np = rng.standard_normal(tuple(y.shape)).astype("float32")
         try:
+            if not backward:
+                raise _Skip
             grads = leaves.call(_keras_grads, backend, run, x_np, r_np, probe.shapes, probe,
                                 what=f"the backward pass of {what}", timeout=timeout)
+        except _Skip:
+            grads = None
         except ModelError:
             raise
         except Exception as e:  # noqa: BLE001 - the model's own code failed on the second pass

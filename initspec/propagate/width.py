@@ -166,7 +166,8 @@ def coord_check(target: str, input_shape: tuple[int, ...], widths: list[int], *,
             if steps:
                 raise InputError(f"--steps {steps}: training steps need a torch model ({leaves.short(target)} is "
                                  f"{fw}); a Keras or Flax family is checked at init, --steps 0")
-            r = model_stats(target, input_shape, s, extra={"width": w}, timeout=timeout, residual_branches=False)
+            r = model_stats(target, input_shape, s, extra={"width": w}, timeout=timeout, residual_branches=False,
+                            backward=False)
             runs[w].append({0: {rec["name"]: (rec["type"], math.sqrt(rec["forward"]["second_moment"]))
                                 for rec in r["layers"]}})
     times = sorted({0, steps})

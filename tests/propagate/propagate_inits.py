@@ -392,3 +392,23 @@ def nnx_hostile(*, rngs):
             sys.exit(6)
 
     return Hostile(rngs)
+
+
+def keras_family(width: int, d_in: int = 16):
+    """A Keras ReLU MLP d_in → width → width → 4 (he_normal, then a lecun_normal readout): a width family."""
+    import keras
+
+    return keras.Sequential([keras.Input((d_in,)),
+                             keras.layers.Dense(width, activation="relu", kernel_initializer="he_normal"),
+                             keras.layers.Dense(width, activation="relu", kernel_initializer="he_normal"),
+                             keras.layers.Dense(4, kernel_initializer="lecun_normal")])
+
+
+def nnx_family(width: int, d_in: int = 16, *, rngs):
+    """The same family in Flax nnx."""
+    from flax import nnx
+
+    he = nnx.initializers.he_normal()
+    return nnx.Sequential(nnx.Linear(d_in, width, kernel_init=he, rngs=rngs), nnx.relu,
+                          nnx.Linear(width, width, kernel_init=he, rngs=rngs), nnx.relu,
+                          nnx.Linear(width, 4, rngs=rngs))

@@ -93,3 +93,18 @@ def test_residual_adds_of_a_functional_resnet(zero_init_last):
 def test_a_model_that_exits_fails_the_run(run_cli, kind, message):
     code, out, _ = run_cli("propagate", "--model", f"propagate_inits:keras_hostile('{kind}')", "--input-shape", "2,4")
     assert code == 1 and out.startswith("ERROR  ") and message in out and len(out.strip().splitlines()) == 1, out
+
+
+def test_a_width_family_at_init(run_cli, tmp_path):
+    """``--widths`` on a Keras family at init (``--steps`` needs torch): 2 widths, 2 seeds, t at
+    1 − 0.001/6 on 1 df (a band too wide to mean anything): this checks the Keras path, test_width.py
+    the statistics."""
+    path = tmp_path / "w.json"
+    code, out, _ = run_cli("propagate", "--model", "propagate_inits:keras_family()", "--input-shape", "16,16",
+                           "--widths", "32,64", "--seeds", "2", "--json", str(path))
+    data = json.loads(path.read_text())
+    assert code == 0, out
+    assert data["framework"] == "keras" and [layer["type"] for layer in data["layers"]] == ["Dense"] * 3
+    code, _, err = run_cli("propagate", "--model", "propagate_inits:keras_family()", "--input-shape", "16,16",
+                           "--widths", "32,64", "--seeds", "2", "--steps", "1")
+    assert code == 2 and "training steps need a torch model" in err

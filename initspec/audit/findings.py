@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from initspec.audit.spec import AuditSpec
+
 #: findings that fail the audit
 SEVERE = ("non_finite", "uninitialized", "seed_ignored", "cloned")
 
@@ -54,3 +56,31 @@ def cloned(paths: list[str]) -> Finding:
 def constant_among_random(paths: list[str], group: str) -> Finding:
     return Finding("constant_among_random", list(paths), f"{_names(paths)} constant while the other members of "
                    f"{group} are random (an init skipped for some layers?)")
+
+
+def clones(digests: dict[str, list[bytes]], groups: dict[tuple, Any], spec: AuditSpec | None,
+            findings: list[Finding]) -> None:
+    """Two random parameters of one instance with identical values, not declared tied."""
+    random = {m for g in groups.values() for m in g.random_members}
+    by_digest: dict[bytes, list[str]] = {}
+    for path, ds in digests.items():
+        if path in random:
+            by_digest.setdefault(ds[0], []).append(path)
+    for paths in by_digest.values():
+        if len(paths) > 1:
+            undeclared = [p for p in paths[1:] if not (spec and spec.tied_with(paths[0], p))]
+            if undeclared:
+                findings.append(cloned([paths[0], *undeclared]))
+
+
+def model_findings(groups: list[Any], digests: dict[str, list[bytes]], n_seeds: int,
+                    findings: list[Finding]) -> None:
+    bad = [g for g in groups if g.nonfinite]
+    for g in bad:
+        findings.append(non_finite(g.members, g.nonfinite))
+    if n_seeds >= 2:
+        same = [p for g in groups for p in sorted(g.random_members)
+                if len(digests.get(p, [])) >= 2 and len(set(digests[p])) == 1]
+        if same:
+            findings.append(seed_ignored(same, n_seeds))
+    findings.sort(key=lambda f: (not f.severe, f.id))

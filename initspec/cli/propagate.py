@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from initspec.cli.common import no_progress_option
+
 
 def _fmt(x: float) -> str:
     return f"{x:.4g}" if math.isfinite(x) else str(x)
@@ -132,12 +134,13 @@ def _write_json(path: str, result: dict[str, Any]) -> None:
               "the terminal view then goes to standard error)")
 @click.option("--html", "html_path", type=click.Path(), default=None,
               help="plots as one self-contained page (synthetic stacks, --model, --widths; needs matplotlib)")
+@no_progress_option
 def propagate_cmd(scheme: str | None, activation: str | None, depth: int, width: int, widths: str | None,
                   conv: str | None, channels: int, bias_std: float, batch: int, seeds: int | None, target: str | None,
                   convention: str | None, backend: str, max_growth: float | None, min_shrink: float | None,
                   model: str | None, input_shape: str | None, seed: int, steps: int, optimizer: str,
                   lr: float | None, blocks: str | None, max_branch_ratio: float | None, timeout: float,
-                  show_gains: bool, json_path: str | None, html_path: str | None) -> None:
+                  show_gains: bool, json_path: str | None, html_path: str | None, no_progress: bool = False) -> None:
     """Mean-field theory against the measured signal through a deep stack initialized by SCHEME.
 
     Exit 0 preserved forward and backward and as predicted, 1 vanishing/exploding or measurement
@@ -171,7 +174,7 @@ def propagate_cmd(scheme: str | None, activation: str | None, depth: int, width:
         return
     if model is not None:
         _model(model, scheme, input_shape, widths, seed, seeds, steps, optimizer, lr, blocks, max_growth,
-               min_shrink, max_branch_ratio, timeout or None, json_path, html_path)
+               min_shrink, max_branch_ratio, timeout or None, json_path, html_path, no_progress)
         return
     if scheme is None:
         raise InputError("propagate needs a SCHEME (e.g. he_normal), or --gains")
@@ -179,13 +182,18 @@ def propagate_cmd(scheme: str | None, activation: str | None, depth: int, width:
         raise InputError("propagate needs --activation (e.g. relu)")
     if conv is not None and widths is not None:
         raise InputError("--conv and --widths exclude each other: a conv stack has --channels")
+    from initspec.reports.progress import progress_bar
+
+    to_err = "-" in (json_path, html_path)  # a report on standard output keeps it to itself
     try:
-        result = propagate(scheme, activation, depth=depth, width=width,
-                           widths=parse_widths(widths) if widths else None,
-                           conv=parse_kernel(conv) if conv else None, channels=channels, bias_std=bias_std,
-                           batch=batch, seeds=1 if seeds is None else seeds, target=target, convention=convention,
-                           backend=backend, tolerance=2.0 if max_growth is None else max_growth,
-                           timeout=timeout or None)
+        with progress_bar(f"propagate {scheme}"[:40], unit="seeds", enabled=not no_progress) as progress:
+            result = propagate(scheme, activation, depth=depth, width=width,
+                               widths=parse_widths(widths) if widths else None,
+                               conv=parse_kernel(conv) if conv else None, channels=channels, bias_std=bias_std,
+                               batch=batch, seeds=1 if seeds is None else seeds, target=target,
+                               convention=convention, backend=backend,
+                               tolerance=2.0 if max_growth is None else max_growth, timeout=timeout or None,
+                               progress=progress)
     except _model_error() as e:  # the --target's own code failed: a failed run, not bad input
         _error(str(e), to_err)
     click.echo(render(result), err=to_err)
@@ -240,7 +248,7 @@ def _write_html(path: str, page: Any, result: dict[str, Any]) -> None:
 def _model(model: str, scheme: str | None, input_shape: str | None, widths: str | None, seed: int,
            seeds: int | None, steps: int, optimizer: str, lr: float | None, blocks: str | None,
            max_growth: float | None, min_shrink: float | None, max_branch_ratio: float | None,
-           timeout: float | None, json_path: str | None, html_path: str | None) -> None:
+           timeout: float | None, json_path: str | None, html_path: str | None, no_progress: bool = False) -> None:
     """``--model`` (a report, or a check with bounds) and ``--model --widths`` (the coordinate check)."""
     from initspec.errors import InputError
     from initspec.spec.fans import parse_shape
@@ -261,10 +269,14 @@ def _model(model: str, scheme: str | None, input_shape: str | None, widths: str 
         if max_growth is not None or min_shrink is not None or max_branch_ratio is not None or blocks is not None:
             raise InputError("--widths checks the exponent of each layer's scale: --max-growth, --min-shrink, "
                              "--blocks and --max-branch-ratio go with a single --model run")
+        from initspec.reports.progress import progress_bar
+
+        family = parse_family(widths)
         try:
-            result = coord_check(model, shape, parse_family(widths), steps=steps,
-                                 seeds=DEFAULT_SEEDS if seeds is None else seeds, optimizer=optimizer, lr=lr,
-                                 timeout=timeout)
+            with progress_bar("propagate --widths", unit="models", enabled=not no_progress) as progress:
+                result = coord_check(model, shape, family, steps=steps,
+                                     seeds=DEFAULT_SEEDS if seeds is None else seeds, optimizer=optimizer, lr=lr,
+                                     timeout=timeout, progress=progress)
         except _model_error() as e:
             _error(str(e), to_err)
         click.echo(render_width(result), err=to_err)

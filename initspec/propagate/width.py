@@ -135,9 +135,10 @@ def _torch_run(model: Any, target: str, input_shape: tuple[int, ...], seed: int,
 
 def coord_check(target: str, input_shape: tuple[int, ...], widths: list[int], *, steps: int = 0,
                 seeds: int = DEFAULT_SEEDS, optimizer: str = "adam", lr: float | None = None,
-                timeout: float | None = leaves.DEFAULT_TIMEOUT) -> dict[str, Any]:
+                timeout: float | None = leaves.DEFAULT_TIMEOUT, progress: Any = None) -> dict[str, Any]:
     """Build ``target(width=W)`` for every width and seed, record every leaf's RMS at t = 0 and t = steps,
-    fit the exponent per layer: the dict ``--json`` writes."""
+    fit the exponent per layer: the dict ``--json`` writes (``progress(done, total, label)`` hears of each
+    model)."""
     from initspec.propagate.model import build_seeded, load, model_stats
 
     if not 0 <= steps <= MAX_STEPS:
@@ -158,6 +159,8 @@ def coord_check(target: str, input_shape: tuple[int, ...], widths: list[int], *,
     for w in widths:
         runs[w] = []
         for s in range(seeds):
+            if progress:
+                progress(len(widths[:widths.index(w)]) * seeds + s, len(widths) * seeds, f"width {w}, seed {s}")
             obj, fw = build_seeded(target, s, {"width": w}, timeout)
             framework = fw
             if fw == "torch":

@@ -19,7 +19,7 @@ from initspec.propagate.html_model import draw_width
 from initspec.propagate.width import coord_check, render
 
 ROOT = Path(__file__).resolve().parents[2]
-WIDTHS = [64, 128, 256, 512, 1024]
+WIDTHS = [64, 128, 256, 512]
 FAMILIES = [("standard (SP)", "propagate_inits:mlp_family(mup=False)", "adam"),
             ("μP (Tensor Programs V, Table 3)", "propagate_inits:mlp_family(mup=True)", "propagate_inits:mup_adam")]
 

@@ -298,62 +298,6 @@ def no_width(depth: int = 2):
     return torch_mlp(depth, 8)
 
 
-# -- models that misbehave (issue 25): what they do must never decide initspec's exit code ---------
-
-def hostile_model(kind: str):
-    """A Linear(4, 4) whose forward, eval() or output misbehaves as ``kind`` says."""
-    import os
-    import sys
-    import time
-
-    import torch
-    from torch import nn
-
-    class Hostile(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.lin = nn.Linear(4, 4)
-
-        def eval(self):
-            if kind == "eval_os_exit":
-                os._exit(7)
-            return super().eval()
-
-        def forward(self, x):
-            y = self.lin(x)
-            if kind == "forward_sys_exit":
-                sys.exit(3)
-            if kind == "forward_base_exception":
-                raise BaseException("not an Exception")
-            if kind == "forward_sleeps":
-                time.sleep(60)
-            outputs = {"none": None, "empty_tuple": (), "string": "logits", "integer": y.argmax(-1),
-                       "complex": torch.complex(y, y), "detached": y.detach(), "empty": y[:0]}
-            if kind == "hf_logits":
-                from transformers.modeling_outputs import SequenceClassifierOutput
-
-                return SequenceClassifierOutput(logits=y)  # more than one element: `logits or y` raised
-            return outputs.get(kind, y)
-
-    return Hostile()
-
-
-def torch_opaque_block():
-    """x + cumsum(Linear(x)): a residual branch through an op the mean field has no rule for."""
-    import torch
-    from torch import nn
-
-    class Block(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.lin = nn.Linear(8, 8)
-
-        def forward(self, x):
-            return x + torch.cumsum(self.lin(x), dim=-1)
-
-    return Block()
-
-
 def keras_hostile(kind: str = "call_sys_exit"):
     """A Keras model whose ``build`` or ``call`` exits."""
     import sys

@@ -80,9 +80,9 @@ def test_a_matplotlib_that_raises_on_import_is_one_line(run_cli, monkeypatch, tm
 # -- models (torch) ----------------------------------------------------------------------------------
 
 HOSTILE = [
-    ("forward_sys_exit", "the forward pass of propagate_inits:hostile_model('forward_sys_exit') called sys.exit(3)"),
+    ("forward_sys_exit", "the forward pass of propagate_hostile:hostile_model('forward_sys_exit') called sys.exit(3)"),
     ("forward_base_exception", "raised BaseException: not an Exception"),
-    ("eval_os_exit", "propagate_inits:hostile_model('eval_os_exit').eval() called os._exit(7)"),
+    ("eval_os_exit", "propagate_hostile:hostile_model('eval_os_exit').eval() called os._exit(7)"),
     ("none", "its output is None, not a tensor"),
     ("empty_tuple", "its output is an empty tuple, not a tensor"),
     ("string", "its output is a builtins.str, not a tensor"),
@@ -96,7 +96,8 @@ HOSTILE = [
 @pytest.mark.parametrize(("kind", "message"), HOSTILE)
 def test_a_hostile_or_unusable_model_fails_the_run_in_one_line(run_cli, kind, message):
     pytest.importorskip("torch")
-    code, out, err = run_cli("propagate", "--model", f"propagate_inits:hostile_model('{kind}')", "--input-shape", "2,4")
+    code, out, err = run_cli("propagate", "--model", f"propagate_hostile:hostile_model('{kind}')", "--input-shape",
+                             "2,4")
     assert code == 1 and out.startswith("ERROR  ") and message in out, out + err
     assert len(out.strip().splitlines()) == 1 and "Traceback" not in err
 
@@ -104,7 +105,7 @@ def test_a_hostile_or_unusable_model_fails_the_run_in_one_line(run_cli, kind, me
 def test_a_forward_that_sleeps_is_stopped_by_the_timeout(run_cli):
     pytest.importorskip("torch")
     t0 = time.monotonic()
-    code, out, _ = run_cli("propagate", "--model", "propagate_inits:hostile_model('forward_sleeps')",
+    code, out, _ = run_cli("propagate", "--model", "propagate_hostile:hostile_model('forward_sleeps')",
                            "--input-shape", "2,4", "--timeout", "1")
     assert code == 1 and "took longer than its time limit (1 s; --timeout)" in out
     assert time.monotonic() - t0 < 30
@@ -113,7 +114,7 @@ def test_a_forward_that_sleeps_is_stopped_by_the_timeout(run_cli):
 def test_a_transformers_output_with_many_logits_is_measured(run_cli):
     """``getattr(y, "logits", None) or y`` asked a many-element tensor for its truth value: every classifier."""
     pytest.importorskip("transformers")
-    code, out, err = run_cli("propagate", "--model", "propagate_inits:hostile_model('hf_logits')", "--input-shape",
+    code, out, err = run_cli("propagate", "--model", "propagate_hostile:hostile_model('hf_logits')", "--input-shape",
                              "2,4", "--json", "-")
     data = json.loads(out)
     assert code == 0 and data["layers"][0]["backward"]["second_moment"] > 0 and "whole depth" in err

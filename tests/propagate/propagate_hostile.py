@@ -43,19 +43,3 @@ def hostile_model(kind: str):
             return outputs.get(kind, y)
 
     return Hostile()
-
-
-def torch_opaque_block():
-    """x + cumsum(Linear(x)): a residual branch through an op the mean field has no rule for."""
-    import torch
-    from torch import nn
-
-    class Block(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.lin = nn.Linear(8, 8)
-
-        def forward(self, x):
-            return x + torch.cumsum(self.lin(x), dim=-1)
-
-    return Block()

@@ -252,6 +252,22 @@ def keras_resnet(blocks: int = 4, channels: int = 32, zero_init_last: bool = Fal
     return keras.Model(inp, layers.Dense(10)(layers.GlobalAveragePooling2D()(x)))
 
 
+def torch_opaque_block():
+    """x + cumsum(Linear(x)): a residual branch through an op the mean field has no rule for."""
+    import torch
+    from torch import nn
+
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(8, 8)
+
+        def forward(self, x):
+            return x + torch.cumsum(self.lin(x), dim=-1)
+
+    return Block()
+
+
 # -- the coordinate check: a standard and a muP MLP family ----------------------------------------
 
 def mlp_family(width: int, mup: bool = False, d_in: int = 32, d_out: int = 10, base: int = 64):

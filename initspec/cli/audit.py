@@ -8,6 +8,7 @@ import sys
 import click
 
 from initspec.audit.run import DEFAULT_ALPHA, DEFAULT_MAX_SEEDS
+from initspec.cli.common import no_progress_option
 
 HELP = """Audit every parameter of a model built by TARGET.
 
@@ -21,6 +22,11 @@ TARGET is one of
   timm:NAME[(kwargs)]           timm.create_model(NAME, pretrained=False) when timm imports
 
 Exit 0 conforms, 1 a failed group, a severe finding or a model that raised, 2 bad input.
+
+\b
+--world-size N audits the model initialized across N ranks (torch.distributed; FSDP2, tensor
+parallel, your own parallelize function) or N devices (JAX: jit with out_shardings); see
+docs/guides/sharded.md.
 """
 
 
@@ -55,11 +61,27 @@ def _shape(text: str | None):
 @click.option("--markdown", default=None, help="write a Markdown report here")
 @click.option("--html", default=None, help="write a self-contained HTML report here")
 @click.option("-v", "--verbose", is_flag=True, help="list every group's members")
+@click.option("--world-size", type=int, default=None,
+              help="audit the model initialized across N ranks (torch) or N devices (JAX)")
+@click.option("--parallelize", default=None,
+              help="fsdp (default) | tp | tp+fsdp | MODULE:ATTR, a function (model, mesh) -> model")
+@click.option("--mesh", default=None, help="the device mesh: N, or DPxTP for 2-D (default: --world-size)")
+@click.option("--init", "init_method", default=None,
+              help="the model's init method called after to_empty (default: init_weights, else reset_parameters)")
+@click.option("--init-before-shard", is_flag=True, help="build and initialize whole on every rank, then shard")
+@click.option("--compare-unsharded", is_flag=True,
+              help="also initialize the model unsharded in this process: the laws must agree")
+@click.option("--rank-timeout", type=float, default=None,
+              help="seconds a rank may go without progress before the run ends "
+                   "[default: 300; starting a rank may take 120]")
+@no_progress_option
 def audit_cmd(target: str, spec_path: str | None, reference: str | None, var: tuple[str, ...],
               write_spec: str | None, strict: bool, seeds: int | None,
               max_seeds: int, seed: int, alpha: float, layout: str | None, convention: str | None,
               input_shape: str | None, json_path: str | None, junit: str | None, markdown: str | None,
-              html: str | None, verbose: bool) -> None:
+              html: str | None, verbose: bool, world_size: int | None, parallelize: str | None, mesh: str | None,
+              init_method: str | None, init_before_shard: bool, compare_unsharded: bool,
+              rank_timeout: float | None, no_progress: bool = False) -> None:
     from initspec.audit.run import audit
     from initspec.audit.spec import load_spec, lock_lines
     from initspec.audit.spec import write_spec as write_lock
@@ -84,20 +106,41 @@ def audit_cmd(target: str, spec_path: str | None, reference: str | None, var: tu
         from initspec.reports import require_matplotlib
 
         require_matplotlib()
+    sharded = {"parallelize": parallelize, "mesh": mesh, "init": init_method, "init_before_shard": init_before_shard,
+               "compare_unsharded": compare_unsharded, "rank_timeout": rank_timeout}
+    if world_size is None and any(v for v in sharded.values()):
+        used = next(k for k, v in sharded.items() if v).replace("_", "-")
+        raise InputError(f"--{used} applies to a sharded audit: add --world-size N")
     try:
-        rep = audit(target, spec=spec, seeds=seeds, max_seeds=max_seeds, seed=seed, alpha=alpha, layout=layout,
-                    convention=convention, input_shape=_shape(input_shape), strict=strict)
+        if world_size is not None:
+            from initspec.audit.shards import DEFAULT_RANK_TIMEOUT, audit_world
+
+            sharded["rank_timeout"] = rank_timeout if rank_timeout is not None else DEFAULT_RANK_TIMEOUT
+            rep = audit_world(target, world_size=world_size, spec=spec, seeds=seeds, max_seeds=max_seeds, seed=seed,
+                              alpha=alpha, layout=layout, convention=convention, input_shape=_shape(input_shape),
+                              strict=strict, **sharded)
+        else:
+            from initspec.reports.progress import progress_bar
+
+            with progress_bar(f"audit {target}"[:40], unit="instances", enabled=not no_progress) as progress:
+                rep = audit(target, spec=spec, seeds=seeds, max_seeds=max_seeds, seed=seed, alpha=alpha,
+                            layout=layout, convention=convention, input_shape=_shape(input_shape), strict=strict,
+                            progress=progress)
     except BuildError as e:
         click.echo(f"ERROR  {e}")
         if json_path:
             write_text(json_path, json.dumps({"target": target, "error": str(e), "results": [], "findings": [],
                                               "summary": {"errors": 1}}, indent=2) + "\n")
         sys.exit(1)
-    click.echo(format_report(rep, verbose))
+    from initspec.reports.output import STDOUT
+
+    # a report written to standard output keeps it to itself: the table goes to stderr
+    to_stdout = STDOUT in (json_path, junit, markdown, html, write_spec)
+    click.echo(format_report(rep, verbose), err=to_stdout)
     if ref is not None:
         from initspec.references import format_departures
 
-        click.echo("\n".join(format_departures(rep, ref, port, spec)))
+        click.echo("\n".join(format_departures(rep, ref, port, spec)), err=to_stdout)
     if json_path:
         doc = rep.to_dict()
         if ref is not None:
@@ -112,7 +155,7 @@ def audit_cmd(target: str, spec_path: str | None, reference: str | None, var: tu
     if write_spec:
         lines = lock_lines(rep)
         write_lock(write_spec, lines, rep.tied, f"initspec audit {target} (seeds {rep.seeds[0]}..{rep.seeds[-1]})")
-        click.echo(f"wrote {write_spec}: {len(lines)} lines")
+        click.echo(f"wrote {write_spec}: {len(lines)} lines", err=to_stdout)
     sys.exit(rep.exit_code)
 
 

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from initspec.cli.common import no_progress_option
 from initspec.scan.run import DEFAULT_MAX_PARAMS, DEFAULT_TIMEOUT
 
 HELP = """Audit every architecture LIBRARY offers, each built small, in worker processes.
@@ -39,14 +40,14 @@ Exit 0 when every architecture is ok (or new), 1 otherwise, 2 on bad input.
 @click.option("--json", "json_path", default=None, help="write the scan as JSON here")
 @click.option("--junit", default=None, help="write a JUnit XML report here (one case per architecture)")
 @click.option("--markdown", default=None, help="write a Markdown report here")
-@click.option("--no-progress", is_flag=True, help="no progress bar (there is none when stderr is not a terminal)")
+@no_progress_option
 @click.option("-v", "--verbose", is_flag=True, help="list every change of a changed architecture")
 def scan_cmd(library: str, jobs: int, only: str | None, timeout: float, max_params: int, write_specs: str | None,
              specs: str | None, seed: int, max_seeds: int, alpha: float, json_path: str | None, junit: str | None,
              markdown: str | None, no_progress: bool, verbose: bool) -> None:
-    from initspec.cli.common import progress_bar
     from initspec.errors import InputError
     from initspec.reports.output import check_outputs, write_text
+    from initspec.reports.progress import progress_bar
     from initspec.scan.run import scan
     from initspec.spec import validate
 
@@ -60,20 +61,14 @@ def scan_cmd(library: str, jobs: int, only: str | None, timeout: float, max_para
     check_outputs({"--json": json_path, "--junit": junit, "--markdown": markdown})
     from initspec.scan.report import ScanReport
 
-    bar, update = progress_bar(not no_progress and sys.stderr.isatty())
-
     def stream(row: dict) -> None:  # without a bar, each architecture's line as it finishes
         click.echo("\n".join(ScanReport(library, "", [row]).lines(verbose, summary=False, width=24)))
 
-    if bar is not None:
-        bar.start()
-    try:
+    with progress_bar(f"scan {library}", enabled=not no_progress) as update:
+        bar = update
         rep = scan(library, only=only, workers=jobs, timeout=timeout, max_params=max_params, seed=seed,
                    max_seeds=max_seeds, alpha=alpha, write_specs=write_specs, specs=specs, progress=update,
-                   on_row=None if bar is not None else stream)
-    finally:
-        if bar is not None:
-            bar.stop()
+                   on_row=None if update is not None else stream)
     for n in rep.notes:
         click.echo(f"  {n}")
     if bar is not None:

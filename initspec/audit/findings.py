@@ -11,8 +11,11 @@ from typing import Any
 
 from initspec.audit.spec import AuditSpec
 
-#: findings that fail the audit
-SEVERE = ("non_finite", "uninitialized", "seed_ignored", "cloned", "init_lost", "trace_mismatch")
+#: findings that fail the audit (the second line: what the trace sees, ``initspec.audit.evidence``; the third:
+#: across ranks, ``initspec.audit.shards``)
+SEVERE = ("non_finite", "uninitialized", "seed_ignored", "cloned",
+          "init_lost", "trace_mismatch",
+          "shards_cloned", "replicas_differ", "shard_fans", "sharded_law_differs")
 
 
 @dataclass

@@ -208,10 +208,14 @@ def audit_model(target: str | AuditTarget, *, spec: str | dict[str, Any] | Audit
 
 def _plan(params: list[Param], groups: dict[tuple, Group], order: list[tuple], spec: AuditSpec | None,
           fallback: str, tied: dict[Any, list[str]], findings: list[Finding],
-          law_of: Callable[[Param], tuple[bool, str | None]], traced: dict[str, Any]) -> None:
+          law_of: Callable[[Param], tuple[bool, str | None]] | None = None, traced: dict[str, Any] | None = None) -> None:
     """Groups from one instance's parameters (drawn, or as the trace lists them); ``law_of`` says which
-    members may pool: a constant never pools with random siblings, and traced laws that differ never pool."""
+    members may pool (default: whether the values are constant): a constant never pools with random
+    siblings, and traced laws that differ never pool."""
     from initspec.audit.findings import uninitialized
+
+    traced = traced or {}
+    law_of = law_of or (lambda p: (is_constant(p), None))
 
     seen_storage: dict[Any, str] = {}
     bad = []

@@ -208,7 +208,8 @@ def audit_model(target: str | AuditTarget, *, spec: str | dict[str, Any] | Audit
 
 def _plan(params: list[Param], groups: dict[tuple, Group], order: list[tuple], spec: AuditSpec | None,
           fallback: str, tied: dict[Any, list[str]], findings: list[Finding],
-          law_of: Callable[[Param], tuple[bool, str | None]] | None = None, traced: dict[str, Any] | None = None) -> None:
+          law_of: Callable[[Param], tuple[bool, str | None]] | None = None,
+          traced: dict[str, Any] | None = None) -> None:
     """Groups from one instance's parameters (drawn, or as the trace lists them); ``law_of`` says which
     members may pool (default: whether the values are constant): a constant never pools with random
     siblings, and traced laws that differ never pool."""

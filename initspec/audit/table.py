@@ -45,7 +45,7 @@ def format_report(rep: AuditReport, verbose: bool = False) -> str:
         unchecked = "UNCHK" if rep.spec_path else "-"
         label = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "unchecked": unchecked}[v]
         name = f"{g.name} ×{len(g.members)}"
-        decl = f"  declared {_short(g.rule.expr)}" if g.rule else ""
+        decl = f"  declared {_short(g.rule.declared)}" if g.rule else ""
         lines.append(f"{label:<6} {name:<{w_name}} {_shape(g):<{w_shape}} {g.dtype:<8} "
                      f"{g.identified:<{w_ident}}{decl}  {_ratio(g)}".rstrip())
         r = g.result
@@ -63,13 +63,17 @@ def format_report(rep: AuditReport, verbose: bool = False) -> str:
         elif verbose:
             lines.append(f"       members: {', '.join(g.members)}; layout {g.layout}, fan_in {g.fan_in:g}, "
                          f"fan_out {g.fan_out:g}")
+    for m in rep.missing:
+        lines.append(f"MISSING {m['glob']} = {_short(m['declared'])}: {m['reason']}")
     for t in rep.tied:
         lines.append(f"TIED   {' = '.join(t)} (one storage)")
     for f in rep.findings:
         lines.append(f"{'FINDING' if f.severe else 'NOTE':<6} {f.id}: {f.message}")
     s = rep.summary
     tail = (f"{s['groups']} groups ({s['params']} parameters): {s['passed']} passed, {s['failed']} failed, "
-            f"{s['errors']} errors, {s['unchecked']} unchecked; {s['severe_findings']} severe finding(s), "
+            f"{s['errors']} errors, {s['unchecked']} unchecked"
+            + (f", {s['missing']} spec line(s) missing" if s["missing"] else "")
+            + f"; {s['severe_findings']} severe finding(s), "
             f"{s['findings'] - s['severe_findings']} note(s)")
     if rep.strict and s["unchecked"]:
         tail += " (--strict: unchecked groups fail)"

@@ -55,9 +55,9 @@ def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict
               max_seeds: int, seed: int, alpha: float, layout: str | None, convention: str | None,
               input_shape: str | None, json_path: str | None, junit: str | None, markdown: str | None,
               html: str | None, verbose: bool) -> None:
-    from initspec.audit.run import audit, lock_expr
+    from initspec.audit.lockfile import check_not_the_spec, write_lockfile
+    from initspec.audit.run import audit
     from initspec.audit.spec import load_spec
-    from initspec.audit.spec import write_spec as write_lock
     from initspec.audit.table import format_report
     from initspec.audit.targets import BuildError
     from initspec.errors import InputError
@@ -69,6 +69,7 @@ def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict
     validate.probability(alpha, "--alpha")
     check_outputs({"--json": json_path, "--junit": junit, "--markdown": markdown, "--html": html,
                    "--write-spec": write_spec})
+    check_not_the_spec(write_spec, spec_path)
     spec = load_spec(spec_path) if spec_path else None
     if html:
         from initspec.reports import require_matplotlib
@@ -91,37 +92,6 @@ def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict
 
         write_reports(rep.as_report(), junit=junit, markdown=markdown, html=html)
     if write_spec:
-        lines = _lock_lines(rep, lock_expr)
-        write_lock(write_spec, lines, rep.tied, f"initspec audit {target} (seeds {rep.seeds[0]}..{rep.seeds[-1]})")
-        click.echo(f"wrote {write_spec}: {len(lines)} lines")
+        n = write_lockfile(write_spec, rep, f"initspec audit {target} (seeds {rep.seeds[0]}..{rep.seeds[-1]})")
+        click.echo(f"wrote {write_spec}: {n} lines")
     sys.exit(rep.exit_code)
-
-
-def _lock_lines(rep, lock_expr) -> list[tuple[str, str]]:
-    """One line per group.  Where groups share a role, the largest keeps the role glob and the others
-    are written path by path; exact paths come first (first match wins), as do the paths of a group
-    an earlier role glob would also match."""
-    import fnmatch
-    import glob as globmod
-
-    by_role: dict[str, list] = {}
-    for g in rep.groups:
-        if lock_expr(g) is not None:
-            by_role.setdefault(g.key[0], []).append(g)
-    exact: list[tuple[str, str]] = []
-    globs: list[tuple[str, str, object]] = []
-    for g in rep.groups:
-        expr = lock_expr(g)
-        if expr is None:
-            continue
-        if g is max(by_role[g.key[0]], key=lambda h: len(h.members)):
-            globs.append((g.key[0], expr, g))
-        else:
-            exact += [(globmod.escape(m), expr) for m in g.members]
-    out: list[tuple[str, str]] = []
-    for i, (glob, expr, g) in enumerate(globs):
-        if any(fnmatch.fnmatchcase(m, gl) for gl, _, _ in globs[:i] for m in g.members):
-            exact += [(globmod.escape(m), expr) for m in g.members]
-        else:
-            out.append((glob, expr))
-    return exact + out

@@ -90,11 +90,6 @@ def value_facts(p: Param) -> tuple[bool, tuple[RowFact, ...]]:
     return False, find_rows(x)
 
 
-def is_constant(p: Param) -> bool:
-    """Every value of the parameter equal."""
-    return value_facts(p)[0]
-
-
 def seeds_needed(groups: dict[tuple, Group], alpha_each: float, max_seeds: int) -> int:
     """As many instances as the smallest random group needs for the variance test's power (>= 2:
     the seed check needs two), capped by ``max_seeds``."""

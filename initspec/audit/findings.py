@@ -70,8 +70,11 @@ def constant_among_random(paths: list[str], group: str) -> Finding:
 
 def clones(digests: dict[str, list[bytes]], groups: dict[tuple, Any], spec: AuditSpec | None,
             findings: list[Finding]) -> None:
-    """Two random parameters of one instance with identical values, not declared tied."""
+    """Two random parameters of one instance with identical values, not declared tied.  Computed
+    tensors equal across layers by construction are not clones; drawn-looking values that also
+    ignore the seed are (one private generator copied into every block)."""
     random = {m for g in groups.values() for m in g.random_members}
+    random |= {m for g in groups.values() if g.fits and not g.looks_like for m in g.deterministic}
     by_digest: dict[bytes, list[str]] = {}
     for path, ds in digests.items():
         if path in random:

@@ -19,10 +19,15 @@ from typing import Any
 
 from initspec.audit.report import FLOATS, AuditReport, Group
 from initspec.audit.structure import rows_text
+from initspec.audit.verdicts import CONSENSUS_GROUPS
 from initspec.engine.identify import PINNED
 from initspec.errors import InputError
 
 _SPECIAL = set("*?[]")
+#: a law named from fewer values than this is pinned only when the model's other groups share it (or
+#: it is the layer default): 32 values of wav2vec2's weight-norm magnitude (not of any candidate
+#: family) let truncated_normal(mean=0.8, std=0.03) through, and a re-draw failed it
+MIN_PIN = 100
 
 
 def lock_expr(g: Group) -> tuple[str, str] | None:
@@ -44,6 +49,8 @@ def lock_expr(g: Group) -> tuple[str, str] | None:
     if c is None or c not in g.accepted or c.simplicity > PINNED:
         why = "no law fits" if c is None or not g.fits else f"closest {c.text}, not a round law"
         return f"unknown{rows}", f"{why}; {_moments(g)}"
+    if g.moments.n < MIN_PIN and g.consensus < CONSENSUS_GROUPS:
+        return f"unknown{rows}", f"closest {c.text}, too few values to pin a law alone; {_moments(g)}"
     if c.scheme.kind == "variance_scaling":
         named = preset_names(c.scheme)
         if named:

@@ -74,6 +74,7 @@ class Group:
     fits: bool = False
     ident: Any = None
     shape_sample: Any = None
+    consensus: int = 0     # how many other groups of the model accept the law named here
 
     @property
     def size(self) -> int:

@@ -77,9 +77,9 @@ def _audit(tgt: AuditTarget, spec: AuditSpec | None, seeds: int | None, max_seed
     alpha_each, seed_list, n_seeds, digests = drawn.alpha_each, drawn.seeds, len(drawn.seeds), drawn.digests
     tc = time.perf_counter()
     settle(groups, order, n_seeds, digests)
-    clones(digests, groups, spec, findings)
     ordered = [groups[k] for k in order]
     identify_groups(ordered, seed)
+    clones(digests, groups, spec, findings)
     model_findings(ordered, digests, n_seeds, findings)
     check_groups(ordered, tgt.text, seed, alpha, alpha_each, n_seeds)
     timing["analyse"] = time.perf_counter() - tc

@@ -122,6 +122,7 @@ def _choose(g: Group, counts: Counter, seed: int) -> None:
                 return
     if g.accepted:
         g.chosen = max(g.accepted, key=lambda c: (c.simplicity <= PINNED, counts[c.text], -c.simplicity, -c.bic))
+        g.consensus = counts[g.chosen.text] - 1  # the other groups that accept it
 
 
 def _scaled_by_depth(groups: list[Group], seed: int) -> None:

@@ -105,7 +105,7 @@ def _identify(g: Group, seed: int) -> None:
 def _choose(g: Group, counts: Counter, seed: int) -> None:
     """The layer default when the data cannot reject it; else, among the laws it cannot reject, the
     one the most groups of the model accept (named laws before fitted ones), then the simplest."""
-    from initspec.engine.identify import PINNED, PREFER_ALPHA, Candidate, _acceptance
+    from initspec.engine.identify import PINNED, PRESET_ALPHA, Candidate, _acceptance
     from initspec.spec.schemes import resolve
 
     if g.ident is None or g.chosen is None:
@@ -117,7 +117,7 @@ def _choose(g: Group, counts: Counter, seed: int) -> None:
             scheme = None
         if scheme is not None and scheme.kind not in ("constant", "orthogonal"):
             p = _acceptance(scheme, [g.shape_sample], [g.shape_sample.values], seed)
-            if p >= PREFER_ALPHA:
+            if p >= PRESET_ALPHA:
                 g.chosen = Candidate(scheme.expr, scheme, text=g.default, simplicity=-1, p_value=p)
                 return
     if g.accepted:

@@ -471,6 +471,9 @@ def identify(target: str | Callable[..., Any], *, convention: str = "numpy", lay
 #: that a law it lets through sits within ~2.6 standard errors of the data (a lockfile that pins it
 #: holds on a re-draw), loose enough that the true law passes 99% of the time
 PREFER_ALPHA = 0.01
+#: a preset (or a layer default) is a priori what code writes, and there are few of them on a shape:
+#: they are not rejected down to this p-value (the true law then fails it 0.1% of the time, not 1-3%)
+PRESET_ALPHA = 1e-3
 #: candidates more than this many nats below the best log-likelihood are rejected without a test
 #: (a variance ~5 standard errors off already costs 12 nats)
 WINDOW = 12.0
@@ -513,7 +516,8 @@ def rank_samples(drawn: list[ShapeSample], layout: Any, *, name: str = "", seed:
             for alias in same:
                 alias.p_value = p
     result.tested = [c for c in scored if c.p_value is not None]
-    result.accepted = sorted((c for c in result.tested if c.p_value >= PREFER_ALPHA), key=_simplest)
+    result.accepted = sorted((c for c in result.tested if c.p_value >= (PRESET_ALPHA if c.simplicity <= 0 else
+                                                                          PREFER_ALPHA)), key=_simplest)
     first = result.accepted[0] if result.accepted else (scored[0] if scored else None)
     seen: set[tuple[Any, ...]] = set()
     for c in ([first] if first else []) + sorted(scored, key=lambda c: (c.bic, c.simplicity, c.fitted)):

@@ -191,8 +191,9 @@ def _name(g: Group) -> None:
         return
     from initspec.audit.lockfile import preset_names
 
-    names = preset_names(c.scheme)
-    g.identified = c.text + (f" (= {', '.join(names[:3])})" if names else "") + rows
+    # a preset's name before the expression (lecun_normal, not variance_scaling(scale=1.0, ...)); its aliases after
+    names = preset_names(c.scheme) if c.scheme.kind == "variance_scaling" else []
+    g.identified = (names[0] + (f" (= {', '.join(names[1:3])})" if names[1:] else "") if names else c.text) + rows
     if not g.fits and c not in g.accepted:
         g.identified += " [no candidate fits]"
 

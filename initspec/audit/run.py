@@ -36,8 +36,9 @@ from initspec.spec.reference import build as build_reference
 def audit(target: str | AuditTarget, *, spec: AuditSpec | None = None, seeds: int | None = None,
           max_seeds: int = DEFAULT_MAX_SEEDS, seed: int = 0, alpha: float = DEFAULT_ALPHA,
           layout: str | None = None, convention: str | None = None, input_shape: tuple[int, ...] | None = None,
-          strict: bool = False) -> AuditReport:
-    """Audit a model target; BuildError when its constructor raises, InputError on bad input."""
+          strict: bool = False, progress: Any = None) -> AuditReport:
+    """Audit a model target; BuildError when its constructor raises, InputError on bad input.
+    ``progress(done, total, label)`` hears of each instance drawn (``initspec.reports.progress``)."""
     t0 = time.perf_counter()
     if seeds is not None and seeds < 1:
         raise InputError(f"--seeds must be at least 1, got {seeds}")
@@ -49,13 +50,14 @@ def audit(target: str | AuditTarget, *, spec: AuditSpec | None = None, seeds: in
     gc.collect()  # what the imports left (transformers: ~10^6 objects) is kept out of the collections
     gc.freeze()   # the draws run after each instance: a full collection cost 0.6 s each, now ~ms
     try:
-        return _audit(tgt, spec, seeds, max_seeds, seed, alpha, layout, input_shape, strict, t0)
+        return _audit(tgt, spec, seeds, max_seeds, seed, alpha, layout, input_shape, strict, t0, progress)
     finally:
         gc.unfreeze()
 
 
 def _audit(tgt: AuditTarget, spec: AuditSpec | None, seeds: int | None, max_seeds: int, seed: int, alpha: float,
-           layout: str | None, input_shape: tuple[int, ...] | None, strict: bool, t0: float) -> AuditReport:
+           layout: str | None, input_shape: tuple[int, ...] | None, strict: bool, t0: float,
+           progress: Any) -> AuditReport:
     for rule in spec.rules if spec else []:  # an AuditSpec may serve several audits
         rule.matched = 0
     options = {"input_shape": input_shape} if input_shape is not None else {}
@@ -73,7 +75,9 @@ def _audit(tgt: AuditTarget, spec: AuditSpec | None, seeds: int | None, max_seed
         _plan(params, groups, order, spec, fallback, tied, findings)
         return alpha / max(sum(planned_tests(g) for g in groups.values()), 1)
 
-    drawn = draw(builder, groups, plan, seed=seed, seeds=seeds, max_seeds=max_seeds, timing=timing)
+    drawn = draw(builder, groups, plan, seed=seed, seeds=seeds, max_seeds=max_seeds, timing=timing, progress=progress)
+    if progress:
+        progress(len(drawn.seeds), len(drawn.seeds), "identifying and checking the groups")
     alpha_each, seed_list, n_seeds, digests = drawn.alpha_each, drawn.seeds, len(drawn.seeds), drawn.digests
     tc = time.perf_counter()
     settle(groups, order, n_seeds, digests)

@@ -2,6 +2,8 @@
 model the tests build (issue 22; target 0).
 
     python bench/lockfile_false_alarms.py [--seeds 8] [--out bench/lockfile_false_alarms.json]
+    python bench/lockfile_false_alarms.py --write-locks DIR      # the sweep's lockfiles (this transformers)
+    /other/env/bin/python bench/lockfile_false_alarms.py --check-locks DIR   # ... checked on another release
 
 Run it in each env whose framework it should cover (torch: the audit suite's torch models, the
 transformers sweep and test_audit_hf's configs; keras-jax: test_audit_keras's model; flax:
@@ -32,13 +34,13 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "audit")]
 
 def torch_targets() -> tuple[list[Any], list[Any]]:
     """(correct models, models that fail their own audit by design) the torch env's tests build."""
+    import hf_sweep_models
     import test_audit_hf
     import test_audit_truth
-    import test_hf_sweep
     import transformers
 
     transformers.logging.set_verbosity_error()
-    good = list(test_audit_truth.SUITE) + [test_hf_sweep.target(t) for t in sorted(test_hf_sweep.SWEEP)]
+    good = list(test_audit_truth.SUITE) + [hf_sweep_models.target(t) for t in sorted(hf_sweep_models.SWEEP)]
     good += [test_audit_hf.GPT2, test_audit_hf.GPT2.replace("n_layer=4", "n_layer=8"),
              "hf:t5(num_layers=1, num_decoder_layers=1, d_model=128, d_ff=256, num_heads=4, d_kv=32, vocab_size=300)",
              "hf:bert(num_hidden_layers=1, hidden_size=32, num_attention_heads=2, intermediate_size=64, "
@@ -101,6 +103,41 @@ def measure(target: Any, seeds: int) -> dict[str, Any]:
             + [{"group": m["glob"], "diagnosis": "missing"} for m in again.missing]}
 
 
+def cross_release(write: str | None, check: str | None, seeds: int) -> dict[str, Any]:
+    """The transformers sweep's lockfiles written on seeds 0.. with this env's transformers (``write``),
+    or checked on seeds 100.. with this env's (``check``): what another release reports."""
+    import hf_sweep_models
+    import transformers
+
+    from initspec.audit.lockfile import lockfile_text
+    from initspec.audit.run import audit
+    from initspec.audit.spec import parse_spec
+
+    transformers.logging.set_verbosity_error()
+    folder = Path(write or check)
+    folder.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Any] = {}
+    for t in sorted(hf_sweep_models.SWEEP):
+        target = hf_sweep_models.target(t)
+        if write:
+            rep = audit(target, seeds=seeds)
+            (folder / f"{t}.toml").write_text(lockfile_text(rep, target)[0])
+            (folder / "transformers.txt").write_text(transformers.__version__ + "\n")
+            out[t] = {"own_exit": rep.exit_code}
+        else:
+            spec = parse_spec(tomllib.loads((folder / f"{t}.toml").read_text()), f"{t}.toml")
+            rep = audit(target, seeds=seeds, seed=100, spec=spec)
+            out[t] = {"exit": rep.exit_code,
+                      "failed": [{"group": g.name, "declared": g.rule.declared, "identified": g.identified,
+                                  "diagnosis": g.result.diagnosis[0]["message"] if g.result.diagnosis else ""}
+                                 for g in rep.groups if rep.verdict(g) in ("fail", "error")],
+                      "missing": [m["glob"] for m in rep.missing],
+                      "unchecked": [g.name for g in rep.groups if rep.verdict(g) == "unchecked"]}
+        print(t, out[t], flush=True)
+    return {"written_with": (folder / "transformers.txt").read_text().strip(),
+            "checked_with": transformers.__version__ if check else None, "models": out}
+
+
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     ok = [r for r in rows if "error" not in r]
     lines = sum(r["lines"] for r in ok)
@@ -116,7 +153,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=8, help="instances per audit (seeds 0.. and 100..)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "lockfile_false_alarms.json"))
+    ap.add_argument("--write-locks", help="write the transformers sweep's lockfiles into this folder")
+    ap.add_argument("--check-locks", help="check the lockfiles of this folder (written by another release)")
     args = ap.parse_args()
+    if args.write_locks or args.check_locks:
+        res = cross_release(args.write_locks, args.check_locks, args.seeds)
+        if args.check_locks:
+            out = Path(args.out)
+            doc = json.loads(out.read_text()) if out.exists() else {}
+            doc["cross_release"] = {"command": "python bench/lockfile_false_alarms.py --write-locks DIR (one "
+                                               "transformers), then --check-locks DIR (another)", **res}
+            out.write_text(json.dumps(doc, indent=2) + "\n")
+            print(f"wrote {out}")
+        return
     import importlib.util
 
     frameworks = {"torch": torch_targets, "keras": keras_targets, "flax": flax_targets}

@@ -214,11 +214,14 @@ def settle(groups: dict[tuple, Group], order: list[tuple], n_seeds: int, digests
         if g.deterministic:
             looks = [g.looks.get(m, "") for m in g.members if m in g.deterministic]
             same = looks and all(t == looks[0] for t in looks)
-            g.looks_like = looks[0] if same else next((t for t in looks if t), "")
+            said = next((t for t in looks if t), "")
+            g.looks_like = looks[0] if same else said and f"{said} (in the first member; the others differ)"
             if len(g.members) > 1 and len({g.member_digests.get(m) for m in g.members}) == 1:
                 g.copy_of = "the same in every member"
-            elif g.members[0] in g.copies:
-                g.copy_of = f"a copy of {g.copies[g.members[0]]}"
+            elif all(m in g.copies for m in g.members):  # every member holds another parameter's values
+                first = g.copies[g.members[0]]
+                g.copy_of = f"a copy of {first}" if len(g.members) == 1 else \
+                    f"copies of {first} and {len(g.members) - 1} more"
     names = group_names(order, {k: groups[k].members for k in order})
     for k in order:
         groups[k].name = names[k]

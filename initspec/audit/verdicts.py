@@ -57,9 +57,65 @@ def identify_groups(groups: list[Group], seed: int) -> None:
     layer default first; then the law the most groups accept: one fan law for every shape of a
     model; then the simplest), and the facts beside it (rows, computed values)."""
     for g in groups:
+        adopt(g, identify_group(g, seed))
+    name_groups(groups, seed)
+
+
+def identify_group(g: Group, seed: int) -> Any:
+    """The slow, per-group part: the group's candidates ranked and tested (an Identification, or None
+    with ``g.identified`` saying why not).  The sharded audit deals it over its ranks; rank 0 then
+    :func:`adopt`s each result and :func:`name_groups` the whole model."""
+    from initspec.engine.identify import rank_samples
+
+    s = shape_sample(g)
+    if s is None:
+        return None
+    try:
+        return rank_samples([s], get_layout(g.layout), name=g.name, seed=seed, fitted_scale=False)
+    except Exception as e:  # noqa: BLE001 - a failed identification is shown, never fatal
+        first = (str(e).splitlines() or [""])[0][:100]
+        g.identified = f"(not identified: no candidate law could be scored on these values: {first})"
+        return None
+
+
+def shape_sample(g: Group) -> Any:
+    """The group's evidence as identify reads it (the full stream's moments, the bounded sample for
+    the KS), or None (and ``g.identified`` says why) when there is nothing to identify."""
+    from initspec.engine.identify import ShapeSample
+
+    if g.error or g.dtype not in FLOATS or not g.moments.n:
+        g.identified = (g.error and "—") or f"({g.dtype}: not identified)"
+        return None
+    sample = g.sample()
+    if sample.size < 2 and not g.constant:
+        g.identified = "(one value: no law to identify)"
+        return None
+    s = ShapeSample(g.shape, g.fan_in, g.fan_out, sample, g.dtype)
+    m = g.moments
+    if not g.constant:  # the full stream's sufficient statistics; the bounded sample serves the KS
+        s.n, s.mean, s.var, s.lo, s.hi = m.n, m.mean, m.var, m.minimum, m.maximum
+        s.s1 = m.n * m.mean
+        s.s2 = m.m2 + m.n * m.mean * m.mean
+    return s
+
+
+def adopt(g: Group, ident: Any) -> None:
+    """A group's identification (made here or on another rank) as its fields."""
+    g.ident, g.accepted, g.chosen, g.fits = ident, [], None, False
+    if ident is None:
+        return
+    g.shape_sample = shape_sample(g)
+    g.accepted = list(ident.accepted)
+    g.fits = ident.consistent
+    g.chosen = ident.best
+
+
+def name_groups(groups: list[Group], seed: int) -> None:
+    """The model-wide part: the law each group is named by (consensus across groups, the layer
+    default, GPT-2's depth-scaled std) and the identified column."""
+    for g in groups:
         if g.rule is not None and g.expected_random is None:
             g.expected_random = g.rule.random
-        _identify(g, seed)
     counts = Counter(t for g in groups for t in {c.text for c in g.accepted})
     for g in groups:
         if g.ident is not None:  # a law most of the model's groups follow needs less evidence in one more
@@ -70,36 +126,6 @@ def identify_groups(groups: list[Group], seed: int) -> None:
     _scaled_by_depth(groups, seed)
     for g in groups:
         _name(g)
-
-
-def _identify(g: Group, seed: int) -> None:
-    from initspec.engine.identify import ShapeSample, rank_samples
-
-    g.accepted, g.chosen, g.fits, g.ident = [], None, False, None
-    if g.error or g.dtype not in FLOATS or not g.moments.n:
-        g.identified = (g.error and "—") or f"({g.dtype}: not identified)"
-        return
-    sample = g.sample()
-    if sample.size < 2 and not g.constant:
-        g.identified = "(one value: no law to identify)"
-        return
-    s = ShapeSample(g.shape, g.fan_in, g.fan_out, sample, g.dtype)
-    m = g.moments
-    if not g.constant:  # the full stream's sufficient statistics; the bounded sample serves the KS
-        s.n, s.mean, s.var, s.lo, s.hi = m.n, m.mean, m.var, m.minimum, m.maximum
-        s.s1 = m.n * m.mean
-        s.s2 = m.m2 + m.n * m.mean * m.mean
-    g.shape_sample = s
-    try:
-        ident = rank_samples([s], get_layout(g.layout), name=g.name, seed=seed, fitted_scale=False)
-    except Exception as e:  # noqa: BLE001 - a failed identification is shown, never fatal
-        first = (str(e).splitlines() or [""])[0][:100]
-        g.identified = f"(not identified: no candidate law could be scored on these values: {first})"
-        return
-    g.ident = ident
-    g.accepted = list(ident.accepted)
-    g.fits = ident.consistent
-    g.chosen = ident.best
 
 
 def _choose(g: Group, counts: Counter, seed: int) -> None:

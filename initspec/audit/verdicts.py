@@ -219,6 +219,8 @@ def _name(g: Group) -> None:
 
     # a preset's name before the expression (lecun_normal, not variance_scaling(scale=1.0, ...)); its aliases after
     names = preset_names(c.scheme) if c.scheme.kind == "variance_scaling" else []
+    if g.default in names:  # the layer's own name for this law (torch_bias_default on a bias)
+        names.insert(0, names.pop(names.index(g.default)))
     g.identified = (names[0] + (f" (= {', '.join(names[1:3])})" if names[1:] else "") if names else c.text) + rows
     if not g.fits and c not in g.accepted:
         g.identified += " [no candidate fits]"

@@ -154,7 +154,8 @@ def _choose(g: Group, counts: Counter, seed: int) -> None:
 def _scaled_by_depth(groups: list[Group], seed: int) -> None:
     """GPT-2's residual projections: the model's round std over sqrt(n) or sqrt(2 n), n the layers
     (the parameters of the group's role), for a normal group no preset or default names
-    (transformers' GPT2 ``_init_weights``: ``std=initializer_range / math.sqrt(2 * n_layer)``); the
+    (transformers 5.24 ``models/gpt2/modeling_gpt2.py`` line 448, ``_init_weights``:
+    ``std = self.config.initializer_range / math.sqrt(2 * self.config.n_layer)``); the
     model's own std explains it better than a round number that happens to be equal (1 / sqrt(20000))."""
     from initspec.engine.identify import PREFER_ALPHA, _acceptance, _plain
 

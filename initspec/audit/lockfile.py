@@ -31,13 +31,32 @@ MIN_PIN = 100
 
 
 def lock_expr(g: Group) -> tuple[str, str] | None:
-    """``(spec value, comment)`` for a group's lockfile line, or None when it has no values to pin."""
-    if g.error or g.dtype not in FLOATS or not g.moments.n:
+    """``(spec value, comment)`` for a group's lockfile line, or None when it has no values to pin: a
+    computed tensor by digest; the law the trace read from the code where it is exact (a law, not an
+    estimate); else what the draws identified (:func:`drawn_expr`)."""
+    if g.error or g.dtype not in FLOATS or not (g.moments.n or g.traced is not None):
         return None
     rows = f"; {rows_text(g.rows)}" if g.rows else ""
     if g.is_deterministic:
         what = g.looks_like or "computed values"
         return f"deterministic(digest={g.digest()!r}){rows}", what + (f" ({g.copy_of})" if g.copy_of else "")
+    if g.traced is not None:
+        from initspec.audit.evidence import lock_expr as traced_expr
+
+        expr = traced_expr(g)
+        if expr:
+            site = g.traced.sites[0] if g.traced.sites else None
+            return f"{expr}{rows}", f"traced at {site}" if site else "traced"
+    if not g.moments.n:
+        return None
+    return drawn_expr(g)
+
+
+def drawn_expr(g: Group) -> tuple[str, str] | None:
+    """The lockfile line of what the draws identified (the trace aside)."""
+    if g.error or g.dtype not in FLOATS or not g.moments.n:
+        return None
+    rows = f"; {rows_text(g.rows)}" if g.rows else ""
     c = g.chosen
     if c is not None and c.scheme.kind == "constant":
         v = c.scheme.params["value"]
@@ -131,21 +150,30 @@ def _comment(s: str) -> str:
     return "".join(ch if ch.isprintable() else " " for ch in s)
 
 
+def render(lines: list[tuple[str, ...]], tied: list[list[str]], header: str) -> str:
+    """The lockfile's text from ``(glob, value[, comment])`` lines, checked to be a spec that parses."""
+    from initspec.audit.spec import parse_spec
+
+    out = [f"# {_comment(header)}", "# written by initspec audit --write-spec: the law of every group (unknown: "
+           "no round law names it; deterministic: computed values, by digest)", "", "[params]"]
+    for glob, value, *comment in lines:
+        note = comment[0] if comment else ""
+        out.append(f"{toml_string(glob)} = {toml_string(value)}" + (f"  # {_comment(note)}" if note else ""))
+    if tied:
+        out += ["", "[tied]"]
+        out += [f"tied_{i} = [{', '.join(toml_string(globmod.escape(p)) for p in t)}]" for i, t in enumerate(tied, 1)]
+    text = "\n".join(out) + "\n"
+    parse_spec(tomllib.loads(text), "lockfile")
+    return text
+
+
 def lockfile_text(rep: AuditReport, header: str) -> tuple[str, int]:
     """The lockfile's text and its number of [params] lines; read back and checked: every group's
     members reach the line written for them."""
     from initspec.audit.spec import parse_spec
 
     lines = lock_lines(rep)
-    out = [f"# {_comment(header)}", "# written by initspec audit --write-spec: the law of every group (unknown: "
-           "no round law names it; deterministic: computed values, by digest)", "", "[params]"]
-    for glob, value, comment in lines:
-        out.append(f"{toml_string(glob)} = {toml_string(value)}" + (f"  # {_comment(comment)}" if comment else ""))
-    if rep.tied:
-        out += ["", "[tied]"]
-        out += [f"tied_{i} = [{', '.join(toml_string(globmod.escape(p)) for p in t)}]"
-                for i, t in enumerate(rep.tied, 1)]
-    text = "\n".join(out) + "\n"
+    text = render(lines, rep.tied, header)
     spec = parse_spec(tomllib.loads(text), "lockfile")
     for g in rep.groups:
         for m in g.members:
@@ -153,6 +181,13 @@ def lockfile_text(rep: AuditReport, header: str) -> tuple[str, int]:
             if rule is not None and lock_expr(g) is not None and rule.text != lock_expr(g)[0]:
                 raise AssertionError(f"the lockfile routes {m} to {rule.glob}")  # lock_lines guarantees it
     return text, len(lines)
+
+
+def write_lines(path: str | Path, lines: list[tuple[str, ...]], tied: list[list[str]], header: str) -> None:
+    """Write a lockfile of these lines (``-``: standard output)."""
+    from initspec.reports.output import write_text
+
+    write_text(str(path), render(lines, tied, header))
 
 
 def write_lockfile(path: str, rep: AuditReport, header: str) -> int:

@@ -75,6 +75,7 @@ class Group:
     ident: Any = None
     shape_sample: Any = None
     consensus: int = 0     # how many other groups of the model accept the law named here
+    traced: Any = None              # evidence.GroupTrace: the law the code applied, and where
 
     @property
     def size(self) -> int:
@@ -122,6 +123,7 @@ class AuditReport:
     timing: dict[str, float] = field(default_factory=dict)
     #: spec lines that matched no parameter: {"glob", "declared", "reason"} (each fails the audit)
     missing: list[dict[str, str]] = field(default_factory=list)
+    sources: list[str] = field(default_factory=lambda: ["draws"])  # the evidence used: trace, draws
 
     def verdict(self, g: Group) -> str:
         if g.error:
@@ -182,7 +184,7 @@ class AuditReport:
 
     def to_dict(self) -> dict[str, Any]:
         from initspec import __version__
-        from initspec.audit.lockfile import lock_expr
+        from initspec.audit.lockfile import drawn_expr, lock_expr
         from initspec.audit.structure import rows_text
 
         results = []
@@ -197,11 +199,13 @@ class AuditReport:
                 "identified": (lock[0] if lock and lock[0] != "unknown" else g.chosen.text if g.chosen else None),
                 "lock": lock[0] if lock else None, "law": _law_kind(g), "rows": rows_text(g.rows) or None,
                 "looks_like": g.looks_like or None,
+                **({"drawn": (drawn_expr(g) or (None,))[0]} if "draws" in self.sources else {}),
                 "declared": g.rule.declared if g.rule else None, "verdict": self.verdict(g),
                 "tests": [t.to_dict() for t in r.tests] if r else [],
                 "diagnosis": r.diagnosis if r else [],
                 "observed": _clean(r.observed if r else observed(g)),
                 "expected": _clean(r.expected) if r else {},
+                **({"traced": g.traced.to_dict()} if g.traced is not None else {}),
                 **({"error": g.error} if g.error else {}),
             })
         for m in self.missing:
@@ -210,7 +214,7 @@ class AuditReport:
                             "diagnosis": [{"id": "missing", "confidence": 1.0, "message": m["reason"]}]})
         return {"initspec_version": __version__, "target": self.target, "framework": self.framework,
                 "framework_version": self.framework_version, "seeds": self.seeds, "alpha": self.alpha,
-                "spec": self.spec_path, "error": self.error or None, "results": results,
+                "spec": self.spec_path, "sources": self.sources, "error": self.error or None, "results": results,
                 "findings": [f.to_dict() for f in self.findings], "tied": self.tied,
                 "summary": self.summary, "timing": self.timing}
 

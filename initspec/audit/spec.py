@@ -132,3 +132,20 @@ def parse_rule(glob: str, text: str, variables: dict[str, float], where: str) ->
 
 def _is_hex(d: object) -> bool:
     return isinstance(d, str) and len(d) == 16 and all(c in "0123456789abcdef" for c in d)
+
+
+# --- the lockfile writer's older entry points (initspec.audit.lockfile writes lockfiles) --------
+
+
+def lock_lines(rep: Any) -> list[tuple[str, str, str]]:
+    """``(glob, value, comment)`` per lockfile line: :func:`initspec.audit.lockfile.lock_lines`."""
+    from initspec.audit.lockfile import lock_lines as lines
+
+    return lines(rep)
+
+
+def write_spec(path: str | Path, lines: list[tuple[str, ...]], tied: list[list[str]], header: str) -> None:
+    """A lockfile from ``(glob, value[, comment])`` lines: :func:`initspec.audit.lockfile.write_lines`."""
+    from initspec.audit.lockfile import write_lines
+
+    write_lines(path, lines, tied, header)

@@ -1,4 +1,5 @@
-"""Audit targets: ``MODULE:ATTR[(literal args)]``, ``hf:MODEL_TYPE[(config overrides)]``, ``timm:NAME``.
+"""Audit targets: ``MODULE:ATTR[(literal args)]``, ``hf:MODEL_TYPE[(config overrides)]`` (or
+``hf:MODEL_CLASS[(config overrides)]``), ``timm:NAME``.
 
 Each becomes a zero-argument factory that builds one model instance (under ``--convention jax``
 a one-argument ``f(key)``).  Arguments are literals parsed with ``ast``, never evaluated.
@@ -81,8 +82,9 @@ def _hf(text: str, rest: str) -> AuditTarget:
         from transformers.models.auto.configuration_auto import CONFIG_MAPPING
     except ImportError:
         raise InputError(f"target {shown}: transformers is not installed (pip install transformers)") from None
+    named = _hf_class(transformers, model_type)
     types = list(CONFIG_MAPPING.keys())
-    if model_type not in types:
+    if named is None and model_type not in types:
         import difflib
 
         hits = difflib.get_close_matches(model_type, types, n=4, cutoff=0.6)
@@ -92,12 +94,15 @@ def _hf(text: str, rest: str) -> AuditTarget:
         near = f"; closest: {', '.join(hits[:4])}" if hits else ""
         raise InputError(f"target {shown}: transformers {transformers.__version__} has no model type "
                          f"{_show(model_type, 40)}{near}")
-    try:
-        config = transformers.AutoConfig.for_model(model_type, **overrides)
+    try:  # a model class by name (hf:LlamaForCausalLM(...), as `initspec scan hf` names its targets)
+        config = (named.config_class(**overrides) if named
+                  else transformers.AutoConfig.for_model(model_type, **overrides))
     except Exception as e:  # noqa: BLE001 - ValueError, TypeError, huggingface_hub's StrictDataclass*Error
         raise InputError(f"target {shown}: the {model_type} config refused the overrides: {_one_line(e)}") from None
     head = HF_HEADS.get(model_type)
-    if head is not None:
+    if named is not None:
+        cls = named
+    elif head is not None:
         cls = getattr(transformers, head)
     else:
         cls = transformers.AutoModel._model_mapping.get(type(config), None)  # the base model of the config
@@ -108,6 +113,7 @@ def _hf(text: str, rest: str) -> AuditTarget:
     def factory() -> Any:
         return cls(config)
 
+    factory.config = config  # type: ignore[attr-defined]  # a reference's vars read it (--reference)
     return AuditTarget(text, factory, "hf", "torch", [f"{cls.__name__} from {type(config).__name__}"
                                                       f"({', '.join(f'{k}={v!r}' for k, v in overrides.items())})"])
 
@@ -116,6 +122,17 @@ def _one_line(e: BaseException, limit: int = 160) -> str:
     """An exception's message on one line (huggingface_hub's validation errors span several)."""
     text = " ".join(line.strip() for line in str(e).splitlines() if line.strip()) or type(e).__name__
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _hf_class(transformers: Any, name: str) -> Any:
+    """The transformers model class called ``name`` (``LlamaForCausalLM``), or None for a model type."""
+    if not name[:1].isupper():
+        return None
+    try:
+        cls = getattr(transformers, name)
+    except Exception:  # noqa: BLE001 - transformers' lazy module raises what the model's import raised
+        return None
+    return cls if isinstance(cls, type) and hasattr(cls, "config_class") else None
 
 
 def _timm(text: str, rest: str) -> AuditTarget:

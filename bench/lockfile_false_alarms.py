@@ -46,7 +46,8 @@ def torch_targets() -> tuple[list[Any], list[Any]]:
              "hf:bert(num_hidden_layers=1, hidden_size=32, num_attention_heads=2, intermediate_size=64, "
              "vocab_size=100)"]
     bad = [f"torch_models:tiny_gpt(bug={b!r})" for b in ("scaled_name", "ln_random", "head_var1", "padding_none",
-                                                         "zero_forgotten", "meta", "nan")]
+                                                         "zero_forgotten", "meta", "nan",
+                                                         "private_generator")]
     bad += ["torch_models:Cloned(bug=True)"]
     return good, bad
 

@@ -58,7 +58,7 @@ def seed_ignored(paths: list[str], n_seeds: int) -> Finding:
 def fixed_seed(paths: list[str], n_seeds: int) -> Finding:
     return Finding("fixed_seed", list(paths), f"{_names(paths)} identical under all {n_seeds} seeds, yet the "
                    "values look drawn (a private generator or a fixed seed?); a spec that declares the law makes "
-                   "this seed_ignored")
+                   "this seed_ignored", {"n_seeds": n_seeds})
 
 
 def cloned(paths: list[str]) -> Finding:
@@ -104,3 +104,16 @@ def model_findings(groups: list[Any], digests: dict[str, list[bytes]], n_seeds: 
         if unsaid:
             findings.append(fixed_seed(unsaid, n_seeds))
     findings.sort(key=lambda f: (not f.severe, f.id))
+
+
+def settle_notes(findings: list[Finding]) -> None:
+    """A ``fixed_seed`` note on a parameter another source made ``seed_ignored`` (the trace saw it drawn
+    from a generator the run's seed does not reach) is said once, as the finding."""
+    ignored = {p for f in findings if f.id == "seed_ignored" for p in f.params}
+    for i, f in reversed(list(enumerate(findings))):
+        if f.id == "fixed_seed" and ignored & set(f.params):
+            left = [p for p in f.params if p not in ignored]
+            if left:
+                findings[i] = fixed_seed(left, f.extra["n_seeds"])
+            else:
+                del findings[i]

@@ -12,7 +12,7 @@ from typing import Any
 
 from initspec.audit import evidence
 from initspec.audit.draws import Builder, draw, is_constant, settle, value_facts
-from initspec.audit.findings import Finding, clones, model_findings
+from initspec.audit.findings import Finding, clones, model_findings, settle_notes
 from initspec.audit.group import fans_of, group_key, group_names, roles_of
 from initspec.audit.lockfile import lock_expr  # noqa: F401 - re-exported
 from initspec.audit.report import (  # noqa: F401 - re-exported: the front ends import them from here
@@ -25,6 +25,7 @@ from initspec.audit.report import (  # noqa: F401 - re-exported: the front ends 
     repro,
 )
 from initspec.audit.spec import AuditSpec
+from initspec.audit.structure import rows_from_regions
 from initspec.audit.targets import AuditTarget, BuildError, parse_audit_target
 from initspec.audit.trace import Recording
 from initspec.audit.verdicts import check_groups, identify_groups, missing_rules, planned_tests
@@ -101,8 +102,9 @@ def audit(target: str | AuditTarget, *, spec: AuditSpec | None = None, seeds: in
     else:
         framework = recording.framework
         fallback = layout or ("torch" if framework == "torch" else "tf")
+        # no values to read (the trace's parameters are fakes): the rows its writes to parts set
         _plan(recording.params, groups, order, spec, fallback, tied, findings, law_of, traced,
-              rows_of=lambda p: ())  # no values to read: the trace's parameters are fakes
+              rows_of=lambda p: evidence_rows(traced.get(p.path)))
         alpha_each, seed_list = 1.0, [seed]
     tc = time.perf_counter()
     if draws:  # members equal under every seed, computed: deterministic, a group of their own
@@ -125,6 +127,7 @@ def audit(target: str | AuditTarget, *, spec: AuditSpec | None = None, seeds: in
         else:
             for g in ordered:
                 g.identified = g.traced.display() if g.traced is not None else "(not traced)"
+    settle_notes(findings)
     findings.sort(key=lambda f: (not f.severe, f.id))
     timing["analyse"] = time.perf_counter() - tc
     timing["total"] = time.perf_counter() - t0
@@ -134,6 +137,13 @@ def audit(target: str | AuditTarget, *, spec: AuditSpec | None = None, seeds: in
                        spec_path=spec.path if spec else None, notes=notes, timing=timing, sources=sources,
                        missing=missing_rules(spec, [p for g in ordered for p in g.members]
                                              + [p for t in tied.values() for p in t]))
+
+
+def evidence_rows(t: Any) -> tuple:
+    """The row facts a traced parameter's writes to parts of it state (``weight[padding_idx] = 0``)."""
+    if t is None:
+        return ()
+    return rows_from_regions([(w.region, w.law.value if w.law.kind == "constant" else None) for w in t.regions])
 
 
 def _record(tgt: AuditTarget, seed: int, layout: str | None, options: dict[str, Any], trace: bool | None,

@@ -105,6 +105,24 @@ def parse_rows(text: str, where: str) -> tuple[RowFact, ...]:
     return tuple(out)
 
 
+_REGION = re.compile(r"^rows? (\d+)(?:\.\.(\d+))?$")
+
+
+def rows_from_regions(regions: list[tuple[str | None, float | None]]) -> tuple[RowFact, ...]:
+    """Row facts from another source's writes to parts of a tensor (the trace's ``row 1``, ``rows 0..2``
+    regions), each ``(region, the constant written or None)``; writes of another kind are no row fact."""
+    by_value: dict[float, list[int]] = {}
+    for region, value in regions:
+        m = _REGION.match(region or "")
+        if m is None or value is None or not math.isfinite(value):
+            continue
+        first, last = int(m.group(1)), int(m.group(2) or m.group(1))
+        if last - first >= MAX_ROWS:
+            continue
+        by_value.setdefault(float(value), []).extend(range(first, last + 1))
+    return tuple(RowFact(0, tuple(sorted(set(ix))), v) for v, ix in by_value.items())
+
+
 def normalized(rows: tuple[RowFact, ...], shape: tuple[int, ...]) -> frozenset[tuple[int, int, float]]:
     """Row facts as a set of (axis, non-negative index, value), for comparing declared with found."""
     out = set()

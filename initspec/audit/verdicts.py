@@ -387,17 +387,21 @@ def law_tests(g: Group, ref: Any, seed: int, alpha_each: float) -> tuple[list[Te
 def _model_diagnosis(g: Group, r: Result) -> list[dict[str, Any]]:
     """What the catalogue cannot say about a model's group: a constant where a law was declared and
     the other way round, the declared law off by a plain factor (a gain applied or forgotten), and
-    the facts beside the law (rows, computed values)."""
-    m = g.moments
+    the facts beside the law (rows, computed values): values that ignore the seed first (the law's
+    tests on them follow from it), then the law's, then the other facts."""
     facts = [{"id": _FACTS[t.name], "confidence": 1.0, "message": t.detail} for t in r.failed_tests
              if t.name in _FACTS]
     drawn = next((t for t in r.failed_tests if t.name == "drawn"), None)
+    seeded = []
     if drawn is not None and not g.constant:
         looks_drawn = g.fits and not g.looks_like
-        facts.append({"id": "seed_ignored" if looks_drawn else "deterministic", "confidence": 1.0,
-                      "message": drawn.detail})
-    if facts:
-        return facts
+        seeded = [{"id": "seed_ignored" if looks_drawn else "deterministic", "confidence": 1.0,
+                   "message": drawn.detail}]
+    return seeded + _law_diagnosis(g, r) + facts
+
+
+def _law_diagnosis(g: Group, r: Result) -> list[dict[str, Any]]:
+    m = g.moments
     constant = next((t for t in r.failed_tests if t.name == "constant"), None)
     if constant is not None:
         return [{"id": "not_constant", "confidence": 1.0, "message": constant.detail}]

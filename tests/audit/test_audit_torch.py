@@ -122,8 +122,9 @@ def test_each_model_level_bug_is_a_severe_finding(run_cli, tmp_path, target, fin
 
 def test_a_declared_law_that_ignores_the_seed_is_seed_ignored(run_cli, tmp_path, spec):
     """The private generator's head is identical under every seed: with the spec declaring a drawn law
-    it is the severe seed_ignored (and the group fails); without a spec, nothing says the values
-    should be drawn: the note fixed_seed, and the lockfile pins the values by digest."""
+    it is the severe seed_ignored (and the group fails); the trace sees it drawn from a generator the
+    run's seed does not reach: seed_ignored too; by the draws alone, without a spec, nothing says the
+    values should be drawn: the note fixed_seed."""
     target = "torch_models:tiny_gpt(bug='private_generator')"
     code, out, doc = audit_json(run_cli, tmp_path, target, "--spec", spec, "--seeds", "2")
     assert code == 1, out
@@ -132,6 +133,8 @@ def test_a_declared_law_that_ignores_the_seed_is_seed_ignored(run_cli, tmp_path,
     r = group(doc, "head.weight")
     assert r["verdict"] == "fail" and r["diagnosis"][0]["id"] == "seed_ignored"
     code, out, doc = audit_json(run_cli, tmp_path, target, "--seeds", "2")
+    assert code == 1 and [f["id"] for f in doc["findings"] if f["params"] == ["head.weight"]] == ["seed_ignored"]
+    code, out, doc = audit_json(run_cli, tmp_path, target, "--seeds", "2", "--draws")
     assert code == 0, out
     assert [(f["id"], f["params"], f["severe"]) for f in doc["findings"] if f["id"] != "constant_among_random"] == [
         ("fixed_seed", ["head.weight"], False)]

@@ -1,5 +1,6 @@
 """A sweep over transformers model types, built from shrunk configs (nothing downloaded): each audits
-with exit 0 and no severe finding, and passes its own lockfile re-drawn under other seeds.
+with exit 0 and no severe finding (but the one real transformers bug the trace sees, KNOWN), and
+passes its own lockfile re-drawn under other seeds.
 
 The cases of issue 22 are in it: Whisper's and Pegasus's and Marian's sinusoid position tables,
 Mamba's ``A_log = log(arange)``, RWKV's per-layer ``time_decay``/``time_mix_*`` schedules (equal under
@@ -48,15 +49,24 @@ def redrawn(model_type: str):
     return rep, text, audit(target(model_type), seeds=2, seed=100, spec=spec, strict=True)
 
 
+#: a real transformers 5.24 bug the trace sees: wav2vec2's and HuBERT's positional convolution is
+#: weight-normed, and _init_weights writes its init into the computed ``weight``
+#: (models/wav2vec2/modeling_wav2vec2.py lines 927-932, models/hubert/modeling_hubert.py lines 589-600):
+#: the parameters keep the convolution's default
+KNOWN = {"wav2vec2": {"init_lost"}, "hubert": {"init_lost"}}
+
+
 @pytest.mark.parametrize("model_type", sorted(SWEEP))
 def test_audits_clean_and_passes_its_own_lockfile_redrawn(model_type, quiet_transformers):
     from initspec.audit.table import format_report
 
     rep, text, again = redrawn(model_type)
-    assert rep.exit_code == 0 and not [f for f in rep.findings if f.severe], format_report(rep)
+    severe = {f.id for f in rep.findings if f.severe}
+    assert severe == KNOWN.get(model_type, set()), format_report(rep)
+    assert rep.summary["failed"] == rep.summary["errors"] == 0, format_report(rep)
     assert not any("not identified" in g.identified for g in rep.groups), format_report(rep)
-    assert again.exit_code == 0, format_report(again) + "\n" + text
-    assert again.summary["passed"] == len(again.groups) and not again.missing
+    assert {f.id for f in again.findings if f.severe} == severe, format_report(again)
+    assert again.summary["passed"] == len(again.groups) and not again.missing, format_report(again) + "\n" + text
 
 
 def _by_name(rep):

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from initspec.audit.report import FLOATS, Group
+from initspec.audit.structure import RowFact, find_rows, looks_like, rows_hold, without_rows
 from initspec.audit.targets import AuditTarget, BuildError, build_model
 from initspec.audit.walkers import Param, walker_for
 from initspec.engine import stats as st
@@ -75,15 +76,24 @@ class Builder:
         return self._call(lambda: self.walker.build(self.target.factory, seed, **self.options))
 
 
-def is_constant(p: Param) -> bool:
-    """Every value of the parameter equal (read once more from the first instance, then dropped)."""
+def value_facts(p: Param) -> tuple[bool, tuple[RowFact, ...]]:
+    """Whether every value of the parameter is equal, and its constant rows (read once more from the
+    first instance, then dropped)."""
     if p.dtype not in FLOATS:
-        return False
+        return False, ()
     try:
         x = np.asarray(p.values())
     except Exception:  # noqa: BLE001 - reported when the values are read for real
-        return False
-    return bool(x.size) and bool(np.all(x.reshape(-1) == x.reshape(-1)[0]))
+        return False, ()
+    flat = x.reshape(-1)
+    if flat.size and bool(np.all(flat == flat[0])):
+        return True, ()
+    return False, find_rows(x)
+
+
+def is_constant(p: Param) -> bool:
+    """Every value of the parameter equal."""
+    return value_facts(p)[0]
 
 
 def seeds_needed(groups: dict[tuple, Group], alpha_each: float, max_seeds: int) -> int:
@@ -105,9 +115,12 @@ def seeds_needed(groups: dict[tuple, Group], alpha_each: float, max_seeds: int) 
 
 
 def consume(params: list[Param], groups: dict[tuple, Group], digests: dict[str, list[bytes]],
-             i: int, n_seeds: int) -> None:
+            i: int, n_seeds: int) -> None:
     by_path = {m: g for g in groups.values() for m in g.members}
     rng = np.random.default_rng([i, 7919])
+    first: dict[bytes, str] = {}  # instance 0's values, by digest: the first parameter that holds them
+    for path, ds in digests.items() if i == 1 else ():
+        first.setdefault(ds[0], path)
     for p in params:
         g = by_path.get(p.path)
         if g is None or g.error:
@@ -117,9 +130,26 @@ def consume(params: list[Param], groups: dict[tuple, Group], digests: dict[str, 
         except Exception as e:  # noqa: BLE001 - a parameter that cannot be read is the model's failure
             g.error = f"{p.path}: reading the values raised {type(e).__name__}: {e}"
             continue
-        digests.setdefault(p.path, []).append(digest(x))
+        d = digest(x)
+        digests.setdefault(p.path, []).append(d)
+        if i == 0:
+            g.member_digests[p.path] = d
         if g.dtype not in FLOATS:
             continue
+        if i > 0 and d == digests[p.path][0]:
+            # the first instance's values again: no new information (a computed table, or a seed
+            # ignored); the first repeat says what it looks like while the values are at hand
+            if i == 1 and p.path not in g.constant_members and p.path not in g.looks:
+                g.looks[p.path] = looks_like(x)
+                other = first.get(d)
+                if other is not None and other != p.path:
+                    g.copies[p.path] = other
+            continue
+        if g.rows:
+            if i > 0 and not rows_hold(x, g.rows):
+                g.rows_broken.add(p.path)
+            x = without_rows(x, g.rows)
+        mm = g.member_moments.setdefault(p.path, st.Moments(shift=g.moments.shift))
         flat = x.reshape(-1)
         lo = hi = None
         for j in range(0, flat.size, CHUNK):
@@ -129,7 +159,7 @@ def consume(params: list[Param], groups: dict[tuple, Group], digests: dict[str, 
                 g.nonfinite += int(c.size - finite.sum())
                 c = c[finite]
             if c.size:
-                cmin, cmax = g.moments.add(c)
+                cmin, cmax = mm.add(c)
                 lo = cmin if lo is None else min(lo, cmin)
                 hi = cmax if hi is None else max(hi, cmax)
         if lo is not None and i == 0:
@@ -145,11 +175,82 @@ def consume(params: list[Param], groups: dict[tuple, Group], digests: dict[str, 
         else:
             take = flat[np.sort(rng.choice(flat.size, share, replace=False))].astype(np.float64)
         take = take[np.isfinite(take)]
-        g.picks.append(take)
+        g.picks.append((p.path, take))
         g.picked += take.size
-        if g.rule is not None and g.rule.scheme.kind == "orthogonal" and len(g.shape) >= 2:
+        if g.rule is not None and g.rule.scheme.kind == "orthogonal" and len(g.shape) >= 2 and not g.rows:
             g.orth_dev = max(g.orth_dev, _orth_deviation(x, g))
         del x, flat
+
+
+def merged(ms: list[st.Moments], shift: float = 0.0) -> st.Moments:
+    """Moments of the union of samples (Chan et al.'s pairwise update)."""
+    out = st.Moments(shift=shift)
+    for m in ms:
+        if not m.n:
+            continue
+        n = out.n + m.n
+        delta = m.mean - out.mean
+        out.m2 += m.m2 + delta**2 * out.n * m.n / n
+        out.mean += delta * m.n / n
+        out.n = n
+        out.minimum, out.maximum = min(out.minimum, m.minimum), max(out.maximum, m.maximum)
+    return out
+
+
+def settle(groups: dict[tuple, Group], order: list[tuple], n_seeds: int, digests: dict[str, list[bytes]]) -> None:
+    """After the last instance: members equal under every seed and not constant are deterministic
+    (split from random siblings into a group of their own, no longer "random" for the clone and
+    seed checks); every group's moments are its members' merged."""
+    from initspec.audit.group import group_names
+
+    for k in list(order):
+        g = groups[k]
+        fixed = {m for m in g.random_members if n_seeds >= 2 and len(set(digests.get(m, []))) == 1}
+        if fixed and g.random_members - fixed:  # mixed: the computed members become a group of their own
+            split = _split(g, fixed)
+            groups[split.key] = split
+            order.insert(order.index(k) + 1, split.key)
+            fixed = set()
+        g.deterministic = fixed
+        g.random_members -= fixed
+    for k in order:
+        g = groups[k]
+        g.moments = merged([g.member_moments[m] for m in g.members if m in g.member_moments], g.moments.shift)
+        if g.deterministic:
+            looks = [g.looks.get(m, "") for m in g.members if m in g.deterministic]
+            same = looks and all(t == looks[0] for t in looks)
+            said = next((t for t in looks if t), "")
+            g.looks_like = looks[0] if same else said and f"{said} (in the first member; the others differ)"
+            if len(g.members) > 1 and len({g.member_digests.get(m) for m in g.members}) == 1:
+                g.copy_of = "the same in every member"
+            elif all(m in g.copies for m in g.members):  # every member holds another parameter's values
+                first = g.copies[g.members[0]]
+                g.copy_of = f"a copy of {first}" if len(g.members) == 1 else \
+                    f"copies of {first} and {len(g.members) - 1} more"
+    names = group_names(order, {k: groups[k].members for k in order})
+    for k in order:
+        groups[k].name = names[k]
+
+
+def _split(g: Group, fixed: set[str]) -> Group:
+    """The deterministic members of a mixed group as a group of their own (moved, not copied)."""
+    import dataclasses
+
+    h = dataclasses.replace(g, key=(*g.key, "deterministic"), members=[m for m in g.members if m in fixed],
+                            member_moments={m: v for m, v in g.member_moments.items() if m in fixed},
+                            picks=[(m, a) for m, a in g.picks if m in fixed], random_members=set(),
+                            constant_members=set(), deterministic=set(fixed),
+                            member_digests={m: v for m, v in g.member_digests.items() if m in fixed},
+                            looks=dict(g.looks), copies=dict(g.copies), rows_broken=set(g.rows_broken & fixed))
+    h.picked = sum(a.size for _, a in h.picks)
+    g.members = [m for m in g.members if m not in fixed]
+    g.picks = [(m, a) for m, a in g.picks if m not in fixed]
+    g.picked = sum(a.size for _, a in g.picks)
+    g.random_members -= fixed
+    for m in fixed:
+        g.member_moments.pop(m, None)
+        g.member_digests.pop(m, None)
+    return h
 
 
 def _orth_deviation(x: np.ndarray, g: Group) -> float:
@@ -173,6 +274,22 @@ class Drawn:
 
 def draw(builder: Builder, groups: dict[tuple, Group], plan: Callable[[list[Param]], float], *, seed: int,
          seeds: int | None, max_seeds: int, timing: dict[str, float], progress: Callable | None = None) -> Drawn:
+    """:func:`draw_instances` with the objects alive before the first draw (transformers' import alone:
+    ~10^6) kept out of the collections after each instance: a full ``gc.collect`` over them cost 0.6 s
+    an instance, now milliseconds.  (An instance is freed by reference counting; the collection is
+    for cycles a model may make.)"""
+    gc.collect()
+    gc.freeze()
+    try:
+        return draw_instances(builder, groups, plan, seed=seed, seeds=seeds, max_seeds=max_seeds, timing=timing,
+                              progress=progress)
+    finally:
+        gc.unfreeze()
+
+
+def draw_instances(builder: Builder, groups: dict[tuple, Group], plan: Callable[[list[Param]], float], *,
+                   seed: int, seeds: int | None, max_seeds: int, timing: dict[str, float],
+                   progress: Callable | None = None) -> Drawn:
     """Build the model under seeds ``seed, seed + 1, ...``, one instance at a time, and stream every
     parameter into its group.  ``plan(params)`` makes the groups from the first instance and returns
     the per-test level; the number of instances is then ``seeds`` or what the smallest random group

@@ -2,6 +2,10 @@
 
 Each finding has a stable id and the parameters it concerns.  Constant laws (zeros, ones, a
 fill) are the same under every seed and equal to each other by design: they are never a finding.
+Nor are computed tensors (sinusoid tables, ``log(arange)``, per-layer schedules): equal under every
+seed and across layers by construction, they are ``deterministic``, a law.  Only where the spec (or
+a trace) says a parameter is drawn, and its values look drawn, is it ``seed_ignored``; without such
+a statement a drawn-looking parameter that ignores the seed is the note ``fixed_seed``.
 """
 
 from __future__ import annotations
@@ -51,6 +55,12 @@ def seed_ignored(paths: list[str], n_seeds: int) -> Finding:
                    f"seeds (a private generator or a fixed seed): {_names(paths)}")
 
 
+def fixed_seed(paths: list[str], n_seeds: int) -> Finding:
+    return Finding("fixed_seed", list(paths), f"{_names(paths)} identical under all {n_seeds} seeds, yet the "
+                   "values look drawn (a private generator or a fixed seed?); a spec that declares the law makes "
+                   "this seed_ignored", {"n_seeds": n_seeds})
+
+
 def cloned(paths: list[str]) -> Finding:
     return Finding("cloned", list(paths), f"{len(paths)} random parameters hold identical values and are not "
                    f"declared [tied] (blocks copied from one initialized block?): {_names(paths, 4)}")
@@ -63,8 +73,11 @@ def constant_among_random(paths: list[str], group: str) -> Finding:
 
 def clones(digests: dict[str, list[bytes]], groups: dict[tuple, Any], spec: AuditSpec | None,
             findings: list[Finding]) -> None:
-    """Two random parameters of one instance with identical values, not declared tied."""
+    """Two random parameters of one instance with identical values, not declared tied.  Computed
+    tensors equal across layers by construction are not clones; drawn-looking values that also
+    ignore the seed are (one private generator copied into every block)."""
     random = {m for g in groups.values() for m in g.random_members}
+    random |= {m for g in groups.values() if g.fits and not g.looks_like for m in g.deterministic}
     by_digest: dict[bytes, list[str]] = {}
     for path, ds in digests.items():
         if path in random:
@@ -82,8 +95,25 @@ def model_findings(groups: list[Any], digests: dict[str, list[bytes]], n_seeds: 
     for g in bad:
         findings.append(non_finite(g.members, g.nonfinite))
     if n_seeds >= 2:
-        same = [p for g in groups for p in sorted(g.random_members)
-                if len(digests.get(p, [])) >= 2 and len(set(digests[p])) == 1]
-        if same:
-            findings.append(seed_ignored(same, n_seeds))
+        # deterministic groups whose values a law explains and no computed structure describes
+        drawn = [g for g in groups if g.is_deterministic and g.fits and not g.looks_like]
+        declared = [p for g in drawn if g.expected_random for p in g.members if p in g.deterministic]
+        if declared:
+            findings.append(seed_ignored(declared, n_seeds))
+        unsaid = [p for g in drawn if g.expected_random is None for p in g.members if p in g.deterministic]
+        if unsaid:
+            findings.append(fixed_seed(unsaid, n_seeds))
     findings.sort(key=lambda f: (not f.severe, f.id))
+
+
+def settle_notes(findings: list[Finding]) -> None:
+    """A ``fixed_seed`` note on a parameter another source made ``seed_ignored`` (the trace saw it drawn
+    from a generator the run's seed does not reach) is said once, as the finding."""
+    ignored = {p for f in findings if f.id == "seed_ignored" for p in f.params}
+    for i, f in reversed(list(enumerate(findings))):
+        if f.id == "fixed_seed" and ignored & set(f.params):
+            left = [p for p in f.params if p not in ignored]
+            if left:
+                findings[i] = fixed_seed(left, f.extra["n_seeds"])
+            else:
+                del findings[i]

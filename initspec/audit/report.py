@@ -17,6 +17,7 @@ import numpy as np
 
 from initspec.audit.findings import Finding
 from initspec.audit.spec import Rule
+from initspec.audit.structure import RowFact
 from initspec.engine import stats as st
 from initspec.engine.runner import Result, Test
 
@@ -53,6 +54,27 @@ class Group:
     same_as: list[str] = field(default_factory=list)
     result: Result | None = None
     error: str = ""
+    # Facts beside the law, from whichever evidence states them (the draws now; a trace can fill the
+    # same fields).  rows: rows/columns of one value, left out of the law's statistics;
+    # deterministic: non-constant members equal under every seed (computed, not drawn), and what they
+    # look like; expected_random: the spec (or a trace) says the values are drawn.
+    rows: tuple[RowFact, ...] = ()
+    rows_broken: set[str] = field(default_factory=set)
+    deterministic: set[str] = field(default_factory=set)
+    looks_like: str = ""
+    copy_of: str = ""
+    looks: dict[str, str] = field(default_factory=dict)    # per member, while drawing
+    copies: dict[str, str] = field(default_factory=dict)   # member -> a parameter with its very values
+    member_digests: dict[str, bytes] = field(default_factory=dict)
+    expected_random: bool | None = None
+    member_moments: dict[str, st.Moments] = field(default_factory=dict)
+    #: identification: every law the data cannot reject, the one named, and the per-sample facts
+    accepted: list[Any] = field(default_factory=list)
+    chosen: Any = None
+    fits: bool = False
+    ident: Any = None
+    shape_sample: Any = None
+    consensus: int = 0     # how many other groups of the model accept the law named here
     traced: Any = None              # evidence.GroupTrace: the law the code applied, and where
 
     @property
@@ -63,8 +85,23 @@ class Group:
     def constant(self) -> bool:
         return bool(self.moments.n) and self.moments.minimum == self.moments.maximum
 
+    @property
+    def is_deterministic(self) -> bool:
+        """Every member computed: equal under every seed, not constant."""
+        return bool(self.deterministic) and self.deterministic >= set(self.members) - self.constant_members
+
     def sample(self) -> np.ndarray:
-        return np.concatenate(self.picks) if self.picks else np.empty(0)
+        return np.concatenate([a for _, a in self.picks]) if self.picks else np.empty(0)
+
+    def digest(self) -> str:
+        """The values of a deterministic group as one hex digest: the members' common digest, or the
+        digest of their digests in member order when they differ (a per-layer schedule)."""
+        import hashlib
+
+        ds = [self.member_digests[m] for m in self.members if m in self.member_digests]
+        if ds and all(d == ds[0] for d in ds):
+            return ds[0][:8].hex()
+        return hashlib.blake2b(b"".join(ds), digest_size=8).hexdigest()
 
 
 @dataclass
@@ -84,6 +121,8 @@ class AuditReport:
     error: str = ""
     notes: list[str] = field(default_factory=list)
     timing: dict[str, float] = field(default_factory=dict)
+    #: spec lines that matched no parameter: {"glob", "declared", "reason"} (each fails the audit)
+    missing: list[dict[str, str]] = field(default_factory=list)
     sources: list[str] = field(default_factory=lambda: ["draws"])  # the evidence used: trace, draws
 
     def verdict(self, g: Group) -> str:
@@ -100,12 +139,12 @@ class AuditReport:
             out[self.verdict(g)] += 1
         return {"groups": len(self.groups), "params": sum(len(g.members) for g in self.groups),
                 "passed": out["pass"], "failed": out["fail"], "errors": out["error"],
-                "unchecked": out["unchecked"], "findings": len(self.findings),
+                "unchecked": out["unchecked"], "missing": len(self.missing), "findings": len(self.findings),
                 "severe_findings": sum(f.severe for f in self.findings)}
 
     @property
     def ok(self) -> bool:
-        if self.error or any(self.verdict(g) in ("fail", "error") for g in self.groups):
+        if self.error or self.missing or any(self.verdict(g) in ("fail", "error") for g in self.groups):
             return False
         if any(f.severe for f in self.findings):
             return False
@@ -130,6 +169,13 @@ class AuditReport:
             r.tests.append(Test(f.id, passed=False, detail=f.message))
             r.diagnosis = [{"id": f.id, "confidence": 1.0, "message": f.message}]
             results.append(r)
+        for m in self.missing:
+            r = Result(id=f"missing:{m['glob']}", entry=m["glob"], target=self.target, convention="audit",
+                       scheme=m["declared"], layout="-", shape=(), dtype="-", fan_in=None, fan_out=None,
+                       seed=self.seeds[0], repro=repro(self), verdict="fail")
+            r.tests.append(Test("missing", passed=False, detail=m["reason"]))
+            r.diagnosis = [{"id": "missing", "confidence": 1.0, "message": m["reason"]}]
+            results.append(r)
         rep = Report(f"audit {self.target}", f"{self.framework} {self.framework_version}", self.seeds[0],
                      self.alpha, results, meta={"seeds": self.seeds})
         rep.warnings += [f"{g.name} ×{len(g.members)}: unchecked (identified {g.identified})"
@@ -138,18 +184,23 @@ class AuditReport:
 
     def to_dict(self) -> dict[str, Any]:
         from initspec import __version__
-        from initspec.audit.verdicts import drawn_expr
-        from initspec.audit.verdicts import lock_expr as _lock_expr
+        from initspec.audit.lockfile import drawn_expr, lock_expr
+        from initspec.audit.structure import rows_text
 
         results = []
         for g in self.groups:
             r = g.result
+            lock = lock_expr(g)
             results.append({
                 "param": g.members[0] if g.members else g.name, "group": g.name, "members": list(g.members),
                 "shape": list(g.shape), "dtype": g.dtype, "layout": g.layout, "fan_in": g.fan_in,
-                "fan_out": g.fan_out, "identified": _lock_expr(g),
-                **({"drawn": drawn_expr(g)} if "draws" in self.sources else {}),
-                "declared": g.rule.expr if g.rule else None, "verdict": self.verdict(g),
+                "fan_out": g.fan_out,
+                # the law as a spec line writes it (the lockfile's); a law no round number names: the fit
+                "identified": (lock[0] if lock and lock[0] != "unknown" else g.chosen.text if g.chosen else None),
+                "lock": lock[0] if lock else None, "law": _law_kind(g), "rows": rows_text(g.rows) or None,
+                "looks_like": g.looks_like or None,
+                **({"drawn": (drawn_expr(g) or (None,))[0]} if "draws" in self.sources else {}),
+                "declared": g.rule.declared if g.rule else None, "verdict": self.verdict(g),
                 "tests": [t.to_dict() for t in r.tests] if r else [],
                 "diagnosis": r.diagnosis if r else [],
                 "observed": _clean(r.observed if r else observed(g)),
@@ -157,11 +208,22 @@ class AuditReport:
                 **({"traced": g.traced.to_dict()} if g.traced is not None else {}),
                 **({"error": g.error} if g.error else {}),
             })
+        for m in self.missing:
+            results.append({"param": None, "group": m["glob"], "members": [], "declared": m["declared"],
+                            "verdict": "missing", "identified": None, "tests": [],
+                            "diagnosis": [{"id": "missing", "confidence": 1.0, "message": m["reason"]}]})
         return {"initspec_version": __version__, "target": self.target, "framework": self.framework,
                 "framework_version": self.framework_version, "seeds": self.seeds, "alpha": self.alpha,
                 "spec": self.spec_path, "sources": self.sources, "error": self.error or None, "results": results,
                 "findings": [f.to_dict() for f in self.findings], "tied": self.tied,
                 "summary": self.summary, "timing": self.timing}
+
+
+def _law_kind(g: Group) -> str | None:
+    """random | constant | deterministic (None: not identified)."""
+    if not g.moments.n:
+        return None
+    return "constant" if g.constant else "deterministic" if g.is_deterministic else "random"
 
 
 def observed(g: Group) -> dict[str, float]:

@@ -11,9 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 from initspec.audit import evidence
-from initspec.audit.draws import Builder, draw, is_constant
-from initspec.audit.findings import Finding, clones, model_findings
+from initspec.audit.draws import Builder, draw, is_constant, settle, value_facts
+from initspec.audit.findings import Finding, clones, model_findings, settle_notes
 from initspec.audit.group import fans_of, group_key, group_names, roles_of
+from initspec.audit.lockfile import lock_expr  # noqa: F401 - re-exported
 from initspec.audit.report import (  # noqa: F401 - re-exported: the front ends import them from here
     DEFAULT_ALPHA,
     DEFAULT_MAX_SEEDS,
@@ -24,9 +25,10 @@ from initspec.audit.report import (  # noqa: F401 - re-exported: the front ends 
     repro,
 )
 from initspec.audit.spec import AuditSpec
+from initspec.audit.structure import rows_from_regions
 from initspec.audit.targets import AuditTarget, BuildError, parse_audit_target
 from initspec.audit.trace import Recording
-from initspec.audit.verdicts import check_groups, identify_group, lock_expr, planned_tests  # noqa: F401
+from initspec.audit.verdicts import check_groups, identify_groups, missing_rules, planned_tests
 from initspec.audit.walkers import Param
 from initspec.engine import stats as st
 from initspec.errors import InputError
@@ -54,6 +56,8 @@ def audit(target: str | AuditTarget, *, spec: AuditSpec | None = None, seeds: in
     if layout is not None:
         get_layout(layout)
     tgt = parse_audit_target(target, convention) if isinstance(target, str) else target
+    for rule in spec.rules if spec else []:  # an AuditSpec may serve several audits
+        rule.matched = 0
     options = {"input_shape": input_shape} if input_shape is not None else {}
     notes = list(tgt.notes)
     timing: dict[str, float] = {}
@@ -94,20 +98,23 @@ def audit(target: str | AuditTarget, *, spec: AuditSpec | None = None, seeds: in
                      progress=progress)
         if progress:
             progress(len(drawn.seeds), len(drawn.seeds), "identifying and checking the groups")
-        clones(drawn.digests, groups, spec, findings)
         alpha_each, seed_list, digests = drawn.alpha_each, drawn.seeds, drawn.digests
     else:
         framework = recording.framework
         fallback = layout or ("torch" if framework == "torch" else "tf")
-        _plan(recording.params, groups, order, spec, fallback, tied, findings, law_of, traced)
+        # no values to read (the trace's parameters are fakes): the rows its writes to parts set
+        _plan(recording.params, groups, order, spec, fallback, tied, findings, law_of, traced,
+              rows_of=lambda p: evidence_rows(traced.get(p.path)))
         alpha_each, seed_list = 1.0, [seed]
     tc = time.perf_counter()
+    if draws:  # members equal under every seed, computed: deterministic, a group of their own
+        settle(groups, order, len(seed_list), digests)
     ordered = [groups[k] for k in order]
     if draws:
+        identify_groups(ordered, seed)
+        clones(digests, groups, spec, findings)
         model_findings(ordered, digests, len(seed_list), findings)
-        for g in ordered:
-            identify_group(g, seed)
-        check_groups(ordered, tgt.text, seed, alpha, alpha_each)
+        check_groups(ordered, tgt.text, seed, alpha, alpha_each, len(seed_list))
     if recording is not None:
         evidence.attach(ordered, recording)
         evidence.check_traced(ordered, tgt.text, seed, drawn=draws)
@@ -120,13 +127,23 @@ def audit(target: str | AuditTarget, *, spec: AuditSpec | None = None, seeds: in
         else:
             for g in ordered:
                 g.identified = g.traced.display() if g.traced is not None else "(not traced)"
+    settle_notes(findings)
     findings.sort(key=lambda f: (not f.severe, f.id))
     timing["analyse"] = time.perf_counter() - tc
     timing["total"] = time.perf_counter() - t0
     sources = (["trace"] if recording is not None else []) + (["draws"] if draws else [])
     return AuditReport(tgt.text, framework, framework_version(framework), seed_list, alpha, ordered, findings,
                        [v for v in tied.values() if len(v) > 1], strict=strict,
-                       spec_path=spec.path if spec else None, notes=notes, timing=timing, sources=sources)
+                       spec_path=spec.path if spec else None, notes=notes, timing=timing, sources=sources,
+                       missing=missing_rules(spec, [p for g in ordered for p in g.members]
+                                             + [p for t in tied.values() for p in t]))
+
+
+def evidence_rows(t: Any) -> tuple:
+    """The row facts a traced parameter's writes to parts of it state (``weight[padding_idx] = 0``)."""
+    if t is None:
+        return ()
+    return rows_from_regions([(w.region, w.law.value if w.law.kind == "constant" else None) for w in t.regions])
 
 
 def _record(tgt: AuditTarget, seed: int, layout: str | None, options: dict[str, Any], trace: bool | None,
@@ -209,10 +226,11 @@ def audit_model(target: str | AuditTarget, *, spec: str | dict[str, Any] | Audit
 def _plan(params: list[Param], groups: dict[tuple, Group], order: list[tuple], spec: AuditSpec | None,
           fallback: str, tied: dict[Any, list[str]], findings: list[Finding],
           law_of: Callable[[Param], tuple[bool, str | None]] | None = None,
-          traced: dict[str, Any] | None = None) -> None:
+          traced: dict[str, Any] | None = None, rows_of: Callable[[Param], tuple] | None = None) -> None:
     """Groups from one instance's parameters (drawn, or as the trace lists them); ``law_of`` says which
     members may pool (default: whether the values are constant): a constant never pools with random
-    siblings, and traced laws that differ never pool."""
+    siblings, and traced laws that differ never pool; nor do members with other constant rows
+    (``rows_of``, default: read from the values)."""
     from initspec.audit.findings import uninitialized
 
     traced = traced or {}
@@ -233,9 +251,10 @@ def _plan(params: list[Param], groups: dict[tuple, Group], order: list[tuple], s
             continue
         lay, fi, fo = fans_of(p, fallback)
         q = Param(p.path, p.shape, p.dtype, p.values, p.owner, p.role, lay, int(fi), int(fo))
-        key = (*group_key(q, rule.glob if rule else None, roles[p.path]), law_of(p))
+        rows = rows_of(p) if rows_of else value_facts(p)[1]
+        key = (*group_key(q, rule.glob if rule else None, roles[p.path]), rows, law_of(p))
         if key not in groups:
-            groups[key] = Group(key, roles[p.path], p.shape, p.dtype, p.owner, lay, fi, fo, p.default, rule)
+            groups[key] = Group(key, roles[p.path], p.shape, p.dtype, p.owner, lay, fi, fo, p.default, rule, rows=rows)
             if rule is not None and rule.scheme.kind not in ("constant", "orthogonal"):
                 ref = build_reference(rule.scheme, fi, fo, p.dtype) if p.dtype in FLOATS else None
                 if ref is not None:
@@ -255,7 +274,3 @@ def _plan(params: list[Param], groups: dict[tuple, Group], order: list[tuple], s
         twin = next((j for j in order if j[:-1] == k[:-1] and not j[-1][0]), None)
         if k[-1][0] and twin is not None:
             findings.append(constant_among_random(groups[k].members, groups[twin].name))
-    if spec:
-        missing = spec.unmatched()
-        if missing:
-            raise InputError(f"{spec.path}: [params] {missing[0]!r} matches no parameter of the model")

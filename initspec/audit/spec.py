@@ -1,7 +1,10 @@
 """Audit spec files (TOML): ``[vars]``, an ordered ``[params]`` glob -> scheme table, ``[tied]``.
 
 The file is data: read with ``tomllib``, scheme arguments reduced with the arithmetic whitelist
-of :func:`initspec.spec.expr.evaluate_call`, never evaluated as Python.
+of :func:`initspec.spec.expr.evaluate_call`, never evaluated as Python.  Beside a scheme, a
+``[params]`` value may be ``deterministic`` (computed values, the same under every seed; with
+``(digest='…')`` these very values), ``unknown`` (drawn, no law named), and may add row facts
+after a ``;``: ``"normal(std=0.02); row 0 zeros"`` (see :mod:`initspec.audit.structure`).
 """
 
 from __future__ import annotations
@@ -13,18 +16,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from initspec.audit.structure import RowFact, parse_rows, rows_text
 from initspec.errors import InputError
-from initspec.spec.expr import evaluate_call
+from initspec.spec.expr import evaluate_call, parse_call
 from initspec.spec.schemes import Scheme, resolve
+
+#: what a [params] value may be beside a scheme: no law to check, a fact about the values
+FACT_KINDS = ("deterministic", "unknown")
 
 
 @dataclass
 class Rule:
     glob: str
     text: str          # as written
-    expr: str          # arithmetic reduced to numbers
-    scheme: Scheme
+    expr: str          # arithmetic reduced to numbers (the law part)
+    scheme: Scheme     # kind "deterministic" / "unknown" for those facts
     matched: int = 0
+    rows: tuple[RowFact, ...] = ()
+
+    @property
+    def declared(self) -> str:
+        """The law and its row facts, as the report shows them."""
+        return self.expr + (f"; {rows_text(self.rows)}" if self.rows else "")
+
+    @property
+    def random(self) -> bool:
+        """The rule says the values are drawn (a random law, or ``unknown``)."""
+        return self.scheme.kind not in ("constant", "deterministic", "identity", "dirac")
 
 
 @dataclass
@@ -79,12 +97,7 @@ def parse_spec(data: dict[str, Any], where: str = "spec") -> AuditSpec:
     for glob, text in params.items():
         if not isinstance(text, str):
             raise InputError(f"{where}: [params] {glob!r} = {text!r}: the scheme must be a string")
-        expr = evaluate_call(text, spec.vars, what=f"{where}: [params] {glob!r}")
-        try:
-            scheme = resolve(expr)
-        except InputError as e:
-            raise InputError(f"{where}: [params] {glob!r}: {e}") from None
-        spec.rules.append(Rule(glob, text, expr, scheme))
+        spec.rules.append(parse_rule(glob, text, spec.vars, f"{where}: [params] {glob[:60]!r}"))
     tied = data.get("tied") or {}
     if not isinstance(tied, dict):
         raise InputError(f"{where}: [tied] must be a table of name = [\"glob\", \"glob\", ...]")
@@ -95,49 +108,44 @@ def parse_spec(data: dict[str, Any], where: str = "spec") -> AuditSpec:
     return spec
 
 
-def _toml_key(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def parse_rule(glob: str, text: str, variables: dict[str, float], where: str) -> Rule:
+    """One ``[params]`` line: a scheme (or ``deterministic`` / ``unknown``) and its row facts."""
+    law, _, facts = text.partition(";")
+    rows = parse_rows(facts, where) if facts.strip() else ()
+    law = law.strip()
+    head = law.split("(", 1)[0].strip()
+    if head in FACT_KINDS:
+        name, args, kwargs = parse_call(law, what=where)
+        digest = kwargs.pop("digest", None)
+        if args or kwargs or (digest is not None and (name != "deterministic" or not _is_hex(digest))):
+            raise InputError(f"{where}: {law[:60]!r}: expected 'unknown', 'deterministic' or "
+                             "deterministic(digest='<16 hex digits>')")
+        expr = law if digest is None else f"deterministic(digest={digest!r})"
+        return Rule(glob, text, expr, Scheme(name, name, {"digest": digest} if digest else {}, expr), rows=rows)
+    expr = evaluate_call(law, variables, what=where)
+    try:
+        scheme = resolve(expr)
+    except InputError as e:
+        raise InputError(f"{where}: {e}") from None
+    return Rule(glob, text, expr, scheme, rows=rows)
 
 
-def write_spec(path: str | Path, lines: list[tuple[str, str]], tied: list[list[str]], header: str) -> None:
-    """A lockfile: one ``"group" = "scheme"`` line per group, in the table's order."""
-    out = [f"# {header}", "# written by initspec audit --write-spec: the identified law of every group", "",
-           "[params]"]
-    out += [f"{_toml_key(g)} = {_toml_key(e)}" for g, e in lines]
-    if tied:
-        out += ["", "[tied]"]
-        out += [f"tied_{i} = [{', '.join(_toml_key(p) for p in t)}]" for i, t in enumerate(tied, 1)]
-    from initspec.reports.output import write_text  # "-": standard output, like every report
-
-    write_text(path, "\n".join(out) + "\n")
+def _is_hex(d: object) -> bool:
+    return isinstance(d, str) and len(d) == 16 and all(c in "0123456789abcdef" for c in d)
 
 
-def lock_lines(rep: Any) -> list[tuple[str, str]]:
-    """One line per group.  Where groups share a role, the largest keeps the role glob and the others
-    are written path by path; exact paths come first (first match wins), as do the paths of a group
-    an earlier role glob would also match."""
-    import glob as globmod
+# --- the lockfile writer's older entry points (initspec.audit.lockfile writes lockfiles) --------
 
-    from initspec.audit.verdicts import lock_expr
 
-    by_role: dict[str, list] = {}
-    for g in rep.groups:
-        if lock_expr(g) is not None:
-            by_role.setdefault(g.key[0], []).append(g)
-    exact: list[tuple[str, str]] = []
-    globs: list[tuple[str, str, object]] = []
-    for g in rep.groups:
-        expr = lock_expr(g)
-        if expr is None:
-            continue
-        if g is max(by_role[g.key[0]], key=lambda h: len(h.members)):
-            globs.append((g.key[0], expr, g))
-        else:
-            exact += [(globmod.escape(m), expr) for m in g.members]
-    out: list[tuple[str, str]] = []
-    for i, (glob, expr, g) in enumerate(globs):
-        if any(fnmatch.fnmatchcase(m, gl) for gl, _, _ in globs[:i] for m in g.members):
-            exact += [(globmod.escape(m), expr) for m in g.members]
-        else:
-            out.append((glob, expr))
-    return exact + out
+def lock_lines(rep: Any) -> list[tuple[str, str, str]]:
+    """``(glob, value, comment)`` per lockfile line: :func:`initspec.audit.lockfile.lock_lines`."""
+    from initspec.audit.lockfile import lock_lines as lines
+
+    return lines(rep)
+
+
+def write_spec(path: str | Path, lines: list[tuple[str, ...]], tied: list[list[str]], header: str) -> None:
+    """A lockfile from ``(glob, value[, comment])`` lines: :func:`initspec.audit.lockfile.write_lines`."""
+    from initspec.audit.lockfile import write_lines
+
+    write_lines(path, lines, tied, header)

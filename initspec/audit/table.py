@@ -81,7 +81,7 @@ def format_report(rep: AuditReport, verbose: bool = False) -> str:
         unchecked = "UNCHK" if rep.spec_path else "-"
         label = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "unchecked": unchecked}[v]
         name = f"{g.name} ×{len(g.members)}"
-        decl = f"  declared {_short(g.rule.expr)}" if g.rule else ""
+        decl = f"  declared {_short(g.rule.declared)}" if g.rule else ""
         if traced:
             law, site = cells[id(g)]
             what = f"{law:<{w_law}}  {site:<{w_site}}" + (f"  drawn {g.identified:<{w_ident}}" if drawn else "")
@@ -106,13 +106,17 @@ def format_report(rep: AuditReport, verbose: bool = False) -> str:
                          f"fan_out {g.fan_out:g}")
         if verbose and g.traced is not None:
             lines += _writes(g)
+    for m in rep.missing:
+        lines.append(f"MISSING {m['glob']} = {_short(m['declared'])}: {m['reason']}")
     for t in rep.tied:
         lines.append(f"TIED   {' = '.join(t)} (one storage)")
     for f in rep.findings:
         lines.append(f"{'FINDING' if f.severe else 'NOTE':<6} {f.id}: {f.message}")
     s = rep.summary
     tail = (f"{s['groups']} groups ({s['params']} parameters): {s['passed']} passed, {s['failed']} failed, "
-            f"{s['errors']} errors, {s['unchecked']} unchecked; {s['severe_findings']} severe finding(s), "
+            f"{s['errors']} errors, {s['unchecked']} unchecked"
+            + (f", {s['missing']} spec line(s) missing" if s["missing"] else "")
+            + f"; {s['severe_findings']} severe finding(s), "
             f"{s['findings'] - s['severe_findings']} note(s)")
     if rep.strict and s["unchecked"]:
         tail += " (--strict: unchecked groups fail)"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any
 
 from initspec.errors import InputError
 from initspec.frameworks.target import parse_target
-from initspec.spec.expr import parse_call
+from initspec.spec.expr import _show, parse_call
 
 #: transformers model type -> the head class built for it (any other type: AutoModel's base class)
 HF_HEADS = {
@@ -59,28 +60,55 @@ class AuditTarget:
     notes: list[str] = field(default_factory=list)
 
 
+_HF_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9_.\-]*)\s*(\(.*\))?\s*", re.S)
+
+
 def _hf(text: str, rest: str) -> AuditTarget:
-    model_type, args, overrides = parse_call(rest, what="target")
+    """``hf:MODEL_TYPE[(overrides)]``, the model type spelled as transformers spells it (``deberta-v2``,
+    ``xlm-roberta``); every refusal of transformers (an unknown type, a config that rejects the
+    overrides, a type without a base model class) is one line of bad input."""
+    shown = _show(text)
+    m = _HF_NAME.fullmatch(rest)
+    if not m:
+        raise InputError(f"target {shown}: expected hf:MODEL_TYPE or hf:MODEL_TYPE(key=literal, ...)")
+    model_type, call = m.group(1), m.group(2)
+    args, overrides = [], {}
+    if call:
+        _, args, overrides = parse_call("config" + call, what=f"target {shown}:")
     if args:
-        raise InputError(f"target {text!r}: config overrides are keywords, e.g. hf:gpt2(n_layer=4)")
+        raise InputError(f"target {shown}: config overrides are keywords, e.g. hf:gpt2(n_layer=4)")
     try:
         import transformers
+        from transformers.models.auto.configuration_auto import CONFIG_MAPPING
     except ImportError:
-        raise InputError(f"target {text!r}: transformers is not installed (pip install transformers)") from None
-
+        raise InputError(f"target {shown}: transformers is not installed (pip install transformers)") from None
     named = _hf_class(transformers, model_type)
+    types = list(CONFIG_MAPPING.keys())
+    if named is None and model_type not in types:
+        import difflib
+
+        hits = difflib.get_close_matches(model_type, types, n=4, cutoff=0.6)
+        dashed = model_type.replace("_", "-")
+        if dashed in types and dashed not in hits:
+            hits.insert(0, dashed)
+        near = f"; closest: {', '.join(hits[:4])}" if hits else ""
+        raise InputError(f"target {shown}: transformers {transformers.__version__} has no model type "
+                         f"{_show(model_type, 40)}{near}")
     try:  # a model class by name (hf:LlamaForCausalLM(...), as `initspec scan hf` names its targets)
         config = (named.config_class(**overrides) if named
                   else transformers.AutoConfig.for_model(model_type, **overrides))
-    except ValueError as e:
-        raise InputError(f"target {text!r}: {str(e).splitlines()[0]}") from None
+    except Exception as e:  # noqa: BLE001 - ValueError, TypeError, huggingface_hub's StrictDataclass*Error
+        raise InputError(f"target {shown}: the {model_type} config refused the overrides: {_one_line(e)}") from None
     head = HF_HEADS.get(model_type)
     if named is not None:
         cls = named
     elif head is not None:
         cls = getattr(transformers, head)
     else:
-        cls = transformers.AutoModel._model_mapping[type(config)]  # the base model of the config
+        cls = transformers.AutoModel._model_mapping.get(type(config), None)  # the base model of the config
+        if cls is None:
+            raise InputError(f"target {shown}: {type(config).__name__} has no base model class in transformers "
+                             f"(AutoModel does not build {model_type}; it is a part of a composite model)")
 
     def factory() -> Any:
         return cls(config)
@@ -88,6 +116,12 @@ def _hf(text: str, rest: str) -> AuditTarget:
     factory.config = config  # type: ignore[attr-defined]  # a reference's vars read it (--reference)
     return AuditTarget(text, factory, "hf", "torch", [f"{cls.__name__} from {type(config).__name__}"
                                                       f"({', '.join(f'{k}={v!r}' for k, v in overrides.items())})"])
+
+
+def _one_line(e: BaseException, limit: int = 160) -> str:
+    """An exception's message on one line (huggingface_hub's validation errors span several)."""
+    text = " ".join(line.strip() for line in str(e).splitlines() if line.strip()) or type(e).__name__
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _hf_class(transformers: Any, name: str) -> Any:

@@ -110,9 +110,9 @@ def audit_cmd(target: str, spec_path: str | None, reference: str | None, var: tu
               world_size: int | None, parallelize: str | None, mesh: str | None,
               init_method: str | None, init_before_shard: bool, compare_unsharded: bool,
               rank_timeout: float | None, no_progress: bool = False) -> None:
+    from initspec.audit.lockfile import check_not_the_spec, write_lockfile
     from initspec.audit.run import audit
-    from initspec.audit.spec import load_spec, lock_lines
-    from initspec.audit.spec import write_spec as write_lock
+    from initspec.audit.spec import load_spec
     from initspec.audit.table import format_report
     from initspec.audit.targets import BuildError
     from initspec.errors import InputError
@@ -127,6 +127,7 @@ def audit_cmd(target: str, spec_path: str | None, reference: str | None, var: tu
     budget = _size(max_memory)
     check_outputs({"--json": json_path, "--junit": junit, "--markdown": markdown, "--html": html,
                    "--write-spec": write_spec})
+    check_not_the_spec(write_spec, spec_path)
     if spec_path and reference:
         raise InputError("--spec and --reference are two specs: give one")
     spec = load_spec(spec_path) if spec_path else None
@@ -187,10 +188,9 @@ def audit_cmd(target: str, spec_path: str | None, reference: str | None, var: tu
 
         write_reports(rep.as_report(), junit=junit, markdown=markdown, html=html)
     if write_spec:
-        lines = lock_lines(rep)
         how = "trace" if rep.sources == ["trace"] else f"seeds {rep.seeds[0]}..{rep.seeds[-1]}"
-        write_lock(write_spec, lines, rep.tied, f"initspec audit {target} ({how})")
-        click.echo(f"wrote {write_spec}: {len(lines)} lines", err=to_stdout)
+        n = write_lockfile(write_spec, rep, f"initspec audit {target} ({how})")
+        click.echo(f"wrote {write_spec}: {n} lines", err=to_stdout)
     sys.exit(rep.exit_code)
 
 

@@ -13,6 +13,7 @@ expression with the presets that mean the same law.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,11 +21,12 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from initspec.engine import stats as st
+from initspec.errors import InputError
 from initspec.spec.fans import n_of
-from initspec.spec.reference import QUANTIZED, Reference, _grid, build, continuous_law, eps, np_dtype
+from initspec.spec.reference import QUANTIZED, Reference, _grid, build, eps, law_params, np_dtype
 from initspec.spec.schemes import MODES, Scheme, presets, resolve
 
 DEFAULT_SAMPLES = 200_000
@@ -92,6 +94,17 @@ class Candidate:
     loglik: float = -math.inf
     bic: float = math.inf
     note: str = ""
+    #: as a spec writes it (arithmetic the audit spec reduces: ``normal(std=1 / sqrt(128))``); default ``expr``
+    text: str = ""
+    #: among the laws the data cannot reject, the simplest is named: 0 a preset's common gain or small
+    #: integers (U(0, 1)), 1 one significant digit (0.02), 2 1/sqrt(n), a fraction, tanh's and selu's
+    #: gains, 3 two significant digits or an odd factor (5/3), 4 fitted decimals (see PINNED)
+    simplicity: int = 4
+    #: the Bonferroni p-value of its tests on the data (variance, mean, KS, bounds), when it was tested
+    p_value: float | None = None
+
+    def __post_init__(self) -> None:
+        self.text = self.text or self.expr
 
 
 @dataclass
@@ -118,6 +131,10 @@ class Identification:
     evidence: list[ShapeEvidence] = field(default_factory=list)
     alpha: float = DEFAULT_ALPHA
     problem: str = ""
+    #: every candidate the data cannot reject at PREFER_ALPHA (aliases of one law included), simplest first
+    accepted: list[Candidate] = field(default_factory=list)
+    #: every candidate tested (p_value set), whatever its p-value
+    tested: list[Candidate] = field(default_factory=list)
 
     @property
     def best(self) -> Candidate | None:
@@ -145,35 +162,41 @@ class Identification:
 
 
 def loglik(law: Any, s: ShapeSample) -> float:
-    """Log-likelihood of a shape's values under a frozen scipy norm/uniform/truncnorm law
-    (of their rounding cells for 16-bit dtypes)."""
+    """Log-likelihood of a shape's values under a law: a frozen scipy norm/uniform/truncnorm, or its
+    ``(name, a, b, loc, scale)`` from :func:`~initspec.spec.reference.law_params` (of their rounding
+    cells for 16-bit dtypes)."""
+    if isinstance(law, tuple):
+        name, a, b, loc, scale = law
+    else:
+        name = law.dist.name
+        loc, scale = law.kwds.get("loc", 0.0), law.kwds.get("scale", 1.0)
+        a, b = law.args if name == "truncnorm" else (0.0, 0.0)
     if s.cells is not None:
-        cdf = Reference(None, s.dtype, s.fan_in, s.fan_out, law=law).cdf  # type: ignore[arg-type]
+        frozen = law if not isinstance(law, tuple) else (
+            stats.norm(loc=loc, scale=scale) if name == "norm" else stats.uniform(loc=loc, scale=scale)
+            if name == "uniform" else stats.truncnorm(a, b, loc=loc, scale=scale))
+        cdf = Reference(None, s.dtype, s.fan_in, s.fan_out, law=frozen).cdf  # type: ignore[arg-type]
         lo, hi, counts = s.cells
         prob = cdf(hi) - cdf(lo)
         if (prob <= 0).any():
             return -math.inf
         return float(counts @ np.log(prob))
-    name = law.dist.name
-    loc, scale = law.kwds.get("loc", 0.0), law.kwds.get("scale", 1.0)
     if name == "uniform":
         return -s.n * math.log(scale) if s.inside(loc, loc + scale) else -math.inf
     if name not in ("norm", "truncnorm"):
         raise ValueError(f"no likelihood for {name}")
     ll = -s.n * (math.log(scale) + 0.5 * math.log(2 * math.pi)) - s.sum_sq(loc) / (2 * scale * scale)
     if name == "truncnorm":
-        a, b = law.args  # continuous_law builds truncnorm(lower, upper, loc=, scale=)
         if not s.inside(loc + a * scale, loc + b * scale):
             return -math.inf
-        ll -= s.n * math.log(stats.norm.cdf(b) - stats.norm.cdf(a))
+        ll -= s.n * math.log(special.ndtr(b) - special.ndtr(a))
     return ll
 
 
 def _score(c: Candidate, samples: list[ShapeSample]) -> Candidate:
     total = 0.0
     for s in samples:
-        law = continuous_law(c.scheme, s.fan_in, s.fan_out)
-        total += loglik(law, s)
+        total += loglik(law_params(c.scheme, s.fan_in, s.fan_out), s)
         if total == -math.inf:
             break
     c.loglik = total
@@ -205,18 +228,99 @@ def _fmt(x: float) -> str:
     return repr(float(x))
 
 
-def _vs(scale: float, mode: str, dist: str) -> Candidate:
+#: integers a code base writes under a square root (1/sqrt(n)): powers of two times 1, 3 or 5
+#: (hidden sizes 768 = 3·2⁸, 5120 = 5·2¹⁰) and powers of ten
+NICE_N = sorted({m * 2**k for m in (1, 3, 5) for k in range(40)} | {10**k for k in range(12)})
+
+
+def round_values(x: float) -> list[tuple[float, str, int]]:
+    """Simple numbers next to ``x`` that a code base would write, each as ``(value, text, simplicity)``:
+    a small integer (1, U(0, 1): simplicity 0), one significant digit on either side (0.02, 0.03: 1),
+    1/sqrt(n) for the nice n on either side of 1/x² (1 / sqrt(128): 2), a fraction with denominator
+    2, 3 or 4 (1 / 3: 2) and two significant digits (0.015: 3).  The data decides which of them, if
+    any, it cannot reject."""
+    if x == 0 or not math.isfinite(x):
+        return [(0.0, "0", 0)] if x == 0 else []
+    a = abs(x)
+    out: dict[float, tuple[str, int]] = {}
+    e = math.floor(math.log10(a))
+    m = a / 10.0**e
+    for d in (math.floor(m), math.floor(m) + 1):
+        v = float(f"{d}e{e}")
+        out.setdefault(v, (repr(v), 0 if v == int(v) and v <= 10 else 1))
+    v2 = float(f"{a:.2g}")
+    out.setdefault(v2, (repr(v2), 3))
+    f = Fraction(a).limit_denominator(4)
+    if f.denominator > 1 and f.numerator and abs(float(f) / a - 1) < 0.1:
+        out.setdefault(float(f), (f"{f.numerator} / {f.denominator}", 2))
+    if 1e-7 < a * a < 1:
+        import bisect
+
+        i = bisect.bisect_left(NICE_N, 1 / (a * a))
+        for n in NICE_N[max(i - 1, 0):i + 1]:
+            out.setdefault(1 / math.sqrt(n), (f"1 / sqrt({n})", 2))
+    if x > 0:
+        return [(v, t, c) for v, (t, c) in out.items()]
+    return [(-v, f"-{t}" if " " not in t else f"-({t})", c) for v, (t, c) in out.items()]
+
+
+def _short(x: float) -> str:
+    """A fitted number as the report shows it (4 significant digits; the expression keeps them all)."""
+    return repr(float(f"{x:.4g}"))
+
+
+#: variance factors a code base writes with any fan mode (simplicity 0: linear and relu gains², as
+#: kaiming_normal_(mode='fan_out') writes them; other presets, torch's default U(±1/sqrt(fan_in)) = 1/3
+#: fan_in uniform, are 0 too); 2: tanh and selu gains²; the other SCALES are the slips around them (3)
+_SCALE_SIMPLICITY = {1.0: 0, 2.0: 0, 25 / 9: 2, 9 / 16: 2}
+#: the simplest a law may be and still be pinned by a lockfile; past it (fitted decimals) a law is an
+#: estimate, which a re-draw of the same model fails now and then
+PINNED = 3
+_SCALE_TEXT = {1 / 3: "1 / 3", 25 / 9: "25 / 9", 9 / 16: "9 / 16", 2 / 3: "2 / 3", 1 / 6: "1 / 6", 5 / 3: "5 / 3",
+               math.sqrt(2): "sqrt(2)"}
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolved(expr: str) -> Scheme:
+    """``resolve`` of a grid expression (~0.5 ms a call; the grid is the same for every group)."""
+    return resolve(expr)
+
+
+def _vs(scale: float, mode: str, dist: str, simplicity: int | None = None) -> Candidate:
     expr = f"variance_scaling(scale={_fmt(scale)}, mode={mode}, {DISTRIBUTIONS[dist][0]})"
-    return Candidate(expr, resolve(expr))
+    text = expr.replace(f"scale={_fmt(scale)}", f"scale={_SCALE_TEXT[scale]}") if scale in _SCALE_TEXT else expr
+    if simplicity is None:
+        simplicity = _grid_simplicity(expr, scale, mode)
+    return Candidate(expr, _resolved(expr), text=text, simplicity=simplicity)
+
+
+@functools.lru_cache(maxsize=4096)
+def _grid_simplicity(expr: str, scale: float, mode: str) -> int:
+    if same_presets(_resolved(expr)):
+        return 0
+    unusual = 2 * (mode == "fan_geo_avg") + ("truncation_correction" in expr)  # TF1's 1.3, or none
+    return min(_SCALE_SIMPLICITY.get(scale, 3) + unusual, 3)
+
+
+def _plain(kind: str, args: list[tuple[str, float, str]], fitted: int, simplicity: int, note: str) -> Candidate | None:
+    """``kind(name=value, ...)`` with ``args`` as (name, value, text); None when the law is void."""
+    expr = f"{kind}({', '.join(f'{k}={_fmt(v)}' for k, v, _ in args)})"
+    try:
+        scheme = resolve(expr)
+    except InputError:  # a zero std, low >= high: no law
+        return None
+    text = f"{kind}({', '.join(f'{k}={t}' for k, _, t in args)})"
+    return Candidate(expr, scheme, fitted=fitted, note=note, text=text, simplicity=simplicity)
 
 
 def candidates(samples: list[ShapeSample], fitted_scale: bool = True) -> list[Candidate]:
     """The grid, the fitted-scale variance scalings (unless ``fitted_scale`` is False: on one
-    shape they only rename a fitted std) and the fitted fixed schemes."""
+    shape they only rename a fitted std), fixed laws with round parameters and the fitted fixed laws."""
     out: dict[str, Candidate] = {}
 
-    def add(c: Candidate) -> None:
-        if c.expr not in out or out[c.expr].fitted > c.fitted:
+    def add(c: Candidate | None) -> None:
+        if c is not None and (c.expr not in out or (out[c.expr].simplicity, out[c.expr].fitted)
+                              > (c.simplicity, c.fitted)):
             out[c.expr] = c
 
     n_total = sum(s.n for s in samples)
@@ -227,27 +331,44 @@ def candidates(samples: list[ShapeSample], fitted_scale: bool = True) -> list[Ca
                 add(_vs(scale, mode, dist))
             fitted = sum(s.n * s.var * n_of(mode, s.fan_in, s.fan_out) for s in samples) / n_total / unit
             if fitted > 0 and fitted_scale:
-                c = _vs(snap(fitted, rel_se), mode, dist)
+                c = _vs(snap(fitted, rel_se), mode, dist, simplicity=4)
                 c.fitted, c.note = 1, "scale fitted"
                 add(c)
     pooled_var = sum(s.n * s.var for s in samples) / n_total
     pooled_mean = sum(s.s1 for s in samples) / n_total
-    if pooled_var > 0:
-        std = math.sqrt(pooled_var)
-        shifted = abs(pooled_mean) > 4 * std / math.sqrt(n_total)
-        mean = snap(pooled_mean, 3 * std / math.sqrt(n_total) / abs(pooled_mean)) if shifted else 0.0
-        m_arg = f"mean={_fmt(mean)}, " if shifted else ""
-        k = 1 + shifted
-        t = float(stats.truncnorm(-2, 2).std())
-        for expr in (f"normal({m_arg}std={_fmt(snap(std, rel_se / 2))})",
-                     f"truncated_normal({m_arg}std={_fmt(snap(std / t, rel_se / 2))})"):
-            add(Candidate(expr, resolve(expr), fitted=k, note="std fitted"))
-        half = math.sqrt(3 * pooled_var)
-        expr = f"uniform(low={_fmt(snap(mean - half, rel_se))}, high={_fmt(snap(mean + half, rel_se))})"
-        add(Candidate(expr, resolve(expr), fitted=k, note="limits fitted"))
-        lo, hi = min(s.lo for s in samples), max(s.hi for s in samples)
-        expr = f"uniform(low={_fmt(lo)}, high={_fmt(hi)})"
-        add(Candidate(expr, resolve(expr), fitted=2, note="limits at the extremes"))
+    if not pooled_var > 0:
+        return list(out.values())
+    std = math.sqrt(pooled_var)
+    shifted = abs(pooled_mean) > 4 * std / math.sqrt(n_total)
+    k = 1 + shifted
+    means = [(0.0, "0", 0)]
+    if shifted:
+        fitted_mean = snap(pooled_mean, 3 * std / math.sqrt(n_total) / abs(pooled_mean))
+        means = [*round_values(pooled_mean), (fitted_mean, _short(fitted_mean), 4)]
+    t = float(stats.truncnorm(-2, 2).std())
+    for mean, mean_text, mean_c in means:
+        m_arg = [("mean", mean, mean_text)] if shifted else []
+        for kind, sd in (("normal", std), ("truncated_normal", std / t)):
+            fit = snap(sd, rel_se / 2)
+            for v, text, c in [*round_values(sd), (fit, _short(fit), 4)]:
+                add(_plain(kind, [*m_arg, ("std", v, text)], k, max(c, mean_c), "std fitted" if c == 4 else
+                           "std rounded"))
+    half = math.sqrt(3 * pooled_var)
+    m = snap(pooled_mean, rel_se) if shifted else 0.0
+    lo_f, hi_f = snap(m - half, rel_se), snap(m + half, rel_se)
+    add(_plain("uniform", [("low", lo_f, _short(lo_f)), ("high", hi_f, _short(hi_f))], k, 4, "limits fitted"))
+    lo, hi = min(s.lo for s in samples), max(s.hi for s in samples)
+    add(_plain("uniform", [("low", lo, _short(lo)), ("high", hi, _short(hi))], 2, 4, "limits at the extremes"))
+    # round limits just outside the extremes: U(0, 1), U(±0.1), U(±1 / sqrt(512))
+    lows = [r for r in round_values(lo) if r[0] <= lo] + ([(0.0, "0", 0)] if 0 <= lo < 0.1 * (hi - lo) else [])
+    highs = [r for r in round_values(hi) if r[0] >= hi] + ([(0.0, "0", 0)] if 0 >= hi > -0.1 * (hi - lo) else [])
+    for a, at, ac in lows:
+        for b, bt, bc in highs:
+            add(_plain("uniform", [("low", a, at), ("high", b, bt)], 2, max(ac, bc), "limits rounded"))
+    for b, bt, bc in round_values(max(-lo, hi)):
+        if b >= max(-lo, hi):
+            add(_plain("uniform", [("low", -b, f"-{bt}" if " " not in bt else f"-({bt})"), ("high", b, bt)], 1, bc,
+                       "limits rounded"))
     return list(out.values())
 
 
@@ -346,35 +467,98 @@ def identify(target: str | Callable[..., Any], *, convention: str = "numpy", lay
     return rank_samples(drawn, entry.layout, name=name, seed=seed, alpha=alpha)
 
 
+#: a candidate is "not rejected" when its tests' Bonferroni p-value is at least this: strict enough
+#: that a law it lets through sits within ~2.6 standard errors of the data (a lockfile that pins it
+#: holds on a re-draw), loose enough that the true law passes 99% of the time
+PREFER_ALPHA = 0.01
+#: a preset (or a layer default) is a priori what code writes, and there are few of them on a shape:
+#: they are not rejected down to this p-value (the true law then fails it 0.1% of the time, not 1-3%)
+PRESET_ALPHA = 1e-3
+#: candidates more than this many nats below the best log-likelihood are rejected without a test
+#: (a variance ~5 standard errors off already costs 12 nats)
+WINDOW = 12.0
+#: values the KS of the acceptance test reads (a random subset beyond): the check's own KS size at
+#: alpha 1e-6 is ~35 000
+KS_CAP = 50_000
+_FAMILY_ORDER = {"normal": 0, "variance_scaling": 1, "uniform": 2, "truncated_normal": 3}
+
+
 def rank_samples(drawn: list[ShapeSample], layout: Any, *, name: str = "", seed: int = 0,
                  alpha: float = DEFAULT_ALPHA, fitted_scale: bool = True) -> Identification:
     """Rank candidate schemes for samples already drawn (one ShapeSample per shape, fans set);
-    ``layout`` is a :class:`~initspec.spec.fans.Layout` (for the orthogonal flattening)."""
+    ``layout`` is a :class:`~initspec.spec.fans.Layout` (for the orthogonal flattening).
+
+    The best is the simplest law the data cannot reject (see :data:`PREFER_ALPHA`): a preset's
+    common gain, then round parameters, then odd factors, then fitted decimals, BIC breaking ties;
+    when none passes, the best BIC.  ``accepted`` lists every law that passed, aliases included
+    (the audit chooses among them across a model's groups)."""
     result = Identification(name, layout.name, drawn[0].dtype, seed, [], alpha=alpha)
     special = _structured(drawn, layout)
     if special is not None:
         special.loglik = special.bic = 0.0
+        special.simplicity, special.p_value = 0, 1.0
         result.ranked = [special]
+        result.accepted = [special]
         result.evidence = [ShapeEvidence(s.shape, s.fan_in, s.fan_out, s.n, s.var, s.var, 1.0, 1.0) for s in drawn]
         return result
-    ranked = sorted((_score(c, drawn) for c in candidates(drawn, fitted_scale)), key=lambda c: (c.bic, c.fitted))
+    scored = sorted((_score(c, drawn) for c in candidates(drawn, fitted_scale)), key=lambda c: (c.bic, c.fitted))
+    top = scored[0].loglik if scored else -math.inf
+    by_law: dict[tuple[Any, ...], list[Candidate]] = {}
+    for c in scored:
+        by_law.setdefault(_law_key(c.scheme, drawn), []).append(c)
+    rng = np.random.default_rng([seed, 7])
+    ks = [s.values if s.values.size <= KS_CAP else s.values[np.sort(rng.choice(s.values.size, KS_CAP, replace=False))]
+          for s in drawn]
+    for same in by_law.values():
+        c = same[0]
+        if math.isfinite(c.loglik) and c.loglik >= top - WINDOW:
+            p = _acceptance(c.scheme, drawn, ks, seed)
+            for alias in same:
+                alias.p_value = p
+    result.tested = [c for c in scored if c.p_value is not None]
+    result.accepted = sorted((c for c in result.tested if c.p_value >= (PRESET_ALPHA if c.simplicity <= 0 else
+                                                                          PREFER_ALPHA)), key=_simplest)
+    first = result.accepted[0] if result.accepted else (scored[0] if scored else None)
     seen: set[tuple[Any, ...]] = set()
-    for c in ranked:  # one expression per law: the simplest comes first in the sort
+    for c in ([first] if first else []) + sorted(scored, key=lambda c: (c.bic, c.simplicity, c.fitted)):
         key = _law_key(c.scheme, drawn)
-        if key not in seen and (math.isfinite(c.bic) or not result.ranked):
-            seen.add(key)
-            result.ranked.append(c)
+        if key in seen or not (math.isfinite(c.bic) or not result.ranked):
+            continue
+        seen.add(key)  # one expression per law: the simplest of its aliases
+        result.ranked.append(min(by_law[key], key=_simplest) if c is not first else c)
     result.evidence = _evidence(result.ranked[0], drawn, seed)
     return result
+
+
+def _simplest(c: Candidate) -> tuple[Any, ...]:
+    return (c.simplicity, _FAMILY_ORDER.get(c.scheme.kind, 4), c.fitted, c.bic)
+
+
+def _acceptance(scheme: Scheme, drawn: list[ShapeSample], ks: list[np.ndarray], seed: int) -> float:
+    """The Bonferroni p-value of the audit's own tests of ``scheme`` on the drawn values: variance,
+    mean, KS and, for a bounded law, the support and that the extremes come as close to the bounds as
+    they should."""
+    rng = np.random.default_rng([seed, 104729])
+    ps = []
+    for s, values in zip(drawn, ks, strict=True):
+        ref = build(scheme, s.fan_in, s.fan_out, s.dtype)
+        m = st.Moments(n=s.n, mean=s.mean, m2=s.var * (s.n - 1), minimum=s.lo, maximum=s.hi)
+        ps += [st.variance_test(m, ref.var, ref.mu4)[1], st.mean_test(m, ref.mean, ref.var)[1],
+               st.ks_uniform(ref.pit(values, rng))[1]]
+        if ref.bounded:
+            if not s.inside(ref.lower, ref.upper):
+                return 0.0  # a value outside the support
+            ps.append(st.bounds_reached_test(ref.prob_at_most(s.hi), ref.prob_at_least(s.lo), s.n))
+    return min(1.0, min(ps) * len(ps))
 
 
 def _law_key(scheme: Scheme, drawn: list[ShapeSample]) -> tuple[Any, ...]:
     """The candidate's laws on the drawn shapes, rounded: equal keys mean the same laws."""
     key = []
     for s in drawn:
-        law = continuous_law(scheme, s.fan_in, s.fan_out)
-        nums = [*law.args, law.kwds.get("loc", 0.0), law.kwds.get("scale", 1.0)]
-        key.append((law.dist.name, *(float(f"{x:.10g}") for x in nums)))
+        name, a, b, loc, scale = law_params(scheme, s.fan_in, s.fan_out)
+        nums = [a, b, loc, scale] if name == "truncnorm" else [loc, scale]
+        key.append((name, *(float(f"{x:.10g}") for x in nums)))
     return tuple(key)
 
 

@@ -76,6 +76,37 @@ def _truncation_std(lower: float, upper: float) -> float:
     return float(stats.truncnorm(lower, upper).std())
 
 
+def law_params(scheme: Scheme, fan_in: float, fan_out: float) -> tuple[str, float, float, float, float] | None:
+    """``(name, a, b, loc, scale)`` of the law :func:`continuous_law` freezes (scipy's names: ``norm``,
+    ``uniform``, ``truncnorm`` with ``a, b`` in units of ``scale``), or None for structured kinds.
+    Freezing a scipy law costs ~0.6 ms; ranking hundreds of candidates reads these numbers instead."""
+    return _law_params(scheme.kind, scheme.params, fan_in, fan_out)
+
+
+def _law_params(kind: str, p: dict[str, Any], fan_in: float, fan_out: float) -> tuple | None:
+    if kind == "variance_scaling":
+        var = p["scale"] / n_of(p["mode"], fan_in, fan_out)
+        dist = p["distribution"]
+        if dist == "normal":
+            return "norm", 0.0, 0.0, p["mean"], math.sqrt(var)
+        if dist == "uniform":
+            limit = math.sqrt(3.0 * var)
+            return "uniform", 0.0, 0.0, p["mean"] - limit, 2 * limit
+        tc = p["truncation_correction"]
+        c = 1.0 / _truncation_std(p["lower"], p["upper"]) ** 2 if tc == "exact" else 1.0 if tc == "none" else float(tc)
+        return "truncnorm", p["lower"], p["upper"], p["mean"], math.sqrt(c * var)
+    if kind in ("normal", "sparse"):
+        return "norm", 0.0, 0.0, p.get("mean", 0.0), p["std"]
+    if kind == "truncated_normal":
+        lo, hi = p["lower"], p["upper"]
+        if p["bounds"] == "absolute":
+            lo, hi = (lo - p["mean"]) / p["std"], (hi - p["mean"]) / p["std"]
+        return "truncnorm", lo, hi, p["mean"], p["std"]
+    if kind == "uniform":
+        return "uniform", 0.0, 0.0, p["low"], p["high"] - p["low"]
+    return None
+
+
 def continuous_law(scheme: Scheme, fan_in: float, fan_out: float) -> Any:
     """The frozen scipy.stats law of one element, or None for structured kinds."""
     try:  # freezing a scipy law builds its docstring (~1 ms): identify asks for the same laws often
@@ -93,27 +124,15 @@ def _cached_law(key: tuple) -> Any:
 
 
 def _continuous_law(kind: str, p: dict[str, Any], fan_in: float, fan_out: float) -> Any:
-    if kind == "variance_scaling":
-        var = p["scale"] / n_of(p["mode"], fan_in, fan_out)
-        dist = p["distribution"]
-        if dist == "normal":
-            return stats.norm(loc=p["mean"], scale=math.sqrt(var))
-        if dist == "uniform":
-            limit = math.sqrt(3.0 * var)
-            return stats.uniform(loc=p["mean"] - limit, scale=2 * limit)
-        tc = p["truncation_correction"]
-        c = 1.0 / _truncation_std(p["lower"], p["upper"]) ** 2 if tc == "exact" else 1.0 if tc == "none" else float(tc)
-        return stats.truncnorm(p["lower"], p["upper"], loc=p["mean"], scale=math.sqrt(c * var))
-    if kind in ("normal", "sparse"):
-        return stats.norm(loc=p.get("mean", 0.0), scale=p["std"])
-    if kind == "truncated_normal":
-        lo, hi = p["lower"], p["upper"]
-        if p["bounds"] == "absolute":
-            lo, hi = (lo - p["mean"]) / p["std"], (hi - p["mean"]) / p["std"]
-        return stats.truncnorm(lo, hi, loc=p["mean"], scale=p["std"])
-    if kind == "uniform":
-        return stats.uniform(loc=p["low"], scale=p["high"] - p["low"])
-    return None
+    lp = _law_params(kind, p, fan_in, fan_out)
+    if lp is None:
+        return None
+    name, a, b, loc, scale = lp
+    if name == "norm":
+        return stats.norm(loc=loc, scale=scale)
+    if name == "uniform":
+        return stats.uniform(loc=loc, scale=scale)
+    return stats.truncnorm(a, b, loc=loc, scale=scale)
 
 
 @dataclass

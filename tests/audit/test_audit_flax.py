@@ -104,15 +104,22 @@ def test_each_wrong_law_fails_its_own_group(tmp_path):
     assert r.observed["var"] / r.expected["var"] == pytest.approx(64, rel=0.05)
 
 
-def test_cloned_blocks_and_a_private_seed_are_severe_findings():
+def test_cloned_blocks_and_a_private_seed_are_severe_findings(tmp_path):
     rep = run("clone", spec=False, seeds=2)
     cloned = [f for f in rep.findings if f.id == "cloned"]
     assert cloned and rep.exit_code == 1
     assert {f"blocks.{i}.fc.kernel" for i in range(N)} <= {p for f in cloned for p in f.params}
-    rep = run("seed", spec=False, seeds=2)
+    # a private Rngs(1234) in every block: the spec declares the kernels drawn, so seed_ignored
+    rep = run("seed", tmp_path=tmp_path, seeds=2)
     ignored = [f for f in rep.findings if f.id == "seed_ignored"]
     assert ignored and rep.exit_code == 1 and "blocks.0.fc.kernel" in ignored[0].params
     assert "head.kernel" not in ignored[0].params  # the head does get the audit's seed
+    # without a spec nothing says they should be drawn (fixed_seed, a note), but drawn-looking values
+    # equal in every block are still clones
+    rep = run("seed", spec=False, seeds=2)
+    ids = {f.id: f for f in rep.findings}
+    assert "seed_ignored" not in ids and rep.exit_code == 1 and not ids["fixed_seed"].severe
+    assert {f"blocks.{i}.fc.kernel" for i in range(N)} <= set(ids["cloned"].params)
     # the twin (independent blocks, the audit's Rngs) is test_correct_nnx_model_conforms_to_its_spec
 
 
@@ -148,4 +155,5 @@ def test_jax_pytree_under_convention_jax():
     groups = by_name(rep)
     assert (groups["w"].fan_in, groups["w"].fan_out) == (64, 128)  # tf layout by default
     assert "lecun_normal" in groups["w"].identified
-    assert [f.params for f in rep.findings if f.id == "seed_ignored"] == [["fixed"]]
+    # a fixed key and no spec: nothing says "fixed" should be drawn, the note fixed_seed (issue 22)
+    assert [(f.id, f.params) for f in rep.findings] == [("fixed_seed", ["fixed"])]

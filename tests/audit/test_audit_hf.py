@@ -83,12 +83,34 @@ def test_t5_query_std_is_one_over_sqrt_d_model_d_kv(run_cli, tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("hf:nosuchtype", "Unrecognized model identifier"),
+    ("hf:nosuchtype", "has no model type 'nosuchtype'"),
     ("hf:gpt2(4)", "config overrides are keywords"),
+    # transformers spells 34 of its types with a hyphen: the closest few names, not all 822 (12 kB)
+    ("hf:deberta_v2", "has no model type 'deberta_v2'; closest: deberta-v2, deberta"),
+    ("hf:xlm_roberta", "closest: xlm-roberta, xlm-roberta-xl"),
+    # transformers 5's config validation (huggingface_hub strict dataclasses): multi-line errors
+    ("hf:gpt2(n_layer='x')", "the gpt2 config refused the overrides: Validation error for field 'n_layer': "
+                             "TypeError: Field 'n_layer' expected int, got str"),
+    ("hf:llama(hidden_size=30, num_attention_heads=4)", "The hidden size (30) is not a multiple of the number of "
+                                                        "attention heads (4)"),
+    ("hf:trocr", "TrOCRConfig has no base model class in transformers"),   # a decoder of a composite model
+    ("hf:-bert", "expected hf:MODEL_TYPE"),
 ])
 def test_bad_hf_targets(run_cli, text, message):
     code, _, err = run_cli("audit", text)
-    assert code == 2 and message in err and err.count("\n") == 1
+    assert code == 2 and message in err and err.count("\n") == 1 and len(err) < 300, err
+
+
+def test_hf_names_as_transformers_spells_them(run_cli):
+    """deberta-v2 is a hyphenated model type: it parses as a name, not as a subtraction."""
+    from initspec.audit.targets import parse_audit_target
+
+    t = parse_audit_target("hf:deberta-v2(num_hidden_layers=1, hidden_size=32, num_attention_heads=2, "
+                           "intermediate_size=64, vocab_size=100)")
+    assert type(t.factory()).__name__ == "DebertaV2Model"
+    t = parse_audit_target("hf:xlm-roberta(num_hidden_layers=1, hidden_size=32, num_attention_heads=2, "
+                           "intermediate_size=64, vocab_size=100, max_position_embeddings=64)")
+    assert type(t.factory()).__name__ == "XLMRobertaModel"
 
 
 def test_gpt2_lockfile_round_trip(run_cli, tmp_path):

@@ -102,13 +102,19 @@ def test_cloned_blocks_are_a_severe_finding():
     # the twin (independent blocks) is test_correct_model_conforms_to_its_spec: no finding
 
 
-def test_a_fixed_initializer_seed_is_seed_ignored():
-    rep = run("seed", spec=False, seeds=2)
+def test_a_fixed_initializer_seed_is_seed_ignored(tmp_path):
+    """The spec declares the kernels drawn (glorot_uniform): identical under every seed, seed_ignored.
+    Without a spec nothing says so (issue 22): the note fixed_seed (each layer has its own seed: no clones)."""
+    rep = run("seed", tmp_path=tmp_path, seeds=2)
     ids = {f.id: f for f in rep.findings}
     assert "seed_ignored" in ids and rep.exit_code == 1
     assert set(ids["seed_ignored"].params) == {f"fc_{i}.kernel" for i in range(N)}
     # zeros / ones are the same under every seed by design: never a finding
     assert not any(p.startswith(("proj_", "ln_")) for f in rep.findings for p in f.params)
+    rep = run("seed", spec=False, seeds=2)
+    ids = {f.id: f for f in rep.findings}
+    assert set(ids) == {"fixed_seed"} and rep.exit_code == 0 and not ids["fixed_seed"].severe
+    assert set(ids["fixed_seed"].params) == {f"fc_{i}.kernel" for i in range(N)}
 
 
 def test_mobilenet_style_depthwise_kernels_are_their_glorot_default():

@@ -152,3 +152,97 @@ class SamplerBug(nn.Module):
 
 def sampler_bug(bug: bool = True) -> nn.Module:
     return SamplerBug(bug)
+
+
+# --- issue 22: laws named the way the code declares them ---------------------------------------
+
+
+class PatchEmbed(nn.Module):
+    """ViT/DeiT/CLIP: a (64, 3, 8, 8) patch projection and the blocks' linears, all N(0, 0.02)
+    (transformers' ViT ``_init_weights``: trunc_normal_(std=initializer_range) on Conv2d and Linear,
+    absolute bounds ±2 = ±100 std, so a normal).  fan_out = 64·8·8 = 4096 makes
+    variance_scaling(5/3, fan_out) a std of 0.02017: the same law on this shape to 1%."""
+
+    def __init__(self, d: int = 64, patch: int = 8, n_layer: int = 2) -> None:
+        super().__init__()
+        self.patch = nn.Conv2d(3, d, patch, stride=patch)
+        self.blocks = nn.ModuleList(nn.Linear(d, d) for _ in range(n_layer))
+        with torch.no_grad():
+            for name, p in self.named_parameters():
+                if name.endswith("weight"):
+                    nn.init.trunc_normal_(p, std=0.02)  # absolute a=-2, b=2, as transformers calls it
+                else:
+                    p.zero_()
+
+
+class DepthwiseStages(nn.Module):
+    """ConvNeXt: 7x7 depthwise convolutions in stages of 16 and 32 channels and pointwise linears,
+    all N(0, 0.02) (transformers' ConvNext ``_init_weights``: normal_(std=initializer_range)).
+    On (16, 1, 7, 7) variance_scaling(1/6, fan_avg) is std 0.02000; on (32, 1, 7, 7)
+    variance_scaling(1/3, fan_avg) is std 0.0203."""
+
+    def __init__(self, widths: tuple[int, ...] = (16, 32)) -> None:
+        super().__init__()
+        self.dw = nn.ModuleList(nn.Conv2d(c, c, 7, padding=3, groups=c) for c in widths)
+        self.pw = nn.ModuleList(nn.Linear(c, 4 * c) for c in widths)
+        with torch.no_grad():
+            for name, p in self.named_parameters():
+                if name.endswith("weight"):
+                    p.normal_(0.0, 0.02)
+                else:
+                    p.zero_()
+
+
+class KaimingFanOut(nn.Module):
+    """timm's ResNet: every convolution kaiming_normal_(mode='fan_out', nonlinearity='relu'), i.e.
+    N(0, 2/fan_out), on a bottleneck's shapes: (64, 64, 3, 3) is he_normal too (fan_in = fan_out),
+    (64, 32, 3, 3) is lecun_normal too (2/(64·9) = 1/(32·9)), (256, 64, 1, 1), (64, 256, 1, 1) and the
+    stem (64, 3, 7, 7) are fan_out only.  (timm resnet.py ``init_weights``.)"""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 64, 7, bias=False)
+        self.reduce = nn.Conv2d(32, 64, 3, bias=False)
+        self.square = nn.Conv2d(64, 64, 3, bias=False)
+        self.expand = nn.Conv2d(64, 256, 1, bias=False)
+        self.project = nn.Conv2d(256, 64, 1, bias=False)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+
+class PaddedEmbedding(nn.Module):
+    """BERT/BART/Whisper: N(0, 0.02) with the padding row zeroed (``weight[padding_idx] = 0``); at a
+    small vocabulary (ESM: 33 tokens) the zero row pulls a pooled std to 0.0196."""
+
+    def __init__(self, vocab: int = 33, d: int = 64, padding_idx: int = 1, bug: str = "") -> None:
+        super().__init__()
+        self.emb = nn.Embedding(vocab, d, padding_idx=padding_idx)
+        with torch.no_grad():
+            self.emb.weight.normal_(0.0, 0.02)
+            if bug != "no_zero":
+                self.emb.weight[padding_idx if bug != "other_row" else 0].zero_()
+
+
+class Sinusoids(nn.Module):
+    """A position table computed, not drawn (Whisper's ``sinusoids``, sin | cos halves) next to a
+    drawn layer; ``bug='scaled'`` is a release that changed the table (positions / 2)."""
+
+    def __init__(self, length: int = 32, d: int = 64, bug: str = "") -> None:
+        super().__init__()
+        self.pos = nn.Parameter(torch.empty(length, d), requires_grad=False)
+        self.fc = nn.Linear(d, d)
+        half = d // 2
+        inv = torch.exp(-math.log(10000) / (half - 1) * torch.arange(half))
+        t = torch.arange(length)[:, None] * inv[None, :] * (0.5 if bug == "scaled" else 1.0)
+        with torch.no_grad():
+            self.pos.copy_(torch.cat([torch.sin(t), torch.cos(t)], dim=1))
+
+
+def odd_std() -> nn.Module:
+    """A Linear drawn from N(0, 0.0173), a std no round number or preset is: the lockfile's unknown."""
+    m = nn.Linear(256, 256)
+    with torch.no_grad():
+        m.weight.normal_(0.0, 0.0173)
+        m.bias.zero_()
+    return m

@@ -25,7 +25,7 @@ from initspec.audit.report import DEFAULT_ALPHA, DEFAULT_MAX_SEEDS, FLOATS, Audi
 from initspec.audit.shards import findings as sf
 from initspec.audit.shards.merge import Merged, merge, merge_records, quotas, sample_positions, summary
 from initspec.audit.spec import AuditSpec
-from initspec.audit.verdicts import check_groups, identify_group, planned_tests
+from initspec.audit.verdicts import adopt, check_groups, identify_group, name_groups, planned_tests
 from initspec.engine import stats as st
 from initspec.spec.reference import build as build_reference
 
@@ -178,7 +178,7 @@ class _Rank0:
                 if i == 0 and ev.moments.n and g.dtype in FLOATS:
                     (g.constant_members if ev.constant else g.random_members).add(m)
                 for x in picks.get(m, []):
-                    g.picks.append(x)
+                    g.picks.append((m, x))
                     g.picked += x.size
 
     def cross_rank(self, evidence: dict[str, Merged], causes: dict[str, str]) -> None:
@@ -260,14 +260,14 @@ def _identify(comm: Comm, r0: _Rank0 | None, s: Settings) -> None:
         return [ordered[r::comm.world] for r in range(comm.world)]
 
     mine = comm.scatter(deal() if comm.rank == 0 else None)
-    for g in mine:
-        identify_group(g, s.seed)
-    found = comm.gather([(g.identified, g.identified_expr, g.same_as) for g in mine])
+    found = comm.gather([(identify_group(g, s.seed), g.identified) for g in mine])
     if r0 is not None and s.identify:
         ordered = [r0.groups[k] for k in r0.order]
         for r, share in enumerate(found):
-            for g, (ident, expr, same) in zip(ordered[r::comm.world], share, strict=True):
-                g.identified, g.identified_expr, g.same_as = ident, expr, same
+            for g, (ident, why) in zip(ordered[r::comm.world], share, strict=True):
+                g.identified = why
+                adopt(g, ident)
+        name_groups(ordered, s.seed)  # one law per model: the consensus needs every group, on rank 0
 
 
 def _itemsize(dtype: str) -> int:
@@ -337,7 +337,7 @@ def _judge(r0: _Rank0, s: Settings, n_instances: int, ranks: list[dict[str, Any]
     for g in ordered:
         if not s.identify:
             g.identified = "(not identified)"
-    check_groups(ordered, s.target, s.seed, s.alpha, r0.alpha_each)
+    check_groups(ordered, s.target, s.seed, s.alpha, r0.alpha_each, n_instances)
     findings += list(r0.cross.values())
     fans = sf.shard_fans(ordered, r0.first, r0.alpha_each, s.seed)
     if fans is not None:

@@ -4,10 +4,11 @@ Flax is only touched when ``flax.nnx`` / ``flax.linen`` is already in ``sys.modu
 
 - nnx: the module is built with ``rngs=nnx.Rngs(seed)`` when its constructor (or the target's
   factory function) takes ``rngs``; a factory without ``rngs`` is called as it is (its own seed:
-  the audit then reports ``seed_ignored``).  Parameters are the ``nnx.Variable`` nodes of
-  ``nnx.iter_graph`` (RNG state left out), each under its attribute path (``layers.0.kernel``),
-  owned by the nearest enclosing module.  A Variable shared by two modules is visited once
-  (``iter_graph`` visits repeated nodes once), so nnx ties are not listed.
+  the audit then reports ``fixed_seed``, ``seed_ignored`` where a spec declares the law).
+  Parameters are the ``nnx.Variable`` nodes of ``nnx.iter_graph`` (RNG state left out), each under
+  its attribute path (``layers.0.kernel``), owned by the nearest enclosing module.  A Variable
+  shared by two modules is visited once (``iter_graph`` visits repeated nodes once), so nnx ties
+  are not listed.
 - linen: ``module.init(jax.random.key(seed), jnp.ones(input_shape))`` (``--input-shape``, the
   batch dimension included, float32); paths drop the ``params`` collection
   (``params/Dense_0/kernel`` -> ``Dense_0.kernel``) and keep any other (``batch_stats.BatchNorm_0.mean``);

@@ -12,7 +12,7 @@ from typing import Any
 from initspec.audit.spec import AuditSpec
 
 #: findings that fail the audit
-SEVERE = ("non_finite", "uninitialized", "seed_ignored", "cloned")
+SEVERE = ("non_finite", "uninitialized", "seed_ignored", "cloned", "tie_broken")
 
 
 @dataclass

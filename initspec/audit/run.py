@@ -5,6 +5,7 @@ parameter into its group's evidence (``draws.py``), identify and check each grou
 
 from __future__ import annotations
 
+import fnmatch
 import math
 import time
 from typing import Any
@@ -27,8 +28,12 @@ from initspec.audit.verdicts import check_groups, identify_group, lock_expr, pla
 from initspec.audit.walkers import Param
 from initspec.engine import stats as st
 from initspec.errors import InputError
+from initspec.spec import validate
 from initspec.spec.fans import get_layout
 from initspec.spec.reference import build as build_reference
+
+#: scheme kinds that are matrices (or stacks of them): the least dimensions a parameter needs
+_MIN_DIMS = {"orthogonal": 2, "identity": 2, "sparse": 2, "dirac": 3}
 
 
 def audit(target: str | AuditTarget, *, spec: AuditSpec | None = None, seeds: int | None = None,
@@ -37,10 +42,10 @@ def audit(target: str | AuditTarget, *, spec: AuditSpec | None = None, seeds: in
           strict: bool = False) -> AuditReport:
     """Audit a model target; BuildError when its constructor raises, InputError on bad input."""
     t0 = time.perf_counter()
-    if seeds is not None and seeds < 1:
-        raise InputError(f"--seeds must be at least 1, got {seeds}")
-    if max_seeds < 1:
-        raise InputError(f"--max-seeds must be at least 1, got {max_seeds}")
+    if seeds is not None:
+        validate.integer(seeds, "--seeds", low=1, high=validate.MAX_SEEDS)
+    validate.integer(max_seeds, "--max-seeds", low=1, high=validate.MAX_SEEDS)
+    validate.seed(seed, "--seed", count=seeds or max_seeds)
     if layout is not None:
         get_layout(layout)
     tgt = parse_audit_target(target, convention) if isinstance(target, str) else target
@@ -55,12 +60,16 @@ def audit(target: str | AuditTarget, *, spec: AuditSpec | None = None, seeds: in
     tied: dict[Any, list[str]] = {}
     timing = {"detect": time.perf_counter() - t0}
 
+    first: list[tuple[str, Any, bool]] = []  # (path, storage, holds values) of the first instance
+
     def plan(params: list[Param]) -> float:  # the first instance makes the groups
+        first.extend((p.path, p.storage, bool(math.prod(p.shape))) for p in params)
         _plan(params, groups, order, spec, fallback, tied, findings)
         return alpha / max(sum(planned_tests(g) for g in groups.values()), 1)
 
     drawn = draw(builder, groups, plan, seed=seed, seeds=seeds, max_seeds=max_seeds, timing=timing)
     clones(drawn.digests, groups, spec, findings)
+    verify_ties(spec, first, drawn.digests, findings)
     alpha_each, seed_list, n_seeds, digests = drawn.alpha_each, drawn.seeds, len(drawn.seeds), drawn.digests
     tc = time.perf_counter()
     ordered = [groups[k] for k in order]
@@ -110,10 +119,21 @@ def _plan(params: list[Param], groups: dict[tuple, Group], order: list[tuple], s
     from initspec.audit.findings import uninitialized
 
     seen_storage: dict[Any, str] = {}
-    bad = []
+    bad, empty, other = [], [], []
     roles = roles_of([p.path for p in params])
     for p in params:
         rule = spec.match(p.path) if spec else None
+        if not math.prod(p.shape):  # no values: nothing to audit, and no storage to share (data_ptr 0)
+            empty.append(p.path)
+            continue
+        if p.dtype not in FLOATS:  # integers, booleans, PRNG keys: no law to identify
+            other.append(f"{p.path} ({p.dtype})")
+            continue
+        need = _MIN_DIMS.get(rule.scheme.kind, 0) if rule else 0
+        if len(p.shape) < need:
+            raise InputError(f"{spec.path}: [params] {validate.show(rule.glob)} = {validate.show(rule.text)}: "
+                             f"{validate.show(p.path)} has shape {p.shape}; {rule.scheme.kind} needs at least "
+                             f"{need} dimensions")
         if p.storage is not None and p.storage in seen_storage:
             tied.setdefault(p.storage, [seen_storage[p.storage]]).append(p.path)
             continue
@@ -136,6 +156,13 @@ def _plan(params: list[Param], groups: dict[tuple, Group], order: list[tuple], s
         groups[key].members.append(p.path)
     if bad:
         findings.append(uninitialized(bad))
+    if empty:
+        findings.append(Finding("zero_size", empty, f"{len(empty)} zero-size parameter(s) hold no values and are "
+                                f"not audited: {', '.join(empty[:3])}{' ...' if len(empty) > 3 else ''}"))
+    if other:
+        findings.append(Finding("not_float", [o.rsplit(' (', 1)[0] for o in other],
+                                f"{len(other)} non-float parameter(s) skipped (integers, booleans, PRNG keys "
+                                f"have no law): {', '.join(other[:3])}{' ...' if len(other) > 3 else ''}"))
     from initspec.audit.findings import constant_among_random
 
     names = group_names(order, {k: groups[k].members for k in order})
@@ -148,4 +175,29 @@ def _plan(params: list[Param], groups: dict[tuple, Group], order: list[tuple], s
     if spec:
         missing = spec.unmatched()
         if missing:
-            raise InputError(f"{spec.path}: [params] {missing[0]!r} matches no parameter of the model")
+            raise InputError(f"{spec.path}: [params] {validate.show(missing[0])} matches no parameter of the model")
+        paths = [p.path for p in params]
+        for globs in spec.tied:
+            for g in globs:
+                if not any(fnmatch.fnmatchcase(path, g) for path in paths):
+                    raise InputError(f"{spec.path}: [tied] {validate.show(g)} matches no parameter of the model")
+
+
+def verify_ties(spec: AuditSpec | None, first: list[tuple[str, Any, bool]], digests: dict[str, list[bytes]],
+                findings: list[Finding]) -> None:
+    """Each [tied] entry holds: its parameters share one storage, or hold equal values in every
+    instance (a pytree's tie is a value).  Otherwise a severe ``tie_broken`` finding."""
+    if not spec or not spec.tied:
+        return
+    owner: dict[Any, str] = {}
+    rep = {path: owner.setdefault(storage, path) if storage is not None else path for path, storage, _ in first}
+    holds = {path for path, _, full in first if full}
+    for globs in spec.tied:
+        matched = [path for path, _, _ in first if path in holds and any(fnmatch.fnmatchcase(path, g) for g in globs)]
+        reps = list(dict.fromkeys(rep[p] for p in matched))
+        if len(reps) < 2:
+            continue
+        values = {tuple(digests.get(r) or [r.encode()]) for r in reps}  # no digest: never equal to another
+        if len(values) > 1:
+            findings.append(Finding("tie_broken", reps, f"declared [tied] but {len(reps)} separate tensors with "
+                                    f"different values: {', '.join(reps[:3])}{' ...' if len(reps) > 3 else ''}"))

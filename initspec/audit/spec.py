@@ -16,6 +16,7 @@ from typing import Any
 from initspec.errors import InputError
 from initspec.spec.expr import evaluate_call
 from initspec.spec.schemes import Scheme, resolve
+from initspec.spec.validate import show
 
 
 @dataclass
@@ -53,13 +54,14 @@ class AuditSpec:
 
 def load_spec(path: str | Path) -> AuditSpec:
     """Read and check a spec file; InputError (one line, naming the file and key) when it is bad."""
+    from initspec.spec.validate import text_file
+
     p = Path(path)
+    text = text_file(path, "--spec")  # a regular file of bounded size: never a directory, FIFO or /dev/zero
     try:
-        data = tomllib.loads(p.read_text())
-    except FileNotFoundError:
-        raise InputError(f"--spec {str(p)!r}: no such file") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"--spec {str(p)!r}: not valid TOML: {e}") from None
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise InputError(f"--spec {show(str(p))}: not valid TOML: {e}") from None
     return parse_spec(data, str(p))
 
 
@@ -69,21 +71,24 @@ def parse_spec(data: dict[str, Any], where: str = "spec") -> AuditSpec:
     if unknown:
         raise InputError(f"{where}: unknown table(s) {', '.join(sorted(unknown))} (expected [vars], [params], [tied])")
     spec = AuditSpec(where)
+    for table in ("vars", "params", "tied"):  # `vars = 3` is a key, not a table
+        if table in data and not isinstance(data[table], dict):
+            raise InputError(f"{where}: {table} must be a table ([{table}]), got {type(data[table]).__name__}")
     for k, v in (data.get("vars") or {}).items():
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise InputError(f"{where}: [vars] {k} = {v!r} is not a finite number")
+            raise InputError(f"{where}: [vars] {show(k)} = {show(v)} is not a finite number")
         spec.vars[k] = float(v)
     params = data.get("params")
     if not isinstance(params, dict) or not params:
         raise InputError(f"{where}: a [params] table of \"glob\" = \"scheme\" lines is required")
     for glob, text in params.items():
         if not isinstance(text, str):
-            raise InputError(f"{where}: [params] {glob!r} = {text!r}: the scheme must be a string")
-        expr = evaluate_call(text, spec.vars, what=f"{where}: [params] {glob!r}")
+            raise InputError(f"{where}: [params] {show(glob)} = {show(text)}: the scheme must be a string")
+        expr = evaluate_call(text, spec.vars, what=f"{where}: [params] {show(glob)}")
         try:
             scheme = resolve(expr)
         except InputError as e:
-            raise InputError(f"{where}: [params] {glob!r}: {e}") from None
+            raise InputError(f"{where}: [params] {show(glob)}: {e}") from None
         spec.rules.append(Rule(glob, text, expr, scheme))
     tied = data.get("tied") or {}
     if not isinstance(tied, dict):

@@ -8,6 +8,7 @@ import sys
 import click
 
 from initspec.audit.run import DEFAULT_ALPHA, DEFAULT_MAX_SEEDS
+from initspec.engine.guard import DEFAULT_TIMEOUT
 
 HELP = """Audit every parameter of a model built by TARGET.
 
@@ -20,7 +21,9 @@ TARGET is one of
                                 T5ForConditionalGeneration, any other type -> its AutoModel base
   timm:NAME[(kwargs)]           timm.create_model(NAME, pretrained=False) when timm imports
 
-Exit 0 conforms, 1 a failed group, a severe finding or a model that raised, 2 bad input.
+Exit 0 conforms, 1 a failed group, a severe finding or a model that raised, exited or hung,
+2 bad input.  The model runs in a child process (--no-isolate: in this one); a report written
+to - (standard output) is alone there, the table then goes to stderr.
 """
 
 
@@ -51,39 +54,55 @@ def _shape(text: str | None):
 @click.option("--markdown", default=None, help="write a Markdown report here")
 @click.option("--html", default=None, help="write a self-contained HTML report here")
 @click.option("-v", "--verbose", is_flag=True, help="list every group's members")
+@click.option("--timeout", type=float, default=DEFAULT_TIMEOUT, show_default=True,
+              help="seconds one call into the model's code may take (build, walk, release; 0: no limit)")
+@click.option("--isolate/--no-isolate", default=True, show_default=True,
+              help="run the model in a child process, so nothing it leaves behind decides the exit code")
 def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict: bool, seeds: int | None,
               max_seeds: int, seed: int, alpha: float, layout: str | None, convention: str | None,
               input_shape: str | None, json_path: str | None, junit: str | None, markdown: str | None,
-              html: str | None, verbose: bool) -> None:
-    from initspec.audit.run import audit, lock_expr
+              html: str | None, verbose: bool, timeout: float = DEFAULT_TIMEOUT, isolate: bool = True) -> None:
+    from initspec.audit.run import lock_expr
     from initspec.audit.spec import load_spec
     from initspec.audit.spec import write_spec as write_lock
     from initspec.audit.table import format_report
-    from initspec.audit.targets import BuildError
-    from initspec.errors import InputError
-    from initspec.reports.output import check_outputs, write_text
+    from initspec.engine.guard import UserCodeError
+    from initspec.engine.isolate import AfterResultError
+    from initspec.errors import InputError, clip, one_line
+    from initspec.reports.output import STDOUT, check_outputs, write_text
     from initspec.spec import validate
 
     if convention not in (None, "jax"):
-        raise InputError(f"--convention {convention!r}: the audit knows only jax (f(key) -> pytree)")
+        raise InputError(f"--convention {clip(convention)!r}: the audit knows only jax (f(key) -> pytree)")
     validate.probability(alpha, "--alpha")
-    check_outputs({"--json": json_path, "--junit": junit, "--markdown": markdown, "--html": html,
-                   "--write-spec": write_spec})
-    spec = load_spec(spec_path) if spec_path else None
+    validate.number(timeout, "--timeout", low=0.0, describe="non-negative")
+    if seeds is not None:
+        validate.integer(seeds, "--seeds", low=1, high=validate.MAX_SEEDS)
+    validate.integer(max_seeds, "--max-seeds", low=1, high=validate.MAX_SEEDS)
+    validate.seed(seed, "--seed", count=seeds or max_seeds)
+    outputs = {"--json": json_path, "--junit": junit, "--markdown": markdown, "--html": html,
+               "--write-spec": write_spec}
+    check_outputs(outputs)
+    echo = _echo(STDOUT in outputs.values())  # a report on stdout stands alone there
+    spec = load_spec(spec_path) if spec_path is not None else None
     if html:
         from initspec.reports import require_matplotlib
 
         require_matplotlib()
+    kwargs = {"spec": spec, "seeds": seeds, "max_seeds": max_seeds, "seed": seed, "alpha": alpha, "layout": layout,
+              "convention": convention, "input_shape": _shape(input_shape), "strict": strict}
     try:
-        rep = audit(target, spec=spec, seeds=seeds, max_seeds=max_seeds, seed=seed, alpha=alpha, layout=layout,
-                    convention=convention, input_shape=_shape(input_shape), strict=strict)
-    except BuildError as e:
-        click.echo(f"ERROR  {e}")
+        rep = _run(target, kwargs, timeout or None, isolate)
+    except AfterResultError as e:  # the report exists; what the model did after it fails the audit
+        rep = e.value
+        rep.error = str(e)
+    except UserCodeError as e:  # the model's code raised, exited or hung: a failed audit, one line
+        echo(f"ERROR  {one_line(str(e))}")
         if json_path:
             write_text(json_path, json.dumps({"target": target, "error": str(e), "results": [], "findings": [],
                                               "summary": {"errors": 1}}, indent=2) + "\n")
         sys.exit(1)
-    click.echo(format_report(rep, verbose))
+    echo(format_report(rep, verbose))
     if json_path:
         write_text(json_path, json.dumps(rep.to_dict(), indent=2, default=str) + "\n")
     if junit or markdown or html:
@@ -93,8 +112,32 @@ def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict
     if write_spec:
         lines = _lock_lines(rep, lock_expr)
         write_lock(write_spec, lines, rep.tied, f"initspec audit {target} (seeds {rep.seeds[0]}..{rep.seeds[-1]})")
-        click.echo(f"wrote {write_spec}: {len(lines)} lines")
+        echo(f"wrote {write_spec}: {len(lines)} lines")
     sys.exit(rep.exit_code)
+
+
+def _echo(to_stderr: bool):
+    return lambda text: click.echo(text, err=to_stderr)
+
+
+def _run(target: str, kwargs: dict, timeout: float | None, isolate: bool):
+    """The audit, in a child process (the default) or in this one, under the per-call time limit."""
+    from initspec.errors import clip
+
+    if isolate:
+        from initspec.engine.isolate import run_isolated
+
+        return run_isolated(_audit_child, target, kwargs, what=f"auditing {clip(target)}", timeout=timeout)
+    from initspec.engine.guard import time_limit
+
+    with time_limit(timeout, "--timeout"):
+        return _audit_child(target, kwargs)
+
+
+def _audit_child(target: str, kwargs: dict):
+    from initspec.audit.run import audit
+
+    return audit(target, **kwargs)
 
 
 def _lock_lines(rep, lock_expr) -> list[tuple[str, str]]:

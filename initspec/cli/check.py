@@ -64,6 +64,7 @@ def check(framework: str | None, only: str | None, seed: int, alpha: float, samp
     from initspec.spec import validate
 
     validate.number(draw_timeout, "--draw-timeout", low=0.0, describe="non-negative")
+    validate.seed(seed)
     if samples is not None:
         validate.integer(samples, "--samples", low=10, high=validate.MAX_ELEMENTS)
     if only is not None and not only.strip():

@@ -28,7 +28,10 @@ def identify_cmd(target: str, convention: str, layout: str, shapes: Sequence[str
     consistent with every shape, 1 when none is (or the initializer misbehaves)."""
     from initspec.reports.output import check_outputs, write_text
 
+    from initspec.spec import validate
+
     check_outputs({"--json": json_path})
+    validate.seed(seed)
     if top < 0:
         raise InputError(f"--top must be at least 0, got {top}")
     ident = identify(target, convention=convention, layout=layout, shapes=shapes or None, dtype=dtype,

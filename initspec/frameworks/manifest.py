@@ -83,16 +83,9 @@ def load_manifest(path: Path) -> Manifest:
     """Parse and validate a manifest; errors name the file, line and key."""
     import jsonschema
 
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"--manifest {str(path)!r}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"--manifest {str(path)!r}: is a directory; give the manifest's .toml file") from None
-    except UnicodeDecodeError as e:
-        raise InputError(f"--manifest {str(path)!r}: not UTF-8 text (byte {e.start}: {e.reason})") from None
-    except OSError as e:
-        raise InputError(f"--manifest {str(path)!r}: cannot be read: {e.strerror or e}") from None
+    from initspec.spec.validate import text_file
+
+    text = text_file(path, "--manifest")  # a regular file of bounded size: never a FIFO or /dev/zero
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

@@ -32,9 +32,15 @@ def clip(text: str, limit: int = ECHO_LIMIT) -> str:
 
 def one_line(text: str, limit: int = LINE_LIMIT) -> str:
     """A message as one line of at most ``limit`` characters: line breaks become ``; `` and an
-    over-long line keeps its start and its end (where the reason usually is)."""
+    over-long line keeps a third from its start (where) and the rest from its end (the reason)."""
     text = "; ".join(s.strip() for s in str(text).strip().splitlines() if s.strip())
     if len(text) <= limit:
         return text
-    head = limit * 2 // 3
+    head = limit // 3
     return f"{text[:head]} ... {text[-(limit - head - 5):]}"
+
+
+def clip_path(path: object, limit: int = 100) -> str:
+    """A file path for an error line: its last ``limit`` characters (the file's own name is there)."""
+    text = str(path)
+    return text if len(text) <= limit else "..." + text[-limit:]

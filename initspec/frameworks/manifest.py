@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from initspec._data import data_dir
-from initspec.errors import InputError
+from initspec.errors import InputError, clip, clip_path
 from initspec.spec.fans import Layout, get_layout, parse_shape
 
 
@@ -89,7 +89,7 @@ def load_manifest(path: Path) -> Manifest:
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise InputError(f"{path}: malformed TOML: {e}") from None
+        raise InputError(f"{clip_path(path)}: malformed TOML: {e}") from None
     schema = json.loads((data_dir("adapters") / "schema.json").read_text())
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(doc), key=lambda e: list(e.path))
     if errors:
@@ -101,18 +101,19 @@ def load_manifest(path: Path) -> Manifest:
         else:
             m = re.search(rf"^[ \t]*{re.escape(str(keys[0]))}\s*=", text, re.M) if keys else None
             line = text.count("\n", 0, m.start()) + 1 if m else 1
-        raise InputError(f"{path}:{line}: key {where}: {err.message}")
+        raise InputError(f"{clip_path(path)}:{line}: key {clip(where)}: {err.message}")
     framework = doc["framework"]
     seen: set[str] = set()
     entries = []
     for i, e in enumerate(doc["entry"]):
         if e["id"] in seen:
-            raise InputError(f"{path}:{_entry_line(text, i, 'id')}: key entry.{i}.id: duplicate id {e['id']!r}")
+            raise InputError(f"{clip_path(path)}:{_entry_line(text, i, 'id')}: key entry.{i}.id: duplicate id "
+                             f"{clip(e['id'])!r}")
         seen.add(e["id"])
         try:
             entries.append(_entry(e, doc, framework))
         except InputError as err:
-            raise InputError(f"{path}:{_entry_line(text, i, None)}: entry {e['id']!r}: {err}") from None
+            raise InputError(f"{clip_path(path)}:{_entry_line(text, i, None)}: entry {clip(e['id'])!r}: {err}") from None
     return Manifest(framework=framework, entries=entries, path=path, summary=doc.get("summary", ""))
 
 
@@ -139,8 +140,7 @@ def _entry(e: dict[str, Any], doc: dict[str, Any], framework: str) -> Entry:
         for i, c in enumerate(e["cases"]):
             if convention in CALL_ONLY and (c.get("args") or c.get("kwargs")):
                 raise InputError(f"cases[{i}] has args/kwargs, but the {convention} convention calls "
-                                 f"{CALL_ONLY[convention]} and nothing else: give the arguments in `call`, "
-                                 "one entry per set of arguments")
+                                 f"{CALL_ONLY[convention]} and nothing else: give them in `call`")
         cases = [Case(shape=parse_shape(c["shape"]), args=tuple(c.get("args", ())), kwargs=c.get("kwargs", {}),
                       fan_in=c.get("fan_in"), fan_out=c.get("fan_out"), param=c.get("param", e.get("param")))
                  for c in e["cases"]]

@@ -55,7 +55,7 @@ def refuse_seed(target: Target, convention: str, what: str = "--target") -> None
     """InputError when a ``seed=`` in the target's arguments would be overridden by the draw's seed."""
     if convention in SEEDED_CONVENTIONS and "seed" in target.kwargs:
         raise InputError(f"{what} {show(target.text)}: initspec seeds each draw; remove seed= "
-                         f"(the {convention} convention passes seed=<the draw's seed>, which would override it)")
+                         f"(the {convention} convention passes its own)")
 
 
 @dataclass(frozen=True)

@@ -127,10 +127,12 @@ def truncation(lower: float, upper: float, *, where: str = "", unit: str = "std"
     # the mass from whichever tail is nearer: sf/cdf keep their precision there
     n = stats.norm
     mass = (n.sf(lower) - n.sf(upper)) if lower > 0 else (n.cdf(upper) - n.cdf(lower))
-    if upper - lower < MIN_TRUNCATED_WIDTH or not mass >= MIN_TRUNCATED_MASS:
-        raise InputError(f"{prefix}the truncation interval [{lower:g}, {upper:g}] ({unit} units) holds "
-                         f"{mass:.3g} of the normal's mass; it must hold at least {MIN_TRUNCATED_MASS:g} "
-                         f"(within about 6 std of the mean) and be at least {MIN_TRUNCATED_WIDTH:g} wide")
+    if upper - lower < MIN_TRUNCATED_WIDTH:
+        raise InputError(f"{prefix}the truncation [{lower:g}, {upper:g}] ({unit} units) is {upper - lower:.3g} wide; "
+                         f"it must be at least {MIN_TRUNCATED_WIDTH:g} wide")
+    if not mass >= MIN_TRUNCATED_MASS:  # beyond about 6 std from the mean
+        raise InputError(f"{prefix}the truncation [{lower:g}, {upper:g}] ({unit} units) holds {mass:.3g} of the "
+                         f"normal; it must hold at least {MIN_TRUNCATED_MASS:g}")
 
 
 #: the largest run seed: every framework takes seeds in [0, 2^32 - 1] (Keras's set_random_seed and

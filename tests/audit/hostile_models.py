@@ -27,6 +27,26 @@ def exits_5(*_: object) -> None:
     sys.exit(5)
 
 
+def blocks_alarm(*_: object) -> None:
+    """Stands for C code that never returns to Python: SIGALRM blocked, the in-process alarm never
+    fires, only the parent's watchdog can end the call."""
+    import signal
+
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM])
+    time.sleep(3600)
+
+
+def leaves_a_process(pid_file: str) -> None:
+    """Starts a process of its own (its pid written to ``pid_file``), then exits: nothing it
+    started may outlive the audit."""
+    import subprocess
+
+    p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
+    with open(pid_file, "w") as f:
+        f.write(str(p.pid))
+    sys.exit(5)
+
+
 def _torch_linear():
     from torch import nn
 

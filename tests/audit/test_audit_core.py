@@ -104,17 +104,17 @@ def _one_line_exit_2(run_cli, *args):
 
 
 # a callable that returns no model (the standard library is refused as a target: issue 25)
-NOT_A_MODEL = "tests.audit.pytree_factories:pick(0)"
+NOT_A_MODEL = "pytree_factories:pick(0)"
 
 
 @pytest.mark.parametrize("args, message", [
     (["nosuchmodule_xyz:Model"], "module 'nosuchmodule_xyz' not found"),
-    (["tests.audit.pytree_factories:NoSuchThing"], "has no attribute"),
+    (["pytree_factories:NoSuchThing"], "has no attribute"),
     ([NOT_A_MODEL], "not a torch, Keras, Flax or JAX model"),
     (["collections:OrderedDict"], "is in Python's standard library"),
     (["justaword"], "expected MODULE:ATTR"),
-    (["tests.audit.pytree_factories:pick(", ], "not of the form"),
-    (["tests.audit.pytree_factories:pick(x.y)"], "is not a literal"),
+    (["pytree_factories:pick(", ], "not of the form"),
+    (["pytree_factories:pick(x.y)"], "is not a literal"),
     ([NOT_A_MODEL, "--seeds", "0"], "--seeds must be an integer in [1, 10000]"),
     ([NOT_A_MODEL, "--layout", "weird"], "unknown layout"),
     ([NOT_A_MODEL, "--input-shape", "1,x"], "bad shape"),
@@ -141,9 +141,9 @@ def test_missing_model_libraries_are_one_line(run_cli, monkeypatch):
 
 def test_a_raising_factory_is_exit_1_with_the_error(run_cli):
     # add() without its arguments raises TypeError inside the "model's" constructor
-    code, out, err = run_cli("audit", "tests.audit.pytree_factories:add()")
+    code, out, err = run_cli("audit", "pytree_factories:add()")
     assert code == 1 and "Traceback" not in out + err
-    assert "building tests.audit.pytree_factories:add() raised TypeError" in out
+    assert "building pytree_factories:add() raised TypeError" in out
 
 
 def test_audit_imports_no_framework(python, tmp_path):

@@ -69,7 +69,8 @@ def parse_spec(data: dict[str, Any], where: str = "spec") -> AuditSpec:
     """An AuditSpec from parsed TOML."""
     unknown = set(data) - {"vars", "params", "tied"}
     if unknown:
-        raise InputError(f"{where}: unknown table(s) {', '.join(sorted(unknown))} (expected [vars], [params], [tied])")
+        raise InputError(f"{where}: unknown table(s) {', '.join(show(u) for u in sorted(unknown))} "
+                         "(expected [vars], [params], [tied])")
     spec = AuditSpec(where)
     for table in ("vars", "params", "tied"):  # `vars = 3` is a key, not a table
         if table in data and not isinstance(data[table], dict):
@@ -95,7 +96,7 @@ def parse_spec(data: dict[str, Any], where: str = "spec") -> AuditSpec:
         raise InputError(f"{where}: [tied] must be a table of name = [\"glob\", \"glob\", ...]")
     for name, globs in tied.items():
         if not isinstance(globs, list) or len(globs) < 2 or not all(isinstance(g, str) for g in globs):
-            raise InputError(f"{where}: [tied] {name} must list at least two path globs")
+            raise InputError(f"{where}: [tied] {show(name)} must list at least two path globs")
         spec.tied.append(globs)
     return spec
 

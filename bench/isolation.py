@@ -67,7 +67,7 @@ def run(args: list[str]) -> dict:
         peak = max(peak, _rss_mib(_tree(proc.pid)))
         time.sleep(0.02)
     wall = time.perf_counter() - t0
-    out, err = proc.communicate()
+    _, err = proc.communicate()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode not in (0, 1):
         raise SystemExit(f"audit {' '.join(args)} failed ({proc.returncode}): {err.decode()[-2000:]}")

@@ -540,7 +540,7 @@ def test_torch_model_side_effects_are_reported(run_cli, hostile, name, message):
     pytest.importorskip("torch")
     code, out, err = run_cli("audit", f"hostile_models:{name}")
     assert code == 1, out + err
-    assert message in [x for x in out.splitlines() if x.startswith("ERROR")][0]
+    assert message in next(x for x in out.splitlines() if x.startswith("ERROR"))
     assert "Traceback" not in err
 
 
@@ -693,8 +693,10 @@ def test_framework_log_lines_are_filtered(tmp_path):
     code = ("import os, sys\n"
             "from initspec.engine.logs import quiet_framework_logs\n"
             "with quiet_framework_logs():\n"
-            "    os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n')\n"
-            "    os.write(2, b'I0000 00:00:1796520478.713145    9585 port.cc:153] oneDNN custom operations are on.\\n')\n"
+            "    os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called are written'\n"
+            "             b' to STDERR\\n')\n"
+            "    os.write(2, b'I0000 00:00:1796520478.713145    9585 port.cc:153] oneDNN custom operations'\n"
+            "             b' are on.\\n')\n"
             "    os.write(2, b'kept one\\nE0000 00:00:1.5  12 cuda_dnn.cc:8] Unable to register\\n')\n"
             "    os.write(2, b'I0000 partial')\n"
             "    os.write(2, b' at the start of a line is a user line\\n')\n"
@@ -828,3 +830,16 @@ def test_call_user_reports_an_exiting_destructor():
     box = [Bad()]
     with pytest.raises(UserCodeError, match=r"^releasing: a __del__ called os._exit\(3\)$"):
         call_user(box.clear, what="releasing")
+
+
+def test_a_broken_matplotlib_is_one_line(run_cli, monkeypatch, tmp_path):
+    """A matplotlib whose import raises something other than ImportError: exit 2, one line, before the run."""
+    broken = tmp_path / "matplotlib"
+    broken.mkdir()
+    (broken / "__init__.py").write_text("raise RuntimeError('broken install\\nsecond line')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "matplotlib", raising=False)
+    code, _, err = run_cli("check", *GOOD, "--html", str(tmp_path / "r.html"))
+    assert code == 2
+    assert _line(err, "err") == ("initspec: error: --html needs matplotlib, which fails to import: "
+                                 "RuntimeError: broken install")

@@ -87,6 +87,10 @@ def release(walker: Any, box: list[Any], text: str) -> None:
     call_user(drop, what=f"releasing {clip(text)}", error=BuildError)
 
 
+def _walk(walker: Any, model: Any) -> list[Param]:
+    return list(walker.walk(model))
+
+
 def _read(p: Param) -> np.ndarray:
     """A parameter's values (a tensor subclass's conversion is the model's code: under the guard)."""
     return call_user(lambda: np.asarray(p.values()), what=f"reading {clip(p.path)}")
@@ -209,7 +213,7 @@ def draw(builder: Builder, groups: dict[tuple, Group], plan: Callable[[list[Para
         timing["build"] += time.perf_counter() - tb
         tw = time.perf_counter()
         # a model whose parameters cannot be listed fails its audit (named_modules is the model's code)
-        params = call_user(lambda: list(builder.walker.walk(model)), what=f"walking {clip(builder.target.text)}",
+        params = call_user(_walk, builder.walker, model, what=f"walking {clip(builder.target.text)}",
                            error=BuildError)
         if i == 0:
             first_paths = {p.path for p in params}

@@ -27,7 +27,6 @@ def identify_cmd(target: str, convention: str, layout: str, shapes: Sequence[str
     """Which scheme does an unknown initializer implement?  Exit 0 when the best candidate is
     consistent with every shape, 1 when none is (or the initializer misbehaves)."""
     from initspec.reports.output import check_outputs, write_text
-
     from initspec.spec import validate
 
     check_outputs({"--json": json_path})

@@ -18,7 +18,8 @@ from contextlib import contextmanager
 
 _NOISE = re.compile(rb"^(?:[IWE]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] |"
                     rb"WARNING: All log messages before absl::InitializeLog\(\) is called|"
-                    rb"To enable the following instructions: .* rebuild TensorFlow with)")  # cpu_feature_guard's 2nd line
+                    # the second line of TensorFlow's cpu_feature_guard message
+                    rb"To enable the following instructions: .* rebuild TensorFlow with)")
 _HOLD = 100  # bytes of a partial line held back while it may still turn out to be noise
 
 

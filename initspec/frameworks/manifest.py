@@ -113,7 +113,8 @@ def load_manifest(path: Path) -> Manifest:
         try:
             entries.append(_entry(e, doc, framework))
         except InputError as err:
-            raise InputError(f"{clip_path(path)}:{_entry_line(text, i, None)}: entry {clip(e['id'])!r}: {err}") from None
+            line = _entry_line(text, i, None)
+            raise InputError(f"{clip_path(path)}:{line}: entry {clip(e['id'])!r}: {err}") from None
     return Manifest(framework=framework, entries=entries, path=path, summary=doc.get("summary", ""))
 
 

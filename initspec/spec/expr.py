@@ -16,7 +16,6 @@ from typing import Any
 
 from initspec.errors import InputError
 
-
 #: characters of one expression (a scheme, a target, a spec row): real ones have tens
 MAX_CHARS = 4096
 #: levels of nesting of its syntax tree (``normal(std=0.02 / sqrt(2 * n))`` has 6)

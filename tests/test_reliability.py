@@ -843,3 +843,14 @@ def test_a_broken_matplotlib_is_one_line(run_cli, monkeypatch, tmp_path):
     assert code == 2
     assert _line(err, "err") == ("initspec: error: --html needs matplotlib, which fails to import: "
                                  "RuntimeError: broken install")
+
+
+def test_torch_audit_progress_reaches_the_terminal_from_the_child(monkeypatch):
+    """The isolated audit's instances drive the parent's bar (the child has no terminal)."""
+    pytest.importorskip("torch")
+    import test_progress as tp
+
+    env = tp._env
+    monkeypatch.setattr(tp, "_env", lambda d: {**env(d), "PYTHONPATH": os.pathsep.join([str(ROOT), str(AUDIT)])})
+    code, out = tp._under_pty(["audit", "hostile_models:two_linears", "--seeds", "3"])
+    assert code == 0 and tp.BAR in out and "instances" in out

@@ -8,6 +8,7 @@ import sys
 import click
 
 from initspec.audit.run import DEFAULT_ALPHA, DEFAULT_MAX_SEEDS
+from initspec.cli.common import no_progress_option
 from initspec.engine.guard import DEFAULT_TIMEOUT
 
 HELP = """Audit every parameter of a model built by TARGET.
@@ -54,6 +55,7 @@ def _shape(text: str | None):
 @click.option("--markdown", default=None, help="write a Markdown report here")
 @click.option("--html", default=None, help="write a self-contained HTML report here")
 @click.option("-v", "--verbose", is_flag=True, help="list every group's members")
+@no_progress_option
 @click.option("--timeout", type=float, default=DEFAULT_TIMEOUT, show_default=True,
               help="seconds one call into the model's code may take (build, walk, release; 0: no limit)")
 @click.option("--isolate/--no-isolate", default=True, show_default=True,
@@ -61,7 +63,8 @@ def _shape(text: str | None):
 def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict: bool, seeds: int | None,
               max_seeds: int, seed: int, alpha: float, layout: str | None, convention: str | None,
               input_shape: str | None, json_path: str | None, junit: str | None, markdown: str | None,
-              html: str | None, verbose: bool, timeout: float = DEFAULT_TIMEOUT, isolate: bool = True) -> None:
+              html: str | None, verbose: bool, no_progress: bool = False, timeout: float = DEFAULT_TIMEOUT,
+              isolate: bool = True) -> None:
     from initspec.audit.run import lock_expr
     from initspec.audit.spec import load_spec
     from initspec.audit.spec import write_spec as write_lock
@@ -89,10 +92,13 @@ def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict
         from initspec.reports import require_matplotlib
 
         require_matplotlib()
+    from initspec.reports.progress import progress_bar
+
     kwargs = {"spec": spec, "seeds": seeds, "max_seeds": max_seeds, "seed": seed, "alpha": alpha, "layout": layout,
               "convention": convention, "input_shape": _shape(input_shape), "strict": strict}
     try:
-        rep = _run(target, kwargs, timeout or None, isolate)
+        with progress_bar(f"audit {target}"[:40], unit="instances", enabled=not no_progress) as progress:
+            rep = _run(target, kwargs, timeout or None, isolate, progress)
     except AfterResultError as e:  # the report exists; what the model did after it fails the audit
         rep = e.value
         rep.error = str(e)
@@ -120,24 +126,26 @@ def _echo(to_stderr: bool):
     return lambda text: click.echo(text, err=to_stderr)
 
 
-def _run(target: str, kwargs: dict, timeout: float | None, isolate: bool):
-    """The audit, in a child process (the default) or in this one, under the per-call time limit."""
+def _run(target: str, kwargs: dict, timeout: float | None, isolate: bool, progress=None):
+    """The audit, in a child process (the default) or in this one, under the per-call time limit;
+    ``progress`` (the bar's update, in this process) hears of each instance either way."""
     from initspec.errors import clip
 
     if isolate:
         from initspec.engine.isolate import run_isolated
 
-        return run_isolated(_audit_child, target, kwargs, what=f"auditing {clip(target)}", timeout=timeout)
+        return run_isolated(_audit_child, target, kwargs, what=f"auditing {clip(target)}", timeout=timeout,
+                            progress=progress)
     from initspec.engine.guard import time_limit
 
     with time_limit(timeout, "--timeout"):
-        return _audit_child(target, kwargs)
+        return _audit_child(target, kwargs, progress=progress)
 
 
-def _audit_child(target: str, kwargs: dict):
+def _audit_child(target: str, kwargs: dict, progress=None):
     from initspec.audit.run import audit
 
-    return audit(target, **kwargs)
+    return audit(target, **kwargs, progress=progress)
 
 
 def _lock_lines(rep, lock_expr) -> list[tuple[str, str]]:

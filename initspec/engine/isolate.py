@@ -88,8 +88,10 @@ _BOOT = ("import sys, os\n"
 
 
 def run_isolated(fn: Callable[..., Any], *args: Any, what: str, timeout: float | None = None,
-                 option: str = "--timeout") -> Any:
+                 option: str = "--timeout", progress: Callable[..., None] | None = None) -> Any:
     """``fn(*args)`` in a child process (``fn`` and ``args`` picklable, ``fn`` importable by name).
+    With ``progress``, ``fn(*args, progress=update)``: each ``update(...)`` in the child calls
+    ``progress(...)`` here (a progress bar on the parent's terminal).
 
     Returns its value or raises what it raised (InputError stays bad input).  Raises
     :class:`UserCodeError` naming what ended or hung the child (``what`` names the work), and
@@ -109,8 +111,8 @@ def run_isolated(fn: Callable[..., Any], *args: Any, what: str, timeout: float |
     send, recv = Connection(to_child_w), Connection(from_child_r)
     try:
         send.send(list(sys.path))
-        send.send((fn, args, timeout, option))
-        return _watch(proc, recv, what)
+        send.send((fn, args, timeout, option, progress is not None))
+        return _watch(proc, recv, what, progress)
     finally:
         _kill_group(proc)
         send.close()
@@ -122,7 +124,7 @@ def run_isolated(fn: Callable[..., Any], *args: Any, what: str, timeout: float |
 _NOTHING = object()
 
 
-def _watch(proc: subprocess.Popen, conn: Connection, what: str) -> Any:
+def _watch(proc: subprocess.Popen, conn: Connection, what: str, progress: Callable[..., None] | None) -> Any:
     call: tuple[str, float | None, float] | None = None   # (what, seconds, started) of the current call
     last = ""
     value: Any = _NOTHING
@@ -155,6 +157,8 @@ def _watch(proc: subprocess.Popen, conn: Connection, what: str) -> Any:
             call = (msg[1], msg[2], time.monotonic())
         elif kind == "end":
             last, call = call[0] if call else last, None
+        elif kind == "progress" and progress is not None:
+            progress(*msg[1:])
         elif kind == "result":
             value = msg[1]
         elif kind == "raise":
@@ -218,10 +222,11 @@ def _child(conn: Connection, out: Connection) -> None:
         default_hook(a)
 
     threading.excepthook = thread_died
-    fn, args, timeout, option = conn.recv()
+    fn, args, timeout, option, progress = conn.recv()
+    extra = {"progress": lambda *a: send(("progress", *a))} if progress else {}
     try:
         with guard.time_limit(timeout, option):
-            msg: tuple = ("result", fn(*args))
+            msg: tuple = ("result", fn(*args, **extra))
     except BaseException as e:  # noqa: BLE001 - every outcome goes to the parent
         msg = ("raise", e)
     try:

@@ -86,6 +86,25 @@ def _forward(r: int, out: int) -> None:
     os.close(r)
 
 
+def _channel() -> tuple[int, int]:
+    """(read end, write end) for descriptor 2: a pipe, or a pseudo-terminal of the same size when
+    stderr is a terminal (a progress bar draws only on a terminal; bytes pass unchanged)."""
+    if not os.isatty(2):
+        return os.pipe()
+    import fcntl
+    import termios
+
+    master, slave = os.openpty()
+    try:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, fcntl.ioctl(2, termios.TIOCGWINSZ, b"\0" * 8))
+        attrs = termios.tcgetattr(slave)
+        attrs[1] &= ~termios.OPOST  # no output processing: "\n" stays "\n"
+        termios.tcsetattr(slave, termios.TCSANOW, attrs)
+    except OSError:
+        pass
+    return master, slave
+
+
 @contextmanager
 def quiet_framework_logs() -> Iterator[None]:
     """Within the block, file descriptor 2 passes through the filter (a reader thread)."""
@@ -95,7 +114,7 @@ def quiet_framework_logs() -> Iterator[None]:
     try:
         sys.stderr.flush()
         saved = os.dup(2)
-        r, w = os.pipe()
+        r, w = _channel()
     except OSError:  # no descriptor 2: nothing to filter
         yield
         return

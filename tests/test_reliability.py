@@ -854,3 +854,21 @@ def test_torch_audit_progress_reaches_the_terminal_from_the_child(monkeypatch):
     monkeypatch.setattr(tp, "_env", lambda d: {**env(d), "PYTHONPATH": os.pathsep.join([str(ROOT), str(AUDIT)])})
     code, out = tp._under_pty(["audit", "hostile_models:two_linears", "--seeds", "3"])
     assert code == 0 and tp.BAR in out and "instances" in out
+
+
+def test_run_isolated_directly(hostile):
+    """The child-process machinery on plain functions (what any evidence source can reuse)."""
+    import hostile_models as hm
+
+    from initspec.engine.guard import UserCodeError
+    from initspec.engine.isolate import AfterResultError, run_isolated
+
+    assert run_isolated(hm.answer, what="x") == 42
+    with pytest.raises(AfterResultError, match=r"^x: an atexit handler the model registered called os._exit\(9\)$") \
+            as e:
+        run_isolated(hm.answer_then_atexit_exit, what="x")
+    assert e.value.value == 42  # the result stands beside what the code did after it
+    with pytest.raises(UserCodeError, match=r"^x: a thread the model started \(quitter\) called os._exit\(7\)$"):
+        run_isolated(hm.thread_exits_during, what="x")
+    with pytest.raises(InputError, match="a bad input found in the child"):
+        run_isolated(hm.bad_input, what="x")

@@ -22,7 +22,6 @@ or TF, which can deadlock) while the parent, which imports no framework, decides
 from __future__ import annotations
 
 import os
-import pickle
 import signal
 import subprocess
 import sys
@@ -44,6 +43,7 @@ GRACE = 5.0
 POLL = 1.0
 #: seconds the child may take after its result (its atexit handlers) before it is ended
 AFTER = 30.0
+
 
 class AfterResultError(UserCodeError):
     """The child delivered its result, then the code it ran misbehaved (``value`` is the result)."""
@@ -110,8 +110,11 @@ def run_isolated(fn: Callable[..., Any], *args: Any, what: str, timeout: float |
     os.close(from_child_w)
     send, recv = Connection(to_child_w), Connection(from_child_r)
     try:
-        send.send(list(sys.path))
-        send.send((fn, args, timeout, option, progress is not None))
+        try:
+            send.send(list(sys.path))
+            send.send((fn, args, timeout, option, progress is not None))
+        except OSError:  # the child is gone already: _watch says how it ended
+            pass
         return _watch(proc, recv, what, progress)
     finally:
         _kill_group(proc)
@@ -130,11 +133,12 @@ def _watch(proc: subprocess.Popen, conn: Connection, what: str, progress: Callab
     value: Any = _NOTHING
     after = died = ""
     done = False
+    ends = 0.0  # when the child must have ended, once it delivered its result
     while True:
         if call is not None and call[1]:
             left = call[2] + call[1] + min(max(GRACE, 0.25 * call[1]), 60.0) - time.monotonic()
         elif value is not _NOTHING:
-            left = AFTER
+            left = ends - time.monotonic()
         else:
             left = None
         # at most a second at a time: a grandchild holding the pipe open would hide the child's end
@@ -152,6 +156,9 @@ def _watch(proc: subprocess.Popen, conn: Connection, what: str, progress: Callab
             msg = conn.recv()
         except (EOFError, OSError):
             break
+        except Exception as e:  # noqa: BLE001 - a message this process cannot unpickle
+            raise UserCodeError(one_line(f"{what}: the child's message could not be read "
+                                         f"({type(e).__name__}: {e})")) from None
         kind = msg[0]
         if kind == "begin":
             call = (msg[1], msg[2], time.monotonic())
@@ -160,7 +167,7 @@ def _watch(proc: subprocess.Popen, conn: Connection, what: str, progress: Callab
         elif kind == "progress" and progress is not None:
             progress(*msg[1:])
         elif kind == "result":
-            value = msg[1]
+            value, ends = msg[1], time.monotonic() + AFTER
         elif kind == "raise":
             raise msg[1]
         elif kind == "died":
@@ -267,12 +274,3 @@ def _exit_handlers() -> str:
     if hidden:
         return f"an atexit handler the model registered {describe(hidden[0])}"
     return ""
-
-
-def picklable(obj: Any) -> bool:
-    """Whether ``obj`` survives the trip to the child (a target given as a lambda does not)."""
-    try:
-        pickle.dumps(obj)
-    except Exception:  # noqa: BLE001 - any failure means no
-        return False
-    return True

@@ -129,3 +129,25 @@ def truly_tied():
     m = nn.Module()
     m.a, m.b = fc, fc
     return m
+
+
+# --- plain functions for run_isolated itself (no framework) -----------------------------------
+
+def answer() -> int:
+    return 42
+
+
+def answer_then_atexit_exit() -> int:
+    atexit.register(lambda: os._exit(9))  # looked up at exit: the guard's stand-in raises
+    return 42
+
+
+def thread_exits_during(delay: float = 0.2) -> None:
+    threading.Thread(target=lambda: (time.sleep(delay), os._exit(7)), name="quitter", daemon=True).start()
+    time.sleep(30)
+
+
+def bad_input() -> None:
+    from initspec.errors import InputError
+
+    raise InputError("a bad input found in the child")

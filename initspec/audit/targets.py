@@ -95,6 +95,22 @@ def _timm(text: str, rest: str) -> AuditTarget:
     return AuditTarget(text, factory, "timm", "torch")
 
 
+def check_syntax(text: str) -> None:
+    """The target's form, importing nothing (InputError when malformed): the CLI refuses a bad
+    target before it starts the audit's child process."""
+    prefix, sep, rest = text.strip().partition(":")
+    if sep and prefix in ("hf", "timm"):
+        parse_call(rest, what="target")
+    elif sep:
+        try:
+            parse_target(text.strip())
+        except InputError as e:  # the audit's target is an argument, not --target
+            raise InputError(str(e).replace("--target ", "target ", 1)) from None
+    else:
+        raise InputError(f"target {clip(text)!r}: expected MODULE:ATTR[(literal args)], hf:MODEL_TYPE[(overrides)] "
+                         "or timm:NAME")
+
+
 def parse_audit_target(text: str, convention: str | None = None) -> AuditTarget:
     """Parse and load a target (InputError when it is malformed, missing or not callable)."""
     text = text.strip()

@@ -69,6 +69,7 @@ def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict
     from initspec.audit.spec import load_spec
     from initspec.audit.spec import write_spec as write_lock
     from initspec.audit.table import format_report
+    from initspec.audit.targets import check_syntax
     from initspec.engine.guard import UserCodeError
     from initspec.engine.isolate import AfterResultError
     from initspec.errors import InputError, clip, one_line
@@ -86,6 +87,7 @@ def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict
     outputs = {"--json": json_path, "--junit": junit, "--markdown": markdown, "--html": html,
                "--write-spec": write_spec}
     check_outputs(outputs)
+    check_syntax(target)  # a malformed target is refused here, before a child process starts
     echo = _echo(STDOUT in outputs.values())  # a report on stdout stands alone there
     spec = load_spec(spec_path) if spec_path is not None else None
     if html:

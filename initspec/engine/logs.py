@@ -49,10 +49,20 @@ def replay(path: str) -> None:
         sys.stderr.flush()
 
 
-def _forward(r: int, out: int) -> None:
+def _forward(r: int, out: int, stop: threading.Event) -> None:
+    """Copy ``r`` to ``out`` without the noise, until end of file -- or, once ``stop`` is set, until
+    nothing more arrives for a moment (a process the run started, such as multiprocessing's
+    resource tracker, may hold the write end for as long as it lives)."""
+    import select
+
     buf, state = b"", ""  # state: "pass" (this line is being forwarded), "drop", or "" (undecided)
     while True:
         try:
+            readable, _, _ = select.select([r], [], [], 0.05)
+            if not readable:
+                if stop.is_set():
+                    break
+                continue
             data = os.read(r, 65536)
         except OSError:
             break
@@ -120,7 +130,8 @@ def quiet_framework_logs() -> Iterator[None]:
         return
     os.dup2(w, 2)
     os.close(w)
-    reader = threading.Thread(target=_forward, args=(r, saved), name="initspec-stderr", daemon=True)
+    stop = threading.Event()
+    reader = threading.Thread(target=_forward, args=(r, saved, stop), name="initspec-stderr", daemon=True)
     reader.start()
     try:
         yield
@@ -129,7 +140,8 @@ def quiet_framework_logs() -> Iterator[None]:
             sys.stderr.flush()
         except (OSError, ValueError):
             pass
-        os.dup2(saved, 2)  # the pipe's last write end closes: the reader drains it and ends
+        os.dup2(saved, 2)  # this process's write end closes: the reader drains the pipe and ends
+        stop.set()
         reader.join(5.0)
-        if not reader.is_alive():  # else a process the run started still holds the pipe: leave it
+        if not reader.is_alive():
             os.close(saved)

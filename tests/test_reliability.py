@@ -872,3 +872,11 @@ def test_run_isolated_directly(hostile):
         run_isolated(hm.thread_exits_during, what="x")
     with pytest.raises(InputError, match="a bad input found in the child"):
         run_isolated(hm.bad_input, what="x")
+
+
+def test_a_huge_framework_name_is_one_line(run_cli):
+    """`check <100 kB name>` built a path from it (OSError: File name too long, a traceback)."""
+    code, _, err = run_cli("check", "x" * 100_000)
+    assert code == 2 and "no manifest for framework 'xxx" in _line(err, "err")
+    code, _, err = run_cli("check", "../adapters/numpy")
+    assert code == 2 and "no manifest for framework '../adapters/numpy'" in _line(err, "err")

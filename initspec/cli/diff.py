@@ -69,6 +69,9 @@ def diff(a: str, b: str, shape: str | None, dtype: str, n: int, seed: int, alpha
     validate.probability(alpha, "--alpha")
     validate.integer(n, "--samples", low=1000, high=MAX_SAMPLES)
     validate.seed(seed)
+    from initspec.spec.reference import np_dtype
+
+    np_dtype(dtype)  # before it is handed to the two sampling processes
     to_stderr = "-" in (json_path, junit, markdown)  # a report on stdout stands alone there
     result = run_diff(a, b, shape=parse_shape(shape) if shape else None, dtype=dtype, n=n, seed=seed, alpha=alpha)
     sa, sb = result["side_a"], result["side_b"]

@@ -172,6 +172,8 @@ def text_file(path: Any, option: str, *, max_bytes: int = MAX_FILE_BYTES) -> str
         raise InputError(f"{where}: no such file") from None
     except OSError as e:
         raise InputError(f"{where}: cannot be read: {e.strerror or e}") from None
+    except ValueError as e:  # a NUL byte in the path
+        raise InputError(f"{where}: {e}") from None
     if st.S_ISDIR(info.st_mode):
         raise InputError(f"{where}: is a directory; give a file")
     if not st.S_ISREG(info.st_mode):

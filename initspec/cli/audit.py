@@ -25,6 +25,11 @@ TARGET is one of
 Exit 0 conforms, 1 a failed group, a severe finding or a model that raised, exited or hung,
 2 bad input.  The model runs in a child process (--no-isolate: in this one); a report written
 to - (standard output) is alone there, the table then goes to stderr.
+
+\b
+--world-size N audits the model initialized across N ranks (torch.distributed; FSDP2, tensor
+parallel, your own parallelize function) or N devices (JAX: jit with out_shardings); see
+docs/guides/sharded.md.
 """
 
 
@@ -40,6 +45,10 @@ def _shape(text: str | None):
 @click.argument("target")
 @click.option("--spec", "spec_path", type=str, default=None,
               help="a TOML spec: [vars], ordered [params] globs, [tied]")
+@click.option("--reference", "reference", default=None,
+              help="hold the model to a reference implementation's declared init, per role: NAME[:PORT] "
+                   "(gpt2, bert, t5, vit, ...; PORT hf, timm, keras_hub, torchtitan, nanogpt)")
+@click.option("--var", "var", multiple=True, help="a number a reference's laws use, NAME=VALUE (repeatable)")
 @click.option("--write-spec", "write_spec", type=str, default=None,
               help="write what was identified as a spec (a lockfile)")
 @click.option("--strict", is_flag=True, help="parameters no [params] glob matches fail the audit")
@@ -55,18 +64,33 @@ def _shape(text: str | None):
 @click.option("--markdown", default=None, help="write a Markdown report here")
 @click.option("--html", default=None, help="write a self-contained HTML report here")
 @click.option("-v", "--verbose", is_flag=True, help="list every group's members")
+@click.option("--world-size", type=int, default=None,
+              help="audit the model initialized across N ranks (torch) or N devices (JAX)")
+@click.option("--parallelize", default=None,
+              help="fsdp (default) | tp | tp+fsdp | MODULE:ATTR, a function (model, mesh) -> model")
+@click.option("--mesh", default=None, help="the device mesh: N, or DPxTP for 2-D (default: --world-size)")
+@click.option("--init", "init_method", default=None,
+              help="the model's init method called after to_empty (default: init_weights, else reset_parameters)")
+@click.option("--init-before-shard", is_flag=True, help="build and initialize whole on every rank, then shard")
+@click.option("--compare-unsharded", is_flag=True,
+              help="also initialize the model unsharded in this process: the laws must agree")
+@click.option("--rank-timeout", type=float, default=None,
+              help="seconds a rank may go without progress before the run ends "
+                   "[default: 300; starting a rank may take 120]")
 @no_progress_option
 @click.option("--timeout", type=float, default=DEFAULT_TIMEOUT, show_default=True,
               help="seconds one call into the model's code may take (build, walk, release; 0: no limit)")
 @click.option("--isolate/--no-isolate", default=True, show_default=True,
               help="run the model in a child process, so nothing it leaves behind decides the exit code")
-def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict: bool, seeds: int | None,
+def audit_cmd(target: str, spec_path: str | None, reference: str | None, var: tuple[str, ...],
+              write_spec: str | None, strict: bool, seeds: int | None,
               max_seeds: int, seed: int, alpha: float, layout: str | None, convention: str | None,
               input_shape: str | None, json_path: str | None, junit: str | None, markdown: str | None,
-              html: str | None, verbose: bool, no_progress: bool = False, timeout: float = DEFAULT_TIMEOUT,
+              html: str | None, verbose: bool, world_size: int | None, parallelize: str | None, mesh: str | None,
+              init_method: str | None, init_before_shard: bool, compare_unsharded: bool,
+              rank_timeout: float | None, no_progress: bool = False, timeout: float = DEFAULT_TIMEOUT,
               isolate: bool = True) -> None:
-    from initspec.audit.run import lock_expr
-    from initspec.audit.spec import load_spec
+    from initspec.audit.spec import load_spec, lock_lines
     from initspec.audit.spec import write_spec as write_lock
     from initspec.audit.table import format_report
     from initspec.audit.targets import check_syntax
@@ -88,44 +112,68 @@ def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict
                "--write-spec": write_spec}
     check_outputs(outputs)
     check_syntax(target)  # a malformed target is refused here, before a child process starts
-    echo = _echo(STDOUT in outputs.values())  # a report on stdout stands alone there
+    # a report written to standard output keeps it to itself: the table goes to stderr
+    to_stdout = STDOUT in outputs.values()
+    if spec_path is not None and reference:
+        raise InputError("--spec and --reference are two specs: give one")
     spec = load_spec(spec_path) if spec_path is not None else None
+    ref = None
+    if reference:
+        ref, port, spec = _reference(reference, var, target)
     if html:
         from initspec.reports import require_matplotlib
 
         require_matplotlib()
-    from initspec.reports.progress import progress_bar
-
-    kwargs = {"spec": spec, "seeds": seeds, "max_seeds": max_seeds, "seed": seed, "alpha": alpha, "layout": layout,
-              "convention": convention, "input_shape": _shape(input_shape), "strict": strict}
+    sharded = {"parallelize": parallelize, "mesh": mesh, "init": init_method, "init_before_shard": init_before_shard,
+               "compare_unsharded": compare_unsharded, "rank_timeout": rank_timeout}
+    if world_size is None and any(v for v in sharded.values()):
+        used = next(k for k, v in sharded.items() if v).replace("_", "-")
+        raise InputError(f"--{used} applies to a sharded audit: add --world-size N")
     try:
-        with progress_bar(f"audit {target}"[:40], unit="instances", enabled=not no_progress) as progress:
-            rep = _run(target, kwargs, timeout or None, isolate, progress)
+        if world_size is not None:  # ranks run in their own processes (initspec.audit.shards)
+            from initspec.audit.shards import DEFAULT_RANK_TIMEOUT, audit_world
+
+            sharded["rank_timeout"] = rank_timeout if rank_timeout is not None else DEFAULT_RANK_TIMEOUT
+            rep = audit_world(target, world_size=world_size, spec=spec, seeds=seeds, max_seeds=max_seeds, seed=seed,
+                              alpha=alpha, layout=layout, convention=convention, input_shape=_shape(input_shape),
+                              strict=strict, **sharded)
+        else:
+            from initspec.reports.progress import progress_bar
+
+            kwargs = {"spec": spec, "seeds": seeds, "max_seeds": max_seeds, "seed": seed, "alpha": alpha,
+                      "layout": layout, "convention": convention, "input_shape": _shape(input_shape), "strict": strict}
+            with progress_bar(f"audit {target}"[:40], unit="instances", enabled=not no_progress) as progress:
+                rep = _run(target, kwargs, timeout or None, isolate, progress)
     except AfterResultError as e:  # the report exists; what the model did after it fails the audit
         rep = e.value
         rep.error = str(e)
     except UserCodeError as e:  # the model's code raised, exited or hung: a failed audit, one line
-        echo(f"ERROR  {one_line(str(e))}")
+        click.echo(f"ERROR  {one_line(str(e))}", err=to_stdout)
         if json_path:
             write_text(json_path, json.dumps({"target": target, "error": str(e), "results": [], "findings": [],
                                               "summary": {"errors": 1}}, indent=2) + "\n")
         sys.exit(1)
-    echo(format_report(rep, verbose))
+    click.echo(format_report(rep, verbose), err=to_stdout)
+    if ref is not None:
+        from initspec.references import format_departures
+
+        click.echo("\n".join(format_departures(rep, ref, port, spec)), err=to_stdout)
     if json_path:
-        write_text(json_path, json.dumps(rep.to_dict(), indent=2, default=str) + "\n")
+        doc = rep.to_dict()
+        if ref is not None:
+            from initspec.references import to_dict as reference_dict
+
+            doc["reference"] = reference_dict(rep, ref, port, spec)
+        write_text(json_path, json.dumps(doc, indent=2, default=str) + "\n")
     if junit or markdown or html:
         from initspec.reports import write_reports
 
         write_reports(rep.as_report(), junit=junit, markdown=markdown, html=html)
     if write_spec:
-        lines = _lock_lines(rep, lock_expr)
+        lines = lock_lines(rep)
         write_lock(write_spec, lines, rep.tied, f"initspec audit {target} (seeds {rep.seeds[0]}..{rep.seeds[-1]})")
-        echo(f"wrote {write_spec}: {len(lines)} lines")
+        click.echo(f"wrote {write_spec}: {len(lines)} lines", err=to_stdout)
     sys.exit(rep.exit_code)
-
-
-def _echo(to_stderr: bool):
-    return lambda text: click.echo(text, err=to_stderr)
 
 
 def _run(target: str, kwargs: dict, timeout: float | None, isolate: bool, progress=None):
@@ -150,31 +198,21 @@ def _audit_child(target: str, kwargs: dict, progress=None):
     return audit(target, **kwargs, progress=progress)
 
 
-def _lock_lines(rep, lock_expr) -> list[tuple[str, str]]:
-    """One line per group.  Where groups share a role, the largest keeps the role glob and the others
-    are written path by path; exact paths come first (first match wins), as do the paths of a group
-    an earlier role glob would also match."""
-    import fnmatch
-    import glob as globmod
+def _reference(text: str, var: tuple[str, ...], target: str):
+    """--reference NAME[:PORT] and --var NAME=VALUE as the audit spec of that port."""
+    from initspec import references
+    from initspec.errors import InputError
 
-    by_role: dict[str, list] = {}
-    for g in rep.groups:
-        if lock_expr(g) is not None:
-            by_role.setdefault(g.key[0], []).append(g)
-    exact: list[tuple[str, str]] = []
-    globs: list[tuple[str, str, object]] = []
-    for g in rep.groups:
-        expr = lock_expr(g)
-        if expr is None:
-            continue
-        if g is max(by_role[g.key[0]], key=lambda h: len(h.members)):
-            globs.append((g.key[0], expr, g))
-        else:
-            exact += [(globmod.escape(m), expr) for m in g.members]
-    out: list[tuple[str, str]] = []
-    for i, (glob, expr, g) in enumerate(globs):
-        if any(fnmatch.fnmatchcase(m, gl) for gl, _, _ in globs[:i] for m in g.members):
-            exact += [(globmod.escape(m), expr) for m in g.members]
-        else:
-            out.append((glob, expr))
-    return exact + out
+    name, _, port = text.partition(":")
+    ref = references.load(name)
+    port = references.port_for(ref, target, port or None)
+    values = references.model_vars(target, ref.port_vars.get(port, {}))
+    for item in var:
+        key, sep, value = item.partition("=")
+        try:
+            values[key.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not key.strip():
+            raise InputError(f"--var {item!r}: expected NAME=NUMBER, e.g. --var n_layer=12")
+    return ref, port, references.to_spec(ref, port, values)

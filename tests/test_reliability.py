@@ -817,6 +817,15 @@ def test_call_user_names_what_the_code_did():
     with time_limit(0.2, "--timeout"), pytest.raises(UserCodeError, match=r"the time limit \(0.2 s; --timeout\)"):
         # nested: the inner call runs under the outer call's limit, which names itself
         call_user(lambda: call_user(time.sleep, 5, what="inner"), what="outer")
+    # a nested call with a shorter limit fires first and names itself (propagate's --timeout inside
+    # the model's build); the outer limit gets its remaining time back afterwards
+    t0 = time.monotonic()
+    with pytest.raises(UserCodeError, match=r"^inner took longer than the time limit \(0.2 s; --timeout\)$"):
+        call_user(lambda: guarded(time.sleep, 5, timeout=0.2, what="inner"), what="outer", timeout=30)
+    with pytest.raises(UserCodeError, match=r"^outer took longer than the time limit \(0.5 s; --timeout\)$"):
+        call_user(lambda: (guarded(time.sleep, 0.05, timeout=0.3, what="inner"), time.sleep(5)), what="outer",
+                  timeout=0.5)
+    assert time.monotonic() - t0 < 3
     assert guarded(lambda a, b=0: a + b, 1, b=2, timeout=1) == 3  # the API other helpers use
 
 
@@ -841,7 +850,7 @@ def test_a_broken_matplotlib_is_one_line(run_cli, monkeypatch, tmp_path):
     monkeypatch.delitem(sys.modules, "matplotlib", raising=False)
     code, _, err = run_cli("check", *GOOD, "--html", str(tmp_path / "r.html"))
     assert code == 2
-    assert _line(err, "err") == ("initspec: error: --html needs matplotlib, which fails to import: "
+    assert _line(err, "err") == ("initspec: error: --html needs matplotlib, which failed to import: "
                                  "RuntimeError: broken install")
 
 

@@ -26,6 +26,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -52,7 +53,7 @@ class UserCodeError(DrawError):
 
 class _Timeout(BaseException):
     """Raised inside the call by the alarm (a BaseException, so the code's own ``except Exception``
-    cannot swallow it)."""
+    cannot swallow it); ``args[0]`` is the token of the alarm that fired."""
 
 
 class _OsExit(BaseException):
@@ -70,7 +71,7 @@ def _no_os_exit(status: int = 0) -> None:
 # the command's limit for call_user (seconds or None) and the option that sets it, for messages
 _LIMIT: ContextVar[tuple[float | None, str]] = ContextVar("initspec_time_limit", default=(DEFAULT_TIMEOUT, "--timeout"))
 _OPTION: ContextVar[str] = ContextVar("initspec_time_option", default="--draw-timeout")
-_alarm_owner: list[bool] = []   # an alarm is set (by the outermost call)
+_alarm_owner: list[bool] = []   # one entry per alarm set and not yet ended
 _depth = [0]                    # nesting of call_user, for the monitor
 _monitor: list[Callable[..., None]] = []
 
@@ -100,26 +101,37 @@ def _limit_text(timeout: float) -> str:
 
 
 @contextmanager
-def _alarm(seconds: float | None) -> Iterator[bool]:
+def _alarm(seconds: float | None) -> Iterator[object | None]:
     """SIGALRM after `seconds` (main thread on POSIX only; elsewhere no limit, see guarded).
-    Yields whether this call set the alarm: a nested call runs under its outer call's."""
-    if (_alarm_owner or not seconds or not hasattr(signal, "setitimer")
-            or threading.current_thread() is not threading.main_thread()):
-        yield False
+
+    Yields this alarm's token (the _Timeout it raises carries it), or None when it set none: no
+    limit, or an outer call's alarm fires sooner.  A nested call with a shorter limit sets its own
+    and gives the outer one back its remaining time when it ends.
+    """
+    if not seconds or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield None
         return
+    outer_left = signal.getitimer(signal.ITIMER_REAL)[0]
+    if _alarm_owner and 0 < outer_left <= seconds:
+        yield None
+        return
+    token = object()
 
     def fire(signum: int, frame: Any) -> None:
-        raise _Timeout()
+        raise _Timeout(token)
 
     old = signal.signal(signal.SIGALRM, fire)
+    started = time.monotonic()
     signal.setitimer(signal.ITIMER_REAL, seconds)
     _alarm_owner.append(True)
     try:
-        yield True
+        yield token
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
         _alarm_owner.pop()
+        if _alarm_owner and outer_left > 0:  # the outer call's alarm, with what is left of it
+            signal.setitimer(signal.ITIMER_REAL, max(outer_left - (time.monotonic() - started), 1e-6))
 
 
 def describe(e: BaseException) -> str:
@@ -149,7 +161,7 @@ def guarded(fn: Callable[..., T], *args: Any, timeout: float | None = None, what
     """
     real_exit = os._exit
     os._exit = _no_os_exit  # os._exit skips every handler; during the call it is an error instead
-    owner = False
+    owner = None
     try:
         if timeout and threading.current_thread() is not threading.main_thread():
             return _in_thread(fn, args, kwargs, timeout, what)
@@ -159,8 +171,8 @@ def guarded(fn: Callable[..., T], *args: Any, timeout: float | None = None, what
         raise
     except Exception:  # an ordinary exception keeps its type: the caller records it as the error
         raise
-    except _Timeout:
-        if not owner:  # the outer call's limit: it names itself
+    except _Timeout as e:
+        if owner is None or e.args[0] is not owner:  # an outer call's limit: it names itself
             raise
         raise DrawError(f"{what} took longer than {_limit_text(timeout)}") from None
     except BaseException as e:  # noqa: BLE001 - SystemExit and bare BaseException included, by design
@@ -220,6 +232,7 @@ def call_user(fn: Callable[..., T], *args: Any, what: str, timeout: float | None
             old_hook(u)
 
     sys.unraisablehook = unraisable
+    option = _OPTION.set(_LIMIT.get()[1])  # a model's calls are limited by --timeout, not --draw-timeout
     try:
         value = guarded(fn, *args, timeout=seconds, what=what)
     except (InputError, KeyboardInterrupt):
@@ -233,6 +246,7 @@ def call_user(fn: Callable[..., T], *args: Any, what: str, timeout: float | None
     except Exception as e:  # noqa: BLE001 - the code's own failure, named in one line
         raise error(one_line(f"{what} {describe(e)}")) from None
     finally:
+        _OPTION.reset(option)
         sys.unraisablehook = old_hook
         _depth[0] -= 1
         if outer and _monitor:

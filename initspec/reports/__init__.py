@@ -35,7 +35,7 @@ def require_matplotlib() -> None:
     except ImportError:
         raise InputError(f"--html needs matplotlib, which is not installed: {_INSTALL}") from None
     except Exception as e:  # noqa: BLE001 - a broken install raises anything at import
-        raise InputError(f"--html needs matplotlib, which fails to import: {type(e).__name__}: "
+        raise InputError(f"--html needs matplotlib, which failed to import: {type(e).__name__}: "
                          f"{(str(e).splitlines() or [''])[0][:100]}") from None
 
 

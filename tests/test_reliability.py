@@ -889,3 +889,19 @@ def test_a_huge_framework_name_is_one_line(run_cli):
     assert code == 2 and "no manifest for framework 'xxx" in _line(err, "err")
     code, _, err = run_cli("check", "../adapters/numpy")
     assert code == 2 and "no manifest for framework '../adapters/numpy'" in _line(err, "err")
+
+
+def test_os_exit_is_stopped_only_in_the_guarded_thread():
+    """While a guarded call runs, os._exit from another thread (a scan worker's orphan watch) still ends
+    the process; from the call's own thread it is the call's error."""
+    code = ("import os, threading, time\n"
+            "from initspec.engine.guard import DrawError, guarded\n"
+            "try:\n"
+            "    guarded(lambda: os._exit(4))\n"
+            "except DrawError as e:\n"
+            "    print(e, flush=True)\n"
+            "threading.Thread(target=lambda: (time.sleep(0.2), os._exit(3))).start()\n"
+            "guarded(time.sleep, 30, timeout=60)\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert p.returncode == 3 and p.stdout == "the draw called os._exit(4)\n", (p.returncode, p.stdout, p.stderr)

@@ -64,8 +64,29 @@ class _OsExit(BaseException):
         self.status = status
 
 
+_real_os_exit = os._exit
+_guarded_threads: dict[int, int] = {}  # thread id -> depth of guarded calls running in it
+_every_thread = [False]                # the isolated child: os._exit is an error in any thread
+
+
 def _no_os_exit(status: int = 0) -> None:
-    raise _OsExit(status)
+    """os._exit while user code runs: an error in the thread that runs it (initspec's own threads,
+    such as a worker's orphan watch, still end their process)."""
+    if _every_thread[0] or threading.get_ident() in _guarded_threads:
+        raise _OsExit(status)
+    _real_os_exit(status)
+
+
+@contextmanager
+def _this_thread_guarded() -> Iterator[None]:
+    me = threading.get_ident()
+    _guarded_threads[me] = _guarded_threads.get(me, 0) + 1
+    try:
+        yield
+    finally:
+        _guarded_threads[me] -= 1
+        if not _guarded_threads[me]:
+            del _guarded_threads[me]
 
 
 # the command's limit for call_user (seconds or None) and the option that sets it, for messages
@@ -165,7 +186,7 @@ def guarded(fn: Callable[..., T], *args: Any, timeout: float | None = None, what
     try:
         if timeout and threading.current_thread() is not threading.main_thread():
             return _in_thread(fn, args, kwargs, timeout, what)
-        with _alarm(timeout) as owner:
+        with _alarm(timeout) as owner, _this_thread_guarded():
             return fn(*args, **kwargs)
     except KeyboardInterrupt:
         raise
@@ -186,7 +207,8 @@ def _in_thread(fn: Callable[..., T], args: tuple, kwargs: dict, timeout: float, 
 
     def target() -> None:
         try:
-            box["value"] = fn(*args, **kwargs)
+            with _this_thread_guarded():
+                box["value"] = fn(*args, **kwargs)
         except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
             box["error"] = e
 

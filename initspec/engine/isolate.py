@@ -216,6 +216,7 @@ def _child(conn: Connection, out: Connection) -> None:
     guard.set_monitor(lambda *m: send(m))
     # for the child's whole life, os._exit is an exception: in a thread the model left running it
     # ends that thread, and the hook below reports it and ends the child
+    guard._every_thread[0] = True
     os._exit = guard._no_os_exit
     default_hook = threading.excepthook
 

@@ -11,11 +11,12 @@ through; so does :class:`~initspec.errors.InputError` (bad input stays exit 2).
 
 Time limits: each call has one (``time_limit`` sets the command's; ``--draw-timeout`` for
 initializer draws, ``--timeout`` for a model's calls).  A SIGALRM interrupts Python code and
-sleeps in the main thread; a call nested in another runs under the outer call's limit.
+sleeps in the main thread; a call nested in another runs under whichever limit ends sooner.
+``os._exit`` is an exception in the thread that runs the call, while it runs.
 
 What no in-process guard can catch: a C extension that calls ``exit()``, crashes the interpreter
-or never returns to Python, and anything the code leaves behind after it returned (a thread or an
-``atexit`` handler that calls ``os._exit``).  :mod:`initspec.engine.isolate` runs such work in a
+or never returns to Python, and anything the code leaves behind (a thread or an ``atexit``
+handler that calls ``os._exit``).  :mod:`initspec.engine.isolate` runs such work in a
 child process and reports it from the parent; under ``check -j`` a worker's death is caught by
 the runner (the batch is retried alone and, if it kills its worker again, recorded as an error).
 """

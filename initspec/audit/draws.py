@@ -20,7 +20,8 @@ from initspec.audit.structure import RowFact, find_rows, looks_like, rows_hold, 
 from initspec.audit.targets import AuditTarget, BuildError, build_model
 from initspec.audit.walkers import Param, walker_for
 from initspec.engine import stats as st
-from initspec.errors import InputError
+from initspec.engine.guard import UserCodeError, call_user
+from initspec.errors import InputError, clip
 from initspec.spec.fans import get_layout
 from initspec.spec.reference import build as build_reference
 
@@ -53,21 +54,24 @@ class Builder:
             try:
                 self.walker = importlib.import_module(f"initspec.audit.walkers.{fw}")
             except ModuleNotFoundError as e:
-                raise InputError(f"target {self.target.text!r}: no {fw} walker ({e.name} is missing)") from None
+                raise InputError(f"target {clip(self.target.text)}: no {fw} walker ({e.name} is missing)") from None
             return
         seeded = "torch" in sys.modules
         if seeded:  # this build then is the seed's own instance (the torch walker's way)
             sys.modules["torch"].manual_seed(seed)
         obj = self._call(self.target.factory)
-        self.walker = walker_for(obj)
+        self.walker = call_user(walker_for, obj, what=f"inspecting what {clip(self.target.text)} returned",
+                                error=BuildError)  # isinstance and pytree flattening run the model's code
         if self.walker is None:
-            raise InputError(f"target {self.target.text!r} returned {type(obj).__module__}.{type(obj).__name__}, "
+            raise InputError(f"target {clip(self.target.text)} returned "
+                             f"{clip(f'{type(obj).__module__}.{type(obj).__name__}')}, "
                              "not a torch, Keras, Flax or JAX model")
         if self.walker.FRAMEWORK == "torch" and seeded:  # a factory that imported torch itself built unseeded
             self.first = obj
         else:
-            self.walker.release(obj)
-        del obj
+            box = [obj]
+            del obj
+            release(self.walker, box, self.target.text)
 
     def build(self, seed: int) -> Any:
         if self.first is not None:
@@ -76,13 +80,31 @@ class Builder:
         return self._call(lambda: self.walker.build(self.target.factory, seed, **self.options))
 
 
+def release(walker: Any, box: list[Any], text: str) -> None:
+    """Drop the instance in ``box`` under the guard: its ``__del__`` runs here, not at some later line."""
+    def drop() -> None:
+        walker.release(box.pop())
+        gc.collect()  # the instance is gone before the next one is built
+
+    call_user(drop, what=f"releasing {clip(text)}", error=BuildError)
+
+
+def _walk(walker: Any, model: Any) -> list[Param]:
+    return list(walker.walk(model))
+
+
+def _read(p: Param) -> np.ndarray:
+    """A parameter's values (a tensor subclass's conversion is the model's code: under the guard)."""
+    return call_user(lambda: np.asarray(p.values()), what=f"reading {clip(p.path)}")
+
+
 def value_facts(p: Param) -> tuple[bool, tuple[RowFact, ...]]:
     """Whether every value of the parameter is equal, and its constant rows (read once more from the
     first instance, then dropped)."""
     if p.dtype not in FLOATS:
         return False, ()
     try:
-        x = np.asarray(p.values())
+        x = _read(p)
     except Exception:  # noqa: BLE001 - reported when the values are read for real
         return False, ()
     flat = x.reshape(-1)
@@ -126,9 +148,10 @@ def consume(params: list[Param], groups: dict[tuple, Group], digests: dict[str, 
         if g is None or g.error:
             continue
         try:
-            x = np.asarray(p.values())
+            x = _read(p)
         except Exception as e:  # noqa: BLE001 - a parameter that cannot be read is the model's failure
-            g.error = f"{p.path}: reading the values raised {type(e).__name__}: {e}"
+            g.error = f"{p.path}: reading the values raised {type(e).__name__}: {e}" if not isinstance(
+                e, UserCodeError) else str(e)
             continue
         d = digest(x)
         digests.setdefault(p.path, []).append(d)
@@ -310,12 +333,9 @@ def draw_instances(builder: Builder, groups: dict[tuple, Group], plan: Callable[
         model = builder.build(s)
         timing["build"] += time.perf_counter() - tb
         tw = time.perf_counter()
-        try:
-            params = list(builder.walker.walk(model))
-        except InputError:
-            raise
-        except Exception as e:  # noqa: BLE001 - a model whose parameters cannot be listed fails its audit
-            raise BuildError(f"walking {builder.target.text} raised {type(e).__name__}: {e}".strip()) from None
+        # a model whose parameters cannot be listed fails its audit (named_modules is the model's code)
+        params = call_user(_walk, builder.walker, model, what=f"walking {clip(builder.target.text)}",
+                           error=BuildError)
         if i == 0:
             first_paths = {p.path for p in params}
             alpha_each = plan(params)
@@ -327,9 +347,9 @@ def draw_instances(builder: Builder, groups: dict[tuple, Group], plan: Callable[
         if i == 0 and seeds is None:  # now that the first instance says which groups are random
             n_seeds = seeds_needed(groups, alpha_each, max_seeds)
         del params
-        builder.walker.release(model)
+        box = [model]
         del model
-        gc.collect()  # the instance is gone before the next one is built
+        release(builder.walker, box, builder.target.text)
         timing["walk"] += time.perf_counter() - tw
         i += 1
     return Drawn(list(range(seed, seed + n_seeds)), digests, alpha_each)

@@ -17,7 +17,7 @@ from initspec.audit.spec import AuditSpec
 
 #: findings that fail the audit (the second line: what the trace sees, ``initspec.audit.evidence``; the third:
 #: across ranks, ``initspec.audit.shards``)
-SEVERE = ("non_finite", "uninitialized", "seed_ignored", "cloned",
+SEVERE = ("non_finite", "uninitialized", "seed_ignored", "cloned", "tie_broken",
           "init_lost", "trace_mismatch",
           "shards_cloned", "replicas_differ", "shard_fans", "sharded_law_differs")
 

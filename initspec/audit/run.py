@@ -6,6 +6,8 @@ holds the draws to them, ``findings.py`` looks across parameters.
 
 from __future__ import annotations
 
+import fnmatch
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,8 +34,12 @@ from initspec.audit.verdicts import check_groups, identify_groups, missing_rules
 from initspec.audit.walkers import Param
 from initspec.engine import stats as st
 from initspec.errors import InputError
+from initspec.spec import validate
 from initspec.spec.fans import get_layout
 from initspec.spec.reference import build as build_reference
+
+#: scheme kinds that are matrices (or stacks of them): the least dimensions a parameter needs
+_MIN_DIMS = {"orthogonal": 2, "identity": 2, "sparse": 2, "dirac": 3}
 
 
 def audit(target: str | AuditTarget, *, spec: AuditSpec | None = None, seeds: int | None = None,
@@ -49,10 +55,10 @@ def audit(target: str | AuditTarget, *, spec: AuditSpec | None = None, seeds: in
     :func:`default_max_memory`).  ``progress(done, total, label)`` hears of each instance drawn
     (``initspec.reports.progress``)."""
     t0 = time.perf_counter()
-    if seeds is not None and seeds < 1:
-        raise InputError(f"--seeds must be at least 1, got {seeds}")
-    if max_seeds < 1:
-        raise InputError(f"--max-seeds must be at least 1, got {max_seeds}")
+    if seeds is not None:
+        validate.integer(seeds, "--seeds", low=1, high=validate.MAX_SEEDS)
+    validate.integer(max_seeds, "--max-seeds", low=1, high=validate.MAX_SEEDS)
+    validate.seed(seed, "--seed", count=seeds or max_seeds)
     if layout is not None:
         get_layout(layout)
     tgt = parse_audit_target(target, convention) if isinstance(target, str) else target
@@ -90,7 +96,10 @@ def audit(target: str | AuditTarget, *, spec: AuditSpec | None = None, seeds: in
         fallback = layout or ("torch" if framework == "torch" else "tf")
         timing["detect"] = time.perf_counter() - td
 
+        first: list[tuple[str, Any, bool]] = []  # (path, storage, holds values) of the first instance
+
         def plan(params: list[Param]) -> float:  # the first instance makes the groups
+            first.extend((p.path, p.storage, bool(math.prod(p.shape))) for p in params)
             _plan(params, groups, order, spec, fallback, tied, findings, law_of, traced)
             return alpha / max(sum(planned_tests(g) for g in groups.values()), 1)
 
@@ -98,6 +107,7 @@ def audit(target: str | AuditTarget, *, spec: AuditSpec | None = None, seeds: in
                      progress=progress)
         if progress:
             progress(len(drawn.seeds), len(drawn.seeds), "identifying and checking the groups")
+        verify_ties(spec, first, drawn.digests, findings)  # values known: a declared tie is verified
         alpha_each, seed_list, digests = drawn.alpha_each, drawn.seeds, drawn.digests
     else:
         framework = recording.framework
@@ -237,10 +247,21 @@ def _plan(params: list[Param], groups: dict[tuple, Group], order: list[tuple], s
     law_of = law_of or (lambda p: (is_constant(p), None))
 
     seen_storage: dict[Any, str] = {}
-    bad = []
+    bad, empty, other = [], [], []
     roles = roles_of([p.path for p in params])
     for p in params:
         rule = spec.match(p.path) if spec else None
+        if not math.prod(p.shape):  # no values: nothing to audit, and no storage to share (data_ptr 0)
+            empty.append(p.path)
+            continue
+        if p.dtype not in FLOATS:  # integers, booleans, PRNG keys: no law to identify
+            other.append(f"{p.path} ({p.dtype})")
+            continue
+        need = _MIN_DIMS.get(rule.scheme.kind, 0) if rule else 0
+        if len(p.shape) < need:
+            raise InputError(f"{spec.path}: [params] {validate.show(rule.glob)} = {validate.show(rule.text)}: "
+                             f"{validate.show(p.path)} has shape {p.shape}; {rule.scheme.kind} needs at least "
+                             f"{need} dimensions")
         if p.storage is not None and p.storage in seen_storage:
             tied.setdefault(p.storage, [seen_storage[p.storage]]).append(p.path)
             continue
@@ -265,6 +286,13 @@ def _plan(params: list[Param], groups: dict[tuple, Group], order: list[tuple], s
         meta = [b for b in bad if b not in traced or traced[b].law.kind != "unwritten"]
         findings.append(uninitialized(bad, "left on the meta device or without storage" if meta else
                                       "allocated and never written, traced"))
+    if empty:
+        findings.append(Finding("zero_size", empty, f"{len(empty)} zero-size parameter(s) hold no values and are "
+                                f"not audited: {', '.join(empty[:3])}{' ...' if len(empty) > 3 else ''}"))
+    if other:
+        findings.append(Finding("not_float", [o.rsplit(' (', 1)[0] for o in other],
+                                f"{len(other)} non-float parameter(s) skipped (integers, booleans, PRNG keys "
+                                f"have no law): {', '.join(other[:3])}{' ...' if len(other) > 3 else ''}"))
     from initspec.audit.findings import constant_among_random
 
     names = group_names(order, {k: groups[k].members for k in order})
@@ -274,3 +302,29 @@ def _plan(params: list[Param], groups: dict[tuple, Group], order: list[tuple], s
         twin = next((j for j in order if j[:-1] == k[:-1] and not j[-1][0]), None)
         if k[-1][0] and twin is not None:
             findings.append(constant_among_random(groups[k].members, groups[twin].name))
+    if spec:  # a [params] line that matches nothing is a `missing` row (verdicts.missing_rules)
+        paths = [p.path for p in params]
+        for globs in spec.tied:
+            for g in globs:
+                if not any(fnmatch.fnmatchcase(path, g) for path in paths):
+                    raise InputError(f"{spec.path}: [tied] {validate.show(g)} matches no parameter of the model")
+
+
+def verify_ties(spec: AuditSpec | None, first: list[tuple[str, Any, bool]], digests: dict[str, list[bytes]],
+                findings: list[Finding]) -> None:
+    """Each [tied] entry holds: its parameters share one storage, or hold equal values in every
+    instance (a pytree's tie is a value).  Otherwise a severe ``tie_broken`` finding."""
+    if not spec or not spec.tied:
+        return
+    owner: dict[Any, str] = {}
+    rep = {path: owner.setdefault(storage, path) if storage is not None else path for path, storage, _ in first}
+    holds = {path for path, _, full in first if full}
+    for globs in spec.tied:
+        matched = [path for path, _, _ in first if path in holds and any(fnmatch.fnmatchcase(path, g) for g in globs)]
+        reps = list(dict.fromkeys(rep[p] for p in matched))
+        if len(reps) < 2:
+            continue
+        values = {tuple(digests.get(r) or [r.encode()]) for r in reps}  # no digest: never equal to another
+        if len(values) > 1:
+            findings.append(Finding("tie_broken", reps, f"declared [tied] but {len(reps)} separate tensors with "
+                                    f"different values: {', '.join(reps[:3])}{' ...' if len(reps) > 3 else ''}"))

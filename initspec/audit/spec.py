@@ -20,6 +20,7 @@ from initspec.audit.structure import RowFact, parse_rows, rows_text
 from initspec.errors import InputError
 from initspec.spec.expr import evaluate_call, parse_call
 from initspec.spec.schemes import Scheme, resolve
+from initspec.spec.validate import show
 
 #: what a [params] value may be beside a scheme: no law to check, a fact about the values
 FACT_KINDS = ("deterministic", "unknown")
@@ -71,13 +72,14 @@ class AuditSpec:
 
 def load_spec(path: str | Path) -> AuditSpec:
     """Read and check a spec file; InputError (one line, naming the file and key) when it is bad."""
+    from initspec.spec.validate import text_file
+
     p = Path(path)
+    text = text_file(path, "--spec")  # a regular file of bounded size: never a directory, FIFO or /dev/zero
     try:
-        data = tomllib.loads(p.read_text())
-    except FileNotFoundError:
-        raise InputError(f"--spec {str(p)!r}: no such file") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"--spec {str(p)!r}: not valid TOML: {e}") from None
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise InputError(f"--spec {show(str(p))}: not valid TOML: {e}") from None
     return parse_spec(data, str(p))
 
 
@@ -85,25 +87,29 @@ def parse_spec(data: dict[str, Any], where: str = "spec") -> AuditSpec:
     """An AuditSpec from parsed TOML."""
     unknown = set(data) - {"vars", "params", "tied"}
     if unknown:
-        raise InputError(f"{where}: unknown table(s) {', '.join(sorted(unknown))} (expected [vars], [params], [tied])")
+        raise InputError(f"{where}: unknown table(s) {', '.join(show(u) for u in sorted(unknown))} "
+                         "(expected [vars], [params], [tied])")
     spec = AuditSpec(where)
+    for table in ("vars", "params", "tied"):  # `vars = 3` is a key, not a table
+        if table in data and not isinstance(data[table], dict):
+            raise InputError(f"{where}: {table} must be a table ([{table}]), got {type(data[table]).__name__}")
     for k, v in (data.get("vars") or {}).items():
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise InputError(f"{where}: [vars] {k} = {v!r} is not a finite number")
+            raise InputError(f"{where}: [vars] {show(k)} = {show(v)} is not a finite number")
         spec.vars[k] = float(v)
     params = data.get("params")
     if not isinstance(params, dict) or not params:
         raise InputError(f"{where}: a [params] table of \"glob\" = \"scheme\" lines is required")
     for glob, text in params.items():
         if not isinstance(text, str):
-            raise InputError(f"{where}: [params] {glob!r} = {text!r}: the scheme must be a string")
-        spec.rules.append(parse_rule(glob, text, spec.vars, f"{where}: [params] {glob[:60]!r}"))
+            raise InputError(f"{where}: [params] {show(glob)} = {show(text)}: the scheme must be a string")
+        spec.rules.append(parse_rule(glob, text, spec.vars, f"{where}: [params] {show(glob)}"))
     tied = data.get("tied") or {}
     if not isinstance(tied, dict):
         raise InputError(f"{where}: [tied] must be a table of name = [\"glob\", \"glob\", ...]")
     for name, globs in tied.items():
         if not isinstance(globs, list) or len(globs) < 2 or not all(isinstance(g, str) for g in globs):
-            raise InputError(f"{where}: [tied] {name} must list at least two path globs")
+            raise InputError(f"{where}: [tied] {show(name)} must list at least two path globs")
         spec.tied.append(globs)
     return spec
 

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from initspec.errors import InputError
+from initspec.engine.guard import UserCodeError, call_user
+from initspec.errors import InputError, clip
 from initspec.frameworks.target import parse_target
 from initspec.spec.expr import _show, parse_call
 
@@ -28,25 +29,17 @@ HF_HEADS = {
 }
 
 
-class BuildError(Exception):
-    """The model's own code raised while it was built: a failed audit (exit 1), not bad input."""
+class BuildError(UserCodeError):
+    """The model's own code failed (raised, exited, hung) while it was built or walked: a failed
+    audit (exit 1), not bad input.  The message is one line naming what it did."""
 
 
 def build_model(what: str, fn: Callable[[], Any]) -> Any:
-    """``fn()`` (a model's constructor, ``what`` names it) under the engine's guard: sys.exit,
-    os._exit, a bare BaseException or any other failure of the model's own code is a BuildError
-    (exit 1), never a traceback or the model's exit code; bad input stays an InputError."""
-    from initspec.engine.guard import DrawError, guarded
-
-    try:
-        return guarded(fn, what=f"building {what}")
-    except (InputError, BuildError):
-        raise
-    except DrawError as e:
-        raise BuildError(str(e)) from None
-    except Exception as e:  # noqa: BLE001 - the model's own code failed
-        first = (str(e).strip().splitlines() or [""])[0]
-        raise BuildError(f"building {what} raised {type(e).__name__}: {first}".strip()) from None
+    """``fn()`` (a model's constructor, ``what`` names it) under the engine's guard and the command's
+    time limit (:func:`~initspec.engine.guard.call_user`): sys.exit, os._exit, a bare BaseException,
+    a hang or any other failure of the model's own code is a BuildError (exit 1), never a traceback
+    or the model's exit code; bad input stays an InputError."""
+    return call_user(fn, what=f"building {clip(what)}", error=BuildError)
 
 
 @dataclass
@@ -138,19 +131,35 @@ def _hf_class(transformers: Any, name: str) -> Any:
 def _timm(text: str, rest: str) -> AuditTarget:
     name, args, kwargs = parse_call(rest, what="target")
     if args:
-        raise InputError(f"target {text!r}: timm options are keywords, e.g. timm:resnet18(num_classes=10)")
+        raise InputError(f"target {clip(text)!r}: timm options are keywords, e.g. timm:resnet18(num_classes=10)")
     try:
         timm = importlib.import_module("timm")
     except Exception as e:  # noqa: BLE001 - a timm that does not import (torchvision mismatch) is bad setup
-        raise InputError(f"target {text!r}: timm is not importable ({type(e).__name__}: {e}); "
+        raise InputError(f"target {clip(text)!r}: timm is not importable ({type(e).__name__}: {e}); "
                          "install timm with a matching torchvision") from None
     if name not in timm.list_models():
-        raise InputError(f"target {text!r}: timm has no model {name!r}")
+        raise InputError(f"target {clip(text)!r}: timm has no model {clip(name)!r}")
 
     def factory() -> Any:
         return timm.create_model(name, pretrained=False, **kwargs)
 
     return AuditTarget(text, factory, "timm", "torch")
+
+
+def check_syntax(text: str) -> None:
+    """The target's form, importing nothing (InputError when malformed): the CLI refuses a bad
+    target before it starts the audit's child process."""
+    prefix, sep, rest = text.strip().partition(":")
+    if sep and prefix in ("hf", "timm"):
+        parse_call(rest, what="target")
+    elif sep:
+        try:
+            parse_target(text.strip())
+        except InputError as e:  # the audit's target is an argument, not --target
+            raise InputError(str(e).replace("--target ", "target ", 1)) from None
+    else:
+        raise InputError(f"target {clip(text)!r}: expected MODULE:ATTR[(literal args)], hf:MODEL_TYPE[(overrides)] "
+                         "or timm:NAME")
 
 
 def parse_audit_target(text: str, convention: str | None = None) -> AuditTarget:
@@ -162,11 +171,12 @@ def parse_audit_target(text: str, convention: str | None = None) -> AuditTarget:
     if sep and prefix == "timm":
         return _timm(text, rest)
     if not sep:
-        raise InputError(f"target {text!r}: expected MODULE:ATTR[(literal args)], hf:MODEL_TYPE[(overrides)] "
+        raise InputError(f"target {clip(text)!r}: expected MODULE:ATTR[(literal args)], hf:MODEL_TYPE[(overrides)] "
                          "or timm:NAME")
     try:
         t = parse_target(text)
-        obj = t.load()
+        # the import runs the module's code: exits and hangs are the target's failure (exit 1)
+        obj = call_user(t.load, what=f"importing {clip(t.module)}", error=BuildError)
     except InputError as e:  # the audit's target is an argument, not --target
         raise InputError(str(e).replace("--target ", "target ", 1)) from None
     args, kwargs = t.args, t.kwargs
@@ -174,16 +184,9 @@ def parse_audit_target(text: str, convention: str | None = None) -> AuditTarget:
         # f(key) -> pytree; ATTR(args) is a factory call that returns f, like `initspec check`'s jax convention
         fn = obj
         if t.has_call:
-            from initspec.engine.guard import DrawError, guarded
-
-            try:
-                fn = guarded(obj, *args, what=text, **kwargs)
-            except DrawError as e:
-                raise BuildError(str(e)) from None
-            except Exception as e:  # noqa: BLE001 - the target's own failure
-                raise BuildError(f"{text} raised {type(e).__name__}: {e}") from None
+            fn = call_user(lambda: obj(*args, **kwargs), what=clip(text), error=BuildError)
             if not callable(fn):
-                raise InputError(f"target {text!r}: under --convention jax, {t.attr}(...) must return f(key)")
+                raise InputError(f"target {clip(text)!r}: under --convention jax, {t.attr}(...) must return f(key)")
         return AuditTarget(text, fn, "module", "jax")
 
     def factory(**extra: Any) -> Any:  # extra: what a walker seeds through the constructor (nnx rngs=)

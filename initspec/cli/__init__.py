@@ -19,7 +19,7 @@ from initspec.cli.matrix import matrix
 from initspec.cli.propagate import propagate_cmd
 from initspec.cli.scan import scan_cmd
 from initspec.cli.schemes import list_cmd, show
-from initspec.errors import InputError
+from initspec.errors import InputError, one_line
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: click in non-standalone mode, every input error as one line and exit 2."""
     import os
 
+    from initspec.engine.logs import quiet_framework_logs
     from initspec.frameworks.jax import default_cache_dir
 
     # the command owns its process: JAX's compilations are kept for the next run, and what a
@@ -44,12 +45,13 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("INITSPEC_JAX_CACHE", default_cache_dir())
     os.environ.setdefault("INITSPEC_JAX_FAST_COMPILE", "1")
     try:
-        cli.main(args=argv, prog_name="initspec", standalone_mode=False)
-    except InputError as e:
-        click.echo(f"initspec: error: {e}", err=True)
+        with quiet_framework_logs():  # TensorFlow's C++ log lines never reach the user's stderr
+            cli.main(args=argv, prog_name="initspec", standalone_mode=False)
+    except InputError as e:  # one line of at most 200 characters, whatever the input was
+        click.echo(f"initspec: error: {one_line(str(e))}", err=True)
         sys.exit(2)
     except click.exceptions.UsageError as e:
-        click.echo(f"initspec: error: {e.format_message()}", err=True)
+        click.echo(f"initspec: error: {one_line(e.format_message())}", err=True)
         sys.exit(2)
     except click.exceptions.Abort:
         click.echo("initspec: aborted", err=True)

@@ -9,6 +9,7 @@ import click
 
 from initspec.audit.run import DEFAULT_ALPHA, DEFAULT_MAX_SEEDS
 from initspec.cli.common import no_progress_option
+from initspec.engine.guard import DEFAULT_TIMEOUT
 
 HELP = """Audit every parameter of a model built by TARGET.
 
@@ -26,7 +27,9 @@ nothing allocated: the exact law and the line that set it) and the draws (the mo
 seeds and its values tested); --trace uses the trace alone, --draws the draws alone.  The draws are
 skipped, with a line saying so, when one instance's parameters exceed --max-memory.
 
-Exit 0 conforms, 1 a failed group, a severe finding or a model that raised, 2 bad input.
+Exit 0 conforms, 1 a failed group, a severe finding or a model that raised, exited or hung,
+2 bad input.  The model runs in a child process (--no-isolate: in this one); a report written
+to - (standard output) is alone there, the table then goes to stderr.
 
 \b
 --world-size N audits the model initialized across N ranks (torch.distributed; FSDP2, tensor
@@ -102,6 +105,10 @@ def _shape(text: str | None):
               help="seconds a rank may go without progress before the run ends "
                    "[default: 300; starting a rank may take 120]")
 @no_progress_option
+@click.option("--timeout", type=float, default=DEFAULT_TIMEOUT, show_default=True,
+              help="seconds one call into the model's code may take (build, walk, release; 0: no limit)")
+@click.option("--isolate/--no-isolate", default=True, show_default=True,
+              help="run the model in a child process, so nothing it leaves behind decides the exit code")
 def audit_cmd(target: str, spec_path: str | None, reference: str | None, var: tuple[str, ...],
               write_spec: str | None, strict: bool, seeds: int | None,
               max_seeds: int, seed: int, alpha: float, layout: str | None, convention: str | None,
@@ -109,28 +116,39 @@ def audit_cmd(target: str, spec_path: str | None, reference: str | None, var: tu
               html: str | None, trace_only: bool, draws_only: bool, max_memory: str | None, verbose: bool,
               world_size: int | None, parallelize: str | None, mesh: str | None,
               init_method: str | None, init_before_shard: bool, compare_unsharded: bool,
-              rank_timeout: float | None, no_progress: bool = False) -> None:
+              rank_timeout: float | None, no_progress: bool = False, timeout: float = DEFAULT_TIMEOUT,
+              isolate: bool = True) -> None:
     from initspec.audit.lockfile import check_not_the_spec, write_lockfile
-    from initspec.audit.run import audit
     from initspec.audit.spec import load_spec
     from initspec.audit.table import format_report
-    from initspec.audit.targets import BuildError
-    from initspec.errors import InputError
-    from initspec.reports.output import check_outputs, write_text
+    from initspec.audit.targets import check_syntax
+    from initspec.engine.guard import UserCodeError
+    from initspec.engine.isolate import AfterResultError
+    from initspec.errors import InputError, clip, one_line
+    from initspec.reports.output import STDOUT, check_outputs, write_text
     from initspec.spec import validate
 
     if convention not in (None, "jax"):
-        raise InputError(f"--convention {convention!r}: the audit knows only jax (f(key) -> pytree)")
+        raise InputError(f"--convention {clip(convention)!r}: the audit knows only jax (f(key) -> pytree)")
     validate.probability(alpha, "--alpha")
+    validate.number(timeout, "--timeout", low=0.0, describe="non-negative")
+    if seeds is not None:
+        validate.integer(seeds, "--seeds", low=1, high=validate.MAX_SEEDS)
+    validate.integer(max_seeds, "--max-seeds", low=1, high=validate.MAX_SEEDS)
+    validate.seed(seed, "--seed", count=seeds or max_seeds)
     if trace_only and draws_only:
         raise InputError("--trace and --draws exclude each other (the default uses both)")
     budget = _size(max_memory)
-    check_outputs({"--json": json_path, "--junit": junit, "--markdown": markdown, "--html": html,
-                   "--write-spec": write_spec})
+    outputs = {"--json": json_path, "--junit": junit, "--markdown": markdown, "--html": html,
+               "--write-spec": write_spec}
+    check_outputs(outputs)
     check_not_the_spec(write_spec, spec_path)
+    check_syntax(target)  # a malformed target is refused here, before a child process starts
+    # a report written to standard output keeps it to itself: the table goes to stderr
+    to_stdout = STDOUT in outputs.values()
     if spec_path and reference:
         raise InputError("--spec and --reference are two specs: give one")
-    spec = load_spec(spec_path) if spec_path else None
+    spec = load_spec(spec_path) if spec_path is not None else None
     ref = None
     if reference:
         ref, port, spec = _reference(reference, var, target)
@@ -144,7 +162,7 @@ def audit_cmd(target: str, spec_path: str | None, reference: str | None, var: tu
         used = next(k for k, v in sharded.items() if v).replace("_", "-")
         raise InputError(f"--{used} applies to a sharded audit: add --world-size N")
     try:
-        if world_size is not None:
+        if world_size is not None:  # ranks run in their own processes (initspec.audit.shards)
             from initspec.audit.shards import DEFAULT_RANK_TIMEOUT, audit_world
 
             if trace_only:
@@ -156,21 +174,20 @@ def audit_cmd(target: str, spec_path: str | None, reference: str | None, var: tu
         else:
             from initspec.reports.progress import progress_bar
 
+            kwargs = {"spec": spec, "seeds": seeds, "max_seeds": max_seeds, "seed": seed, "alpha": alpha,
+                      "layout": layout, "convention": convention, "input_shape": _shape(input_shape), "strict": strict,
+                      "trace": True if trace_only else False if draws_only else None, "max_memory": budget}
             with progress_bar(f"audit {target}"[:40], unit="instances", enabled=not no_progress) as progress:
-                rep = audit(target, spec=spec, seeds=seeds, max_seeds=max_seeds, seed=seed, alpha=alpha,
-                            layout=layout, convention=convention, input_shape=_shape(input_shape), strict=strict,
-                            progress=progress, trace=True if trace_only else False if draws_only else None,
-                            max_memory=budget)
-    except BuildError as e:
-        click.echo(f"ERROR  {e}")
+                rep = _run(target, kwargs, timeout or None, isolate, progress)
+    except AfterResultError as e:  # the report exists; what the model did after it fails the audit
+        rep = e.value
+        rep.error = str(e)
+    except UserCodeError as e:  # the model's code raised, exited or hung: a failed audit, one line
+        click.echo(f"ERROR  {one_line(str(e))}", err=to_stdout)
         if json_path:
             write_text(json_path, json.dumps({"target": target, "error": str(e), "results": [], "findings": [],
                                               "summary": {"errors": 1}}, indent=2) + "\n")
         sys.exit(1)
-    from initspec.reports.output import STDOUT
-
-    # a report written to standard output keeps it to itself: the table goes to stderr
-    to_stdout = STDOUT in (json_path, junit, markdown, html, write_spec)
     click.echo(format_report(rep, verbose), err=to_stdout)
     if ref is not None:
         from initspec.references import format_departures
@@ -192,6 +209,28 @@ def audit_cmd(target: str, spec_path: str | None, reference: str | None, var: tu
         n = write_lockfile(write_spec, rep, f"initspec audit {target} ({how})")
         click.echo(f"wrote {write_spec}: {n} lines", err=to_stdout)
     sys.exit(rep.exit_code)
+
+
+def _run(target: str, kwargs: dict, timeout: float | None, isolate: bool, progress=None):
+    """The audit, in a child process (the default) or in this one, under the per-call time limit;
+    ``progress`` (the bar's update, in this process) hears of each instance either way."""
+    from initspec.errors import clip
+
+    if isolate:
+        from initspec.engine.isolate import run_isolated
+
+        return run_isolated(_audit_child, target, kwargs, what=f"auditing {clip(target)}", timeout=timeout,
+                            progress=progress)
+    from initspec.engine.guard import time_limit
+
+    with time_limit(timeout, "--timeout"):
+        return _audit_child(target, kwargs, progress=progress)
+
+
+def _audit_child(target: str, kwargs: dict, progress=None):
+    from initspec.audit.run import audit
+
+    return audit(target, **kwargs, progress=progress)
 
 
 def _reference(text: str, var: tuple[str, ...], target: str):

@@ -65,6 +65,7 @@ def check(framework: str | None, only: str | None, seed: int, alpha: float, samp
     from initspec.spec import validate
 
     validate.number(draw_timeout, "--draw-timeout", low=0.0, describe="non-negative")
+    validate.seed(seed)
     if samples is not None:
         validate.integer(samples, "--samples", low=10, high=validate.MAX_ELEMENTS)
     if only is not None and not only.strip():
@@ -99,13 +100,11 @@ def check(framework: str | None, only: str | None, seed: int, alpha: float, samp
             return api.check(target, scheme=scheme, convention=convention, layout=layout,
                              shapes=shapes or None, dtypes=dtypes or ("float32",), progress=progress, **common)
     else:
-        if not framework and not manifest:
+        if not framework and manifest is None:
             raise InputError("name a FRAMEWORK (e.g. `initspec check numpy`) or give --target")
-        from pathlib import Path
-
         from initspec.frameworks.manifest import load_manifest
 
-        m = load_manifest(Path(manifest)) if manifest else None
+        m = load_manifest(manifest) if manifest is not None else None  # --manifest '': refused, not ignored
 
         def run(progress: Any) -> Any:
             return api.check_framework(framework or m.framework, only=only, manifest=m, workers=workers,

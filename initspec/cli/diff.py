@@ -68,16 +68,21 @@ def diff(a: str, b: str, shape: str | None, dtype: str, n: int, seed: int, alpha
     check_outputs({"--json": json_path, "--junit": junit, "--markdown": markdown})
     validate.probability(alpha, "--alpha")
     validate.integer(n, "--samples", low=1000, high=MAX_SAMPLES)
+    validate.seed(seed)
+    from initspec.spec.reference import np_dtype
+
+    np_dtype(dtype)  # before it is handed to the two sampling processes
+    to_stderr = "-" in (json_path, junit, markdown)  # a report on stdout stands alone there
     result = run_diff(a, b, shape=parse_shape(shape) if shape else None, dtype=dtype, n=n, seed=seed, alpha=alpha)
     sa, sb = result["side_a"], result["side_b"]
     for s in (sa, sb):
         click.echo(f"{s['label']} ({s['version']}): claims {s['claims']}; shape {tuple(s['shape'])} "
-                   f"({s['layout']} layout), fan_in {s['fan_in']}, fan_out {s['fan_out']}")
+                   f"({s['layout']} layout), fan_in {s['fan_in']}, fan_out {s['fan_out']}", err=to_stderr)
     for key in ("a", "b"):
         m = result[key]
         click.echo(f"  {key.upper()}: n {m['n']}, mean {m['mean']:.4g}, var {m['var']:.5g}, "
-                   f"kurtosis {m['kurtosis']:.3f}, range [{m['min']:.4g}, {m['max']:.4g}]")
-    click.echo("\n".join(result["explanation"]))
+                   f"kurtosis {m['kurtosis']:.3f}, range [{m['min']:.4g}, {m['max']:.4g}]", err=to_stderr)
+    click.echo("\n".join(result["explanation"]), err=to_stderr)
     if json_path is not None:
         write_text(json_path, json.dumps(result, indent=2, default=str) + "\n")
     from initspec.reports.diff import write_diff_reports

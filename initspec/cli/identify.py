@@ -27,8 +27,10 @@ def identify_cmd(target: str, convention: str, layout: str, shapes: Sequence[str
     """Which scheme does an unknown initializer implement?  Exit 0 when the best candidate is
     consistent with every shape, 1 when none is (or the initializer misbehaves)."""
     from initspec.reports.output import check_outputs, write_text
+    from initspec.spec import validate
 
     check_outputs({"--json": json_path})
+    validate.seed(seed)
     if top < 0:
         raise InputError(f"--top must be at least 0, got {top}")
     ident = identify(target, convention=convention, layout=layout, shapes=shapes or None, dtype=dtype,

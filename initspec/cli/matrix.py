@@ -26,6 +26,6 @@ def matrix(frameworks: tuple[str, ...], md_path: str | None) -> None:
         table.add_column(col, overflow="fold")
     for row in rows:
         table.add_row(*row)
-    Console().print(table)
+    Console(stderr=md_path == "-").print(table)  # a report on stdout stands alone there
     if md_path is not None:
         write_text(md_path, markdown_table(header, rows))

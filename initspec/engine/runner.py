@@ -191,7 +191,9 @@ def run(entries: list[Entry], *, seed: int = DEFAULT_SEED, alpha: float = DEFAUL
     False draws every tensor with its own eager call.
     """
     from initspec.engine.diagnosis import diagnose_group
+    from initspec.spec.validate import seed as valid_seed
 
+    valid_seed(seed)  # the same range and words as every command's --seed
     jobs = plan(entries, seed, framework)
     flags = repro_flags(samples, alpha, max_draws, batched)
     for job in jobs:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from initspec._data import data_dir
-from initspec.errors import InputError
+from initspec.errors import InputError, clip, clip_path
 from initspec.spec.fans import Layout, get_layout, parse_shape
 
 
@@ -83,20 +83,13 @@ def load_manifest(path: Path) -> Manifest:
     """Parse and validate a manifest; errors name the file, line and key."""
     import jsonschema
 
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"--manifest {str(path)!r}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"--manifest {str(path)!r}: is a directory; give the manifest's .toml file") from None
-    except UnicodeDecodeError as e:
-        raise InputError(f"--manifest {str(path)!r}: not UTF-8 text (byte {e.start}: {e.reason})") from None
-    except OSError as e:
-        raise InputError(f"--manifest {str(path)!r}: cannot be read: {e.strerror or e}") from None
+    from initspec.spec.validate import text_file
+
+    text = text_file(path, "--manifest")  # a regular file of bounded size: never a FIFO or /dev/zero
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise InputError(f"{path}: malformed TOML: {e}") from None
+        raise InputError(f"{clip_path(path)}: malformed TOML: {e}") from None
     schema = json.loads((data_dir("adapters") / "schema.json").read_text())
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(doc), key=lambda e: list(e.path))
     if errors:
@@ -108,18 +101,20 @@ def load_manifest(path: Path) -> Manifest:
         else:
             m = re.search(rf"^[ \t]*{re.escape(str(keys[0]))}\s*=", text, re.M) if keys else None
             line = text.count("\n", 0, m.start()) + 1 if m else 1
-        raise InputError(f"{path}:{line}: key {where}: {err.message}")
+        raise InputError(f"{clip_path(path)}:{line}: key {clip(where)}: {err.message}")
     framework = doc["framework"]
     seen: set[str] = set()
     entries = []
     for i, e in enumerate(doc["entry"]):
         if e["id"] in seen:
-            raise InputError(f"{path}:{_entry_line(text, i, 'id')}: key entry.{i}.id: duplicate id {e['id']!r}")
+            raise InputError(f"{clip_path(path)}:{_entry_line(text, i, 'id')}: key entry.{i}.id: duplicate id "
+                             f"{clip(e['id'])!r}")
         seen.add(e["id"])
         try:
             entries.append(_entry(e, doc, framework))
         except InputError as err:
-            raise InputError(f"{path}:{_entry_line(text, i, None)}: entry {e['id']!r}: {err}") from None
+            line = _entry_line(text, i, None)
+            raise InputError(f"{clip_path(path)}:{line}: entry {clip(e['id'])!r}: {err}") from None
     return Manifest(framework=framework, entries=entries, path=path, summary=doc.get("summary", ""))
 
 
@@ -146,8 +141,7 @@ def _entry(e: dict[str, Any], doc: dict[str, Any], framework: str) -> Entry:
         for i, c in enumerate(e["cases"]):
             if convention in CALL_ONLY and (c.get("args") or c.get("kwargs")):
                 raise InputError(f"cases[{i}] has args/kwargs, but the {convention} convention calls "
-                                 f"{CALL_ONLY[convention]} and nothing else: give the arguments in `call`, "
-                                 "one entry per set of arguments")
+                                 f"{CALL_ONLY[convention]} and nothing else: give them in `call`")
         cases = [Case(shape=parse_shape(c["shape"]), args=tuple(c.get("args", ())), kwargs=c.get("kwargs", {}),
                       fan_in=c.get("fan_in"), fan_out=c.get("fan_out"), param=c.get("param", e.get("param")))
                  for c in e["cases"]]
@@ -167,11 +161,10 @@ def _entry(e: dict[str, Any], doc: dict[str, Any], framework: str) -> Entry:
 def manifest_path(framework: str) -> Path:
     """adapters/<framework>.toml, or InputError listing the known ones."""
     folder = data_dir("adapters")
-    path = folder / f"{framework}.toml"
-    if not path.is_file():
-        known = sorted(p.stem for p in folder.glob("*.toml"))
-        raise InputError(f"no manifest for framework {framework!r}: known are {', '.join(known)}")
-    return path
+    known = sorted(p.stem for p in folder.glob("*.toml"))
+    if framework not in known:  # compared by name: a path ('../x', a 100 kB name) is never looked up
+        raise InputError(f"no manifest for framework {clip(framework)!r}: known are {', '.join(known)}")
+    return folder / f"{framework}.toml"
 
 
 def load_xfails(framework: str) -> list[tuple[str, str]]:

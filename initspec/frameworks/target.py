@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import re
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,24 +15,36 @@ from initspec.spec.expr import parse_call
 from initspec.spec.fans import get_layout, parse_shape
 from initspec.spec.validate import show
 
-#: Standard-library modules that are never initializers but run commands, code or files
-#: (``os:system``, ``builtins:exec``, ``subprocess:run``, ...): a target or manifest call
-#: naming one (or a submodule) is refused before anything is imported.
-REFUSED_MODULES = frozenset({
-    "__main__", "builtins", "os", "posix", "nt", "sys", "subprocess", "shutil", "importlib", "runpy", "code",
-    "codeop", "ctypes", "pickle", "marshal", "shelve", "signal", "socket", "pty", "multiprocessing", "threading",
-    "concurrent", "asyncio", "tempfile", "pathlib", "io", "glob", "webbrowser", "urllib", "http", "ftplib",
-    "smtplib", "platform", "atexit", "gc", "inspect", "types", "functools", "operator", "site", "pdb", "timeit",
-    "zipimport", "pkgutil", "sysconfig", "resource", "fcntl", "select", "mmap", "tkinter", "venv", "ensurepip",
-})
+#: Python's standard library holds no initializer and no model, and much of it runs commands or
+#: code (``os:system``, ``cProfile:run('...')``, ``pydoc:pipepager('x', 'touch F')``): a target or
+#: manifest call naming one of its modules is refused before anything is imported.  This catches
+#: mistakes; it is no sandbox.  A target is code (docs/trust.md): initspec imports the module and
+#: calls what it names, with the user's rights.
+REFUSED_MODULES = frozenset(sys.stdlib_module_names) | {"__main__"}
+
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 def refuse_module(module: str, text: str, what: str = "--target") -> None:
-    """InputError when ``module`` is (under) one of REFUSED_MODULES."""
-    top = module.strip().split(".")[0]
+    """InputError when ``module`` is not a dotted name, or is (under) a standard-library module."""
+    name = module.strip()
+    if not _DOTTED.fullmatch(name):
+        raise InputError(f"{what} {show(text)}: the module {show(name)} is not a dotted Python name")
+    top = name.split(".")[0]
     if top in REFUSED_MODULES:
-        raise InputError(f"{what} {show(text)}: module {top!r} is never an initializer and can run "
-                         "commands or code; initspec refuses it (name the initializer's own module)")
+        raise InputError(f"{what} {show(text)}: module {top!r} is in Python's standard library, which is never "
+                         "an initializer or a model: refused")
+
+
+def refuse_attr(attr: str, text: str, what: str = "--target") -> None:
+    """InputError unless ``attr`` is a dotted path of names the module itself holds (no dunders:
+    ``f.__globals__`` reaches what the module never named)."""
+    if not _DOTTED.fullmatch(attr):
+        raise InputError(f"{what} {show(text)}: {show(attr)} is not a dotted attribute path")
+    dunder = [p for p in attr.split(".") if p.startswith("__")]
+    if dunder:
+        raise InputError(f"{what} {show(text)}: the attribute path goes through {show(dunder[0])}; "
+                         "name the module's own callable")
 
 
 #: conventions that pass their own seed to the initializer on every draw
@@ -41,7 +55,7 @@ def refuse_seed(target: Target, convention: str, what: str = "--target") -> None
     """InputError when a ``seed=`` in the target's arguments would be overridden by the draw's seed."""
     if convention in SEEDED_CONVENTIONS and "seed" in target.kwargs:
         raise InputError(f"{what} {show(target.text)}: initspec seeds each draw; remove seed= "
-                         f"(the {convention} convention passes seed=<the draw's seed>, which would override it)")
+                         f"(the {convention} convention passes its own)")
 
 
 @dataclass(frozen=True)
@@ -84,6 +98,7 @@ def parse_target(text: str) -> Target:
         raise InputError(f"--target {show(text)}: expected MODULE:ATTR or MODULE:ATTR(literal args)")
     refuse_module(module, text)
     attr, args, kwargs = parse_call(rest, what="--target")
+    refuse_attr(attr, text)
     return Target(text=text, module=module.strip(), attr=attr, args=tuple(args), kwargs=kwargs,
                   has_call=rest.strip().endswith(")"))
 
@@ -100,14 +115,14 @@ def entry_for(target: str | Callable[..., Any], scheme: str, convention: str, la
     binding = binding_for(convention, convention=True)
     if isinstance(target, str):
         t = parse_target(target)
-        obj = t.load()
+        load = t.load  # the import runs the module's code: under ``build`` too
     else:
-        obj = target
         name = getattr(target, "__qualname__", type(target).__name__)
         t = Target(text=f"{getattr(target, '__module__', '?')}:{name}", module="", attr=name)
+        load = lambda: target  # noqa: E731
     lay = get_layout(layout)
     cases = [Case(parse_shape(s)) for s in shapes] if shapes else [Case(s) for s in default_shapes(layout)]
     entry = Entry(id=t.attr, call=t.text, convention=convention, claims=scheme, layout=lay,
                   cases=cases, dtypes=list(dtypes), framework=binding.FRAMEWORK)
-    prepare = lambda: binding.prepare(obj, t, convention)  # noqa: E731
+    prepare = lambda: binding.prepare(load(), t, convention)  # noqa: E731
     return entry, build(prepare) if build else prepare()

@@ -34,6 +34,9 @@ def require_matplotlib() -> None:
         import matplotlib  # noqa: F401
     except ImportError:
         raise InputError(f"--html needs matplotlib, which is not installed: {_INSTALL}") from None
+    except Exception as e:  # noqa: BLE001 - a broken install raises anything at import
+        raise InputError(f"--html needs matplotlib, which failed to import: {type(e).__name__}: "
+                         f"{(str(e).splitlines() or [''])[0][:100]}") from None
 
 
 def _write(path: str | Path, text: str, *, append: bool = False) -> None:

@@ -61,6 +61,8 @@ def _mpl() -> SimpleNamespace:
         from matplotlib.ticker import FuncFormatter, NullFormatter
     except ImportError:
         raise InputError("--html needs matplotlib, which is not installed: pip install 'initspec[report]'") from None
+    except Exception as e:  # noqa: BLE001 - a broken install raises anything at import
+        raise InputError(f"--html needs matplotlib, which failed to import: {type(e).__name__}") from None
     return SimpleNamespace(Figure=Figure, Canvas=FigureCanvasAgg, FuncFormatter=FuncFormatter,
                            NullFormatter=NullFormatter)
 

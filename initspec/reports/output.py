@@ -32,12 +32,15 @@ def check_outputs(paths: dict[str, str | Path | None]) -> None:
             raise InputError(f"{opt}: the path is empty (give a file name, or - for standard output)")
         key = _identity(Path(text))
         if key in seen:
-            raise InputError(f"{seen[key]} and {opt} both write to {text!r}: one report would overwrite the other")
+            raise InputError(f"{seen[key]} and {opt} both write to {_short(text)}: one report would overwrite "
+                             "the other")
         seen[key] = opt
         try:
             _check_one(opt, Path(text))
         except OSError as e:  # stat itself fails on a name too long, a loop of links, ...
             raise InputError(f"{opt} {_short(text)}: {e.strerror or e}") from None
+        except ValueError as e:  # a NUL byte (the API can pass one; a command line cannot)
+            raise InputError(f"{opt} {_short(text)}: {e}") from None
 
 
 def _short(text: str) -> str:
@@ -47,8 +50,8 @@ def _short(text: str) -> str:
 def _identity(path: Path) -> str:
     try:
         return str(path.resolve())
-    except (OSError, RuntimeError):
-        return os.path.abspath(path)
+    except (OSError, RuntimeError, ValueError):
+        return str(path)
 
 
 def _check_one(opt: str, path: Path) -> None:

@@ -127,7 +127,67 @@ def truncation(lower: float, upper: float, *, where: str = "", unit: str = "std"
     # the mass from whichever tail is nearer: sf/cdf keep their precision there
     n = stats.norm
     mass = (n.sf(lower) - n.sf(upper)) if lower > 0 else (n.cdf(upper) - n.cdf(lower))
-    if upper - lower < MIN_TRUNCATED_WIDTH or not mass >= MIN_TRUNCATED_MASS:
-        raise InputError(f"{prefix}the truncation interval [{lower:g}, {upper:g}] ({unit} units) holds "
-                         f"{mass:.3g} of the normal's mass; it must hold at least {MIN_TRUNCATED_MASS:g} "
-                         f"(within about 6 std of the mean) and be at least {MIN_TRUNCATED_WIDTH:g} wide")
+    if upper - lower < MIN_TRUNCATED_WIDTH:
+        raise InputError(f"{prefix}the truncation [{lower:g}, {upper:g}] ({unit} units) is {upper - lower:.3g} wide; "
+                         f"it must be at least {MIN_TRUNCATED_WIDTH:g} wide")
+    if not mass >= MIN_TRUNCATED_MASS:  # beyond about 6 std from the mean
+        raise InputError(f"{prefix}the truncation [{lower:g}, {upper:g}] ({unit} units) holds {mass:.3g} of the "
+                         f"normal; it must hold at least {MIN_TRUNCATED_MASS:g}")
+
+
+#: the largest run seed: every framework takes seeds in [0, 2^32 - 1] (Keras's set_random_seed and
+#: numpy's legacy seed refuse more, torch and JAX take less than 2^64), and initspec derives further
+#: seeds by adding offsets below 2^31 (seed + k per draw, seed + 1,000,003 for diff's second side)
+MAX_SEED = 2**31 - 1
+#: most model instances one audit builds
+MAX_SEEDS = 10_000
+
+
+def seed(value: Any, name: str = "--seed", *, count: int = 1) -> int:
+    """A run seed in [0, MAX_SEED]; with ``count`` seeds ``value .. value + count - 1``, the last too."""
+    s = integer(value, name, low=0, high=MAX_SEED)
+    if s + count - 1 > MAX_SEED:
+        raise InputError(f"{name} {s} with {count} seeds reaches {s + count - 1}; seeds must lie in [0, {MAX_SEED}]")
+    return s
+
+
+#: bytes of a spec or manifest file: real ones have a few kB, the largest built-in manifest 40 kB
+MAX_FILE_BYTES = 4 << 20
+
+
+def text_file(path: Any, option: str, *, max_bytes: int = MAX_FILE_BYTES) -> str:
+    """The UTF-8 text of a regular file of at most ``max_bytes``; InputError (one line) for an empty
+    path, a missing file, a directory, a device or FIFO (``/dev/zero`` never ends, a FIFO blocks
+    the open) or a file too large -- checked with ``stat`` before anything is opened."""
+    import os
+    import stat as st
+
+    text = str(path)
+    where = f"{option} {show(text)}"
+    if not text.strip():
+        raise InputError(f"{option}: the path is empty (give a file name)")
+    try:
+        info = os.stat(text)
+    except FileNotFoundError:
+        raise InputError(f"{where}: no such file") from None
+    except OSError as e:
+        raise InputError(f"{where}: cannot be read: {e.strerror or e}") from None
+    except ValueError as e:  # a NUL byte in the path
+        raise InputError(f"{where}: {e}") from None
+    if st.S_ISDIR(info.st_mode):
+        raise InputError(f"{where}: is a directory; give a file")
+    if not st.S_ISREG(info.st_mode):
+        raise InputError(f"{where}: not a regular file (a device, FIFO or socket)")
+    if info.st_size > max_bytes:
+        raise InputError(f"{where}: {_bytes(info.st_size)}; at most {_bytes(max_bytes)} are read")
+    try:
+        with open(text, "rb") as f:
+            data = f.read(max_bytes + 1)
+    except OSError as e:
+        raise InputError(f"{where}: cannot be read: {e.strerror or e}") from None
+    if len(data) > max_bytes:  # it grew after the stat
+        raise InputError(f"{where}: more than {_bytes(max_bytes)}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{where}: not UTF-8 text (byte {e.start}: {e.reason})") from None

@@ -3,7 +3,8 @@
 This covers JAX libraries whose modules are pytrees (an Equinox module built from a key) and
 transform-style libraries through a factory (``lambda key: model.init(key, x)``).  Each instance
 is ``f(jax.random.key(seed))``.  Parameters are the array leaves of
-``jax.tree_util.tree_flatten_with_path`` (other leaves are left out), paths dotted from the key
+``jax.tree_util.tree_flatten_with_path`` (other leaves are left out; the audit skips non-float arrays,
+PRNG keys among them, with a note), paths dotted from the key
 path (``{"params": {"Dense_0": {"kernel"}}}`` -> ``Dense_0.kernel``: a leading ``params`` is
 dropped as for linen; ``layers[0].weight`` -> ``layers.0.weight``).  The owner is the class of
 the object holding the leaf.  A pytree says nothing about layouts: ``layout`` is None and the
@@ -78,8 +79,12 @@ def walk(model: Any) -> Iterator[Param]:
             parts = parts[1:]
         parent = _parent(model, keys)
         owner = type(parent).__name__ if parent is not None and type(parent) not in (dict, list, tuple) else ""
+        try:
+            dtype = str(np.dtype(x.dtype))
+        except TypeError:  # a typed PRNG key array (key<fry>): the audit skips it with a note
+            dtype = str(x.dtype)
         yield Param(path=".".join(parts) or "<root>", shape=tuple(int(d) for d in x.shape),
-                    dtype=str(np.dtype(x.dtype)), values=(lambda x=x: to_numpy(x)), owner=owner,
+                    dtype=dtype, values=(lambda x=x: to_numpy(x)), owner=owner,
                     role=parts[-1] if parts else "", layout=None, storage=("jax", id(x)))
 
 

@@ -3,15 +3,16 @@ when it is not, never with --no-progress, and only once a run has lasted the del
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import io
 import os
 import pty
+import select
 import struct
 import subprocess
 import sys
 import termios
+import time
 from pathlib import Path
 
 from initspec.reports.progress import progress_bar, wanted
@@ -30,25 +31,26 @@ def _env(delay: str) -> dict[str, str]:
 
 
 def _under_pty(args: list[str], delay: str = "0") -> tuple[int, str]:
-    """Run the CLI with stdin, stdout and stderr on a pseudo-terminal; everything it wrote, and its exit code."""
+    """Run the CLI with stdin, stdout and stderr on a pseudo-terminal; everything it wrote, and its exit code.
+
+    The parent keeps its own copy of the terminal's slave end open until the child has exited and the
+    master is drained: closed early, the kernel may hang the terminal up (EIO) before it has handed
+    over the child's last lines, which a loaded machine shows now and then."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     proc = subprocess.Popen([sys.executable, "-m", "initspec", *args], stdin=slave, stdout=slave, stderr=slave,
                             env=_env(delay), cwd=ROOT, close_fds=True)
-    os.close(slave)
     out = bytearray()
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError as e:  # EIO: the child closed its end
-            if e.errno != errno.EIO:
-                raise
-            break
-        if not chunk:
-            break
-        out += chunk
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            out += os.read(master, 65536)
+        elif proc.poll() is not None:
+            break  # exited and nothing left to read
+    os.close(slave)
     os.close(master)
-    return proc.wait(timeout=120), out.decode("utf-8", "replace")
+    return proc.wait(timeout=10), out.decode("utf-8", "replace")
 
 
 def test_the_bar_shows_on_a_terminal():

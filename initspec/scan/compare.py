@@ -58,12 +58,11 @@ def changes(rep: Any, lock: LockSpec) -> list[dict[str, Any]]:
             out.append({"kind": kind, "group": g.name, "members": len(g.members), "old": g.rule.expr,
                         "new": lock_expr(g) or g.identified, "diagnosis": diag.get("id", ""),
                         "detail": diag.get("message", "") or (r.error if r is not None else g.error) or "",
-                        # the line that sets the new law comes from the traced audit (issue 19) where it runs
-                        "line": None})
+                        "line": _line(g)})
         elif v == "unchecked" and lock_expr(g) is not None:
             out.append({"kind": "new", "group": g.name, "members": len(g.members), "old": None,
                         "new": lock_expr(g), "diagnosis": "", "detail": "no lockfile line covers this group",
-                        "line": None})
+                        "line": _line(g)})
     for glob in lock.missing():
         expr = next(r.expr for r in lock.rules if r.glob == glob)
         out.append({"kind": "missing", "group": glob, "members": 0, "old": expr, "new": None, "diagnosis": "",
@@ -76,3 +75,9 @@ def confirmed(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> list
     group; new and missing groups are structural and need no second look)."""
     again = {c["group"] for c in second if c["kind"] == "changed"}
     return [c for c in first if c["kind"] != "changed" or c["group"] in again]
+
+
+def _line(g: Any) -> str | None:
+    """The line of code that set the group's law, where the audit traced it (torch, JAX, Keras)."""
+    traced = getattr(g, "traced", None)
+    return str(traced.sites[0]) if traced is not None and traced.sites else None

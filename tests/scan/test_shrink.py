@@ -30,21 +30,28 @@ def test_the_layer_only_fallback_touches_only_layer_counts():
     assert shrink.shrink_fields(d, keys=shrink.LAYER_KEYS) == {"num_hidden_layers": 2}
 
 
-def test_a_line_written_the_same_on_both_releases_is_not_a_change():
+def test_a_line_written_the_same_on_both_releases_is_not_a_change(monkeypatch):
     """A lockfile line that fails while the new release identifies the very same law is unstable
-    (the line does not hold its own model), not a difference between releases."""
+    (the line does not hold its own model), not a difference between releases; a changed law names the
+    line of code the trace saw set it."""
     from types import SimpleNamespace as NS
 
+    from initspec.audit import verdicts
     from initspec.scan.compare import LockSpec, changes
+
+    # what a lockfile would pin today: the law identified now (lockfile.lock_expr's own tests cover it)
+    monkeypatch.setattr(verdicts, "lock_expr", lambda g: g.identified_expr)
 
     def group(name, locked, now):
         rule = NS(expr=locked, glob=name, matched=1)
         return NS(name=name, members=[name], rule=rule, result=NS(diagnosis=[{"id": "wrong_scale", "message": ""}],
                                                                   error=None),
-                  error="", identified=now, identified_expr=now, default=None, same_as=[])
+                  error="", identified=now, identified_expr=now, default=None, same_as=[],
+                  traced=NS(sites=["modeling_x.py:12 in _init_weights"]) if name == "a" else None)
 
     rep = NS(groups=[group("a", "normal(std=0.02)", "normal(std=0.01)"),
                      group("table", "uniform(low=-1.0, high=1.0)", "uniform(low=-1.0, high=1.0)")],
              verdict=lambda g: "fail")
-    kinds = {c["group"]: c["kind"] for c in changes(rep, LockSpec("lock"))}
-    assert kinds == {"a": "changed", "table": "unstable"}
+    found = {c["group"]: c for c in changes(rep, LockSpec("lock"))}
+    assert {k: c["kind"] for k, c in found.items()} == {"a": "changed", "table": "unstable"}
+    assert found["a"]["line"] == "modeling_x.py:12 in _init_weights" and found["table"]["line"] is None

@@ -1,0 +1,220 @@
+"""The Keras recorder: the initializer each variable was created with, on any backend, without drawing.
+
+The model is built inside ``keras.StatelessScope(initialize_variables=False)``: Keras's own way
+to create variables without values -- each keeps its initializer (``variable._initializer``) and
+shape, and no initializer runs (keras/src/backend/common/variables.py:183-188; the scope's exit
+would initialize them, which ``initialize_variables=False`` turns off, stateless_scope.py).  The law
+of each variable is the initializer's scheme (its class and ``get_config()``, mapped as the Keras
+walker maps them: ``initspec.audit.walkers.keras.scheme_of``) on the variable's fans, through the
+law algebra (``from_scheme``); an initializer class with no scheme (a custom one) is ``opaque``,
+never a guess.  A value ``assign``-ed after creation (``set_weights``, ``kernel.assign(...)``) is
+the variable's last write: a constant when every element is equal, else opaque.
+
+Findings the configuration makes exact: an initializer with a fixed ``seed=`` ignores the run's
+seed (``seed_follows=False``), and two variables drawn by initializers of one class, config and
+resolved integer seed on one shape are identical (``copy_of``) -- Keras 3 resolves ``seed=None``
+to one integer per initializer instance (random_initializers.py:10-23), so one unseeded instance
+shared by several layers draws the same values for each of them.
+
+Provenance: the first frame outside Keras, the backends and initspec when the variable was
+created (the model's ``Dense(...)(x)`` line); a variable created by initspec's own ``build`` (an
+unbuilt Sequential) takes the line that constructed its layer.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import sysconfig
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from initspec.audit.trace import Recording, Site, Traced, Write
+from initspec.audit.trace import laws as L
+from initspec.audit.trace.jax import _unallocated
+from initspec.audit.trace.jaxpr import excluded_dirs
+from initspec.errors import InputError
+
+FRAMEWORK = "keras"
+_PACKAGES = ("keras", "tf_keras", "tensorflow", "torch", "jax", "jaxlib", "optree", "namex")
+
+
+def _site(exclude: tuple[str, ...], stop: Any) -> Site | None:
+    """The first frame outside ``exclude`` below the frame running ``stop`` (initspec's build)."""
+    f = sys._getframe(2)
+    while f is not None and f.f_code is not stop:
+        if not f.f_code.co_filename.startswith(exclude):
+            return Site(f.f_code.co_filename, f.f_lineno, f.f_code.co_qualname)
+        f = f.f_back
+    return None
+
+
+@contextmanager
+def _recording(created: dict[int, Site | None], assigned: dict[int, Site | None], layers: dict[int, Site | None],
+               stop: Any) -> Iterator[None]:
+    """Record where each variable and layer was made and where a variable was assigned."""
+    from keras.src.backend.common import variables as kv
+    from keras.src.layers import layer as kl
+
+    exclude = (*excluded_dirs(*_PACKAGES), sysconfig.get_path("stdlib") + os.sep)
+    init, assign, layer_init = kv.Variable.__init__, kv.Variable.assign, kl.Layer.__init__
+
+    def var_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        created.setdefault(id(self), _site(exclude, stop))
+
+    def var_assign(self: Any, value: Any) -> Any:
+        assigned[id(self)] = _site(exclude, stop)
+        return assign(self, value)
+
+    def new_layer(self: Any, *args: Any, **kwargs: Any) -> None:
+        layers.setdefault(id(self), _site(exclude, stop))
+        layer_init(self, *args, **kwargs)
+
+    kv.Variable.__init__, kv.Variable.assign, kl.Layer.__init__ = var_init, var_assign, new_layer
+    try:
+        yield
+    finally:
+        kv.Variable.__init__, kv.Variable.assign, kl.Layer.__init__ = init, assign, layer_init
+
+
+def _seed_follows(init: Any) -> bool | None:
+    """Whether the initializer's draws follow ``keras.utils.set_random_seed`` (None: not random)."""
+    if not hasattr(init, "_init_seed"):
+        return None
+    given = init._init_seed
+    if given is None:
+        return True
+    if isinstance(given, int):
+        return False
+    return getattr(given, "_initial_seed", None) is None  # a SeedGenerator made without a seed follows
+
+
+def _identity(init: Any, shape: tuple[int, ...], dtype: str) -> tuple | None:
+    """What fixes an initializer's draw completely: class, config, integer seed, shape, dtype."""
+    seed = getattr(init, "seed", None)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        return None  # a SeedGenerator advances: every call draws anew
+    try:
+        config = repr(sorted((k, repr(v)) for k, v in init.get_config().items() if k != "seed"))
+    except Exception:  # noqa: BLE001 - no config: the instance itself
+        config = str(id(init))
+    return type(init), config, seed, shape, dtype
+
+
+def _initializer_law(init: Any, fan_in: float, fan_out: float) -> tuple[L.Law, str | None, str]:
+    from initspec.audit.walkers.keras import scheme_of
+
+    name = type(init).__name__
+    try:
+        config = init.get_config()
+    except Exception:  # noqa: BLE001 - a custom initializer without a config
+        config = {}
+    op = f"{name}({', '.join(f'{k}={v!r}' for k, v in config.items() if k != 'seed')})"
+    try:
+        scheme = scheme_of(init)
+    except Exception:  # noqa: BLE001 - a config scheme_of cannot read (an array Constant)
+        scheme = None
+    if scheme is None:
+        return L.opaque(f"{name}: an initializer initspec has no law for"), None, op
+    law = L.from_scheme(scheme, fan_in, fan_out)
+    return law, (scheme if law.exact else None), op
+
+
+def _assigned_law(value: Any) -> L.Law:
+    from keras import ops
+
+    try:
+        x = np.asarray(ops.convert_to_numpy(value)).reshape(-1)
+    except Exception:  # noqa: BLE001 - a value that will not convert
+        return L.opaque("assigned a value that could not be read")
+    if x.size and np.all(x == x[0]):
+        return L.constant(float(x[0]))
+    return L.opaque("assigned a computed value after creation")
+
+
+def trace(target: Any, seed: int = 0, input_shape: tuple[int, ...] | None = None, **options: Any) -> Recording:
+    """The laws a Keras model's variables are created with (an AuditTarget or ``MODULE:ATTR`` text)."""
+    import keras
+
+    from initspec.audit.targets import build_model, parse_audit_target
+    from initspec.audit.walkers import keras as walker
+
+    tgt = parse_audit_target(target) if isinstance(target, str) else target
+    created: dict[int, Site | None] = {}
+    assigned: dict[int, Site | None] = {}
+    layer_sites: dict[int, Site | None] = {}
+    box: dict[str, Any] = {}
+
+    def build() -> None:
+        with keras.StatelessScope(initialize_variables=False) as scope:
+            model = tgt.factory()
+            if not walker.recognizes(model):
+                raise InputError(f"the target returned {type(model).__name__}, not a Keras model or layer")
+            if not model.built:
+                if input_shape is None:
+                    raise InputError(f"the Keras {type(model).__name__} is not built: give --input-shape "
+                                     "(batch dimension included, e.g. 1,32)")
+                model.build(tuple(input_shape))
+        box["model"], box["scope"] = model, scope
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    try:
+        with _recording(created, assigned, layer_sites, build.__code__):
+            build_model(tgt.text, build)
+        return _recording_of(box["model"], box["scope"], created, assigned, layer_sites)
+    finally:
+        box.clear()
+        keras.backend.clear_session()  # drops the uninitialized variables Keras registered
+
+
+def _recording_of(model: Any, scope: Any, created: dict[int, Site | None], assigned: dict[int, Site | None],
+                  layer_sites: dict[int, Site | None]) -> Recording:
+    from dataclasses import replace
+
+    from initspec.audit.walkers import keras as walker
+
+    variables: dict[int, Any] = {}
+    owner: dict[int, Any] = {}
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        for v in list(layer._trainable_variables) + list(layer._non_trainable_variables):
+            variables.setdefault(id(v), v)
+            owner.setdefault(id(v), layer)
+    params = [replace(p, values=_unallocated(p.path)) for p in walker.walk(model)]
+    traced: dict[str, Traced] = {}
+    first: dict[tuple, str] = {}
+    for p in params:
+        v = variables[p.storage[1]]
+        site = created.get(id(v)) or layer_sites.get(id(owner[id(v)]))
+        init = getattr(v, "_initializer", None)
+        if init is None:  # created from a value (outside the scope): nothing to trace
+            t = Traced(p.path, L.opaque("created from a value, not an initializer"))
+            t.writes.append(Write(t.law, site))
+            traced[p.path] = t
+            continue
+        law, declared, op = _initializer_law(init, float(p.fan_in), float(p.fan_out))
+        t = Traced(p.path, law, [Write(law, site, (op,), declared)])
+        if law.random:
+            t.seed_follows = _seed_follows(init)
+            ident = _identity(init, p.shape, p.dtype)
+            if ident is not None:
+                twin = first.setdefault(ident, p.path)
+                if twin != p.path:
+                    t.copy_of = twin
+        if id(v) in assigned:
+            value = scope.get_current_value(v)
+            if value is not None:
+                t.law = _assigned_law(value)
+                t.writes.append(Write(t.law, assigned[id(v)], ("assign",)))
+                t.copy_of = None
+                t.seed_follows = None
+        traced[p.path] = t
+    import keras
+
+    notes = [f"traced in keras.StatelessScope on the {keras.backend.backend()} backend: the initializer of "
+             "each variable, none run"]
+    return Recording(FRAMEWORK, params, traced, notes=notes)

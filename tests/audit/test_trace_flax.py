@@ -1,0 +1,301 @@
+"""The traced audit for JAX and Flax (env flax): each output of an initialization's jaxpr traced back
+to its random source and reduced to an exact law, with the line that set it -- nothing allocated.
+
+No statistics here: a trace is exact (the law algebra's ``same_law``) or says ``opaque``.  The
+recorder's rules are checked against JAX's own initializers (every entry of adapters/jax.toml:
+the law each documents), then on models with one bug each and a correct twin -- nnx, linen and
+a pytree -- and on a model too large for memory.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("flax")
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from initspec.audit.spec import parse_spec
+from initspec.audit.targets import AuditTarget, BuildError
+from initspec.audit.trace import laws as L
+from initspec.audit.trace.flax import trace as trace_flax
+from initspec.audit.trace.jax import trace as trace_jax
+from initspec.audit.trace.jax import trace_initializer
+from initspec.errors import InputError
+from initspec.frameworks.manifest import load_manifest, manifest_path
+from initspec.frameworks.target import parse_target
+
+sys.path.insert(0, str(Path(__file__).parent))
+from trace_checks import cloned, seed_ignored, verdicts
+
+HERE = Path(__file__).read_text().splitlines()
+
+
+def line_of(tag: str) -> int:
+    """The line of this file that carries ``# site: tag`` (where a test expects provenance to point)."""
+    return next(i for i, text in enumerate(HERE, 1) if text.rstrip().endswith(f"# site: {tag}"))
+
+
+# --- the recorder's rules on JAX's own initializers ----------------------------------------
+
+ENTRIES = load_manifest(manifest_path("jax")).entries
+
+
+def _initializer(entry):
+    t = parse_target(entry.call)
+    obj = t.load()
+    return obj(*t.args, **t.kwargs) if t.has_call else obj
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=[e.id for e in ENTRIES])
+def test_each_jax_initializer_traces_to_its_documented_law(entry):
+    """The traced law is from_scheme of the scheme adapters/jax.toml says the initializer documents
+    (two shapes each: different fans), and the scheme the code named gives that law too."""
+    init = _initializer(entry)
+    for case in entry.cases[:2]:
+        fans = case.fans(entry.layout)
+        t = trace_initializer(init, case.shape, fans_=fans)
+        expected = L.from_scheme(entry.claims, *fans)
+        if expected.kind == "opaque":  # orthogonal: a QR, no elementwise law -- and the trace says which
+            assert t.law.kind == "opaque" and "qr" in t.law.why and "orthogonal" in t.law.why
+            continue
+        assert L.same_law(t.law, expected), (case.shape, str(t.law), str(expected))
+        declared = t.last.declared
+        if expected.kind == "constant":
+            assert declared is None  # zeros / ones / constant: the law is the name
+        else:
+            assert declared is not None and L.same_law(L.from_scheme(declared, *fans), expected)
+        assert t.seed_follows is (None if expected.kind == "constant" else True)
+
+
+def test_declared_names_are_jaxs_presets_in_the_spec_vocabulary():
+    init = jax.nn.initializers
+    assert trace_initializer(init.lecun_normal(), (64, 32)).last.declared == "lecun_truncated_normal"
+    assert trace_initializer(init.he_uniform(), (64, 32)).last.declared == "he_uniform"
+    assert trace_initializer(init.glorot_normal(), (64, 32)).last.declared == "glorot_truncated_normal"
+    t = trace_initializer(init.variance_scaling(2.0, "fan_in", "normal"), (64, 32))
+    assert t.last.declared == "variance_scaling(scale=2.0, mode=fan_in, distribution=normal)"
+    # a name is shown only where it is the traced law: he_normal's axes read as a tf kernel on fans it did not use
+    t = trace_initializer(init.he_normal(in_axis=1, out_axis=0), (64, 32))
+    assert t.last.declared is None and t.law.kind == "truncated_normal"
+
+
+def test_bfloat16_rounds_the_scale_to_the_dtype():
+    """JAX computes he_uniform's limit in the parameter's dtype: sqrt(6/64) = 0.306186 rounds to
+    0.306641 in bfloat16.  The trace says so exactly, and keeps the name the code used."""
+    t = trace_initializer(jax.nn.initializers.he_uniform(), (64, 32), "bfloat16")
+    assert t.law == L.uniform(-0.306640625, 0.306640625)
+    assert t.last.declared == "he_uniform"
+    assert not L.same_law(t.law, L.from_scheme("he_uniform", 64, 32))
+
+
+def test_jax_random_samplers_and_arithmetic():
+    def f(key):
+        k = jax.random.split(key, 5)
+        return {"u": jax.random.uniform(k[0], (5,), minval=-2.0, maxval=3.0),
+                "n": jax.random.normal(k[1], (4, 4)) * 0.5 + 1.0,
+                "t": jax.random.truncated_normal(k[2], -1.0, 2.0, (8,)) * 3.0,
+                "c": jnp.clip(jax.random.normal(k[3], (8,)), -1.0, 1.0),  # censored: no law of the vocabulary
+                "sin": jnp.sin(jnp.arange(16.0)),
+                "sq": jax.random.normal(k[4], (3,)) ** 2}
+
+    t = trace_jax(AuditTarget("f", f, "module", "jax")).traced
+    assert t["u"].law == L.uniform(-2.0, 3.0)
+    assert L.same_law(t["n"].law, L.normal(1.0, 0.5))
+    assert L.same_law(t["t"].law, L.truncated_normal(0.0, 3.0, -3.0, 6.0))
+    assert t["c"].law.kind == "opaque" and "censored" in t["c"].law.why
+    assert t["sin"].law.kind == "deterministic" and "sin" in t["sin"].law.why
+    assert t["sq"].law.kind == "opaque" and "integer_pow" in t["sq"].law.why
+
+
+def test_control_flow_on_a_key_is_opaque_naming_it():
+    def f(key):
+        def body(k, _):
+            k, sub = jax.random.split(k)
+            return k, jax.random.normal(sub, (4,))
+        return {"w": jax.lax.scan(body, key, None, length=3)[1]}
+
+    law = trace_jax(AuditTarget("f", f, "module", "jax")).traced["w"].law
+    assert law.kind == "opaque" and "scan" in law.why
+
+
+# --- a JAX pytree: bug and twin -----------------------------------------------------------
+
+PYTREE_SPEC = parse_spec({"params": {"w": "lecun_normal", "b": "zeros"}})
+
+
+def pytree(bug: bool):
+    def params(key):
+        k1, k2 = jax.random.split(key)
+        w = jax.random.normal(k1, (64, 128)) * (1 / 64 if bug else 1 / 8)  # site: pytree w (bug: the variance as std)
+        return {"w": w, "b": jnp.zeros(128),
+                "fixed": jax.random.normal(jax.random.key(0), (64, 64)),  # site: pytree fixed
+                "reused": jax.random.uniform(k2, (8,)), "again": jax.random.uniform(k2, (8,)),
+                "pad": (jax.random.normal(k2, (10, 4)) * 0.02).at[0].set(0.0)}
+    return AuditTarget(f"pytree({bug})", params, "module", "jax")
+
+
+@pytest.mark.parametrize("bug", [True, False])
+def test_pytree_std_as_variance_and_its_twin(bug):
+    rec = trace_jax(pytree(bug))
+    assert rec.framework == "jax"
+    assert verdicts(rec, parse_spec({"params": {"w": "lecun_normal", "b": "zeros"}})) == \
+        {"w": "fail" if bug else "pass", "b": "pass"}
+    w = rec.traced["w"]
+    assert L.same_law(w.law, L.normal(0.0, 1 / 64 if bug else 1 / 8))
+    assert w.last.site.line == line_of("pytree w (bug: the variance as std)")
+    assert w.last.site.function == "pytree.<locals>.params"
+    assert seed_ignored(rec) == {"fixed"}  # jax.random.key(0) inside f: the run's key never reaches it
+    assert cloned(rec) == {"reused", "again"}  # one key, one sampler, one shape: the same values
+    pad = rec.traced["pad"]  # a padding row: the law of the rest, and the row written after it
+    assert L.same_law(pad.law, L.normal(0.0, 0.02))
+    assert [(w.region, w.law) for w in pad.regions] == [("indices [0]", L.constant(0.0))]
+
+
+# --- Flax nnx: bug and twin ----------------------------------------------------------------
+
+D = 64
+
+
+class Block(nnx.Module):
+    def __init__(self, bugs: set[str], *, rngs: nnx.Rngs):
+        he = nnx.initializers.variance_scaling(1.0 if "gain" in bugs else 2.0, "fan_in", "normal")
+        self.fc = nnx.Linear(D, 4 * D, kernel_init=he, rngs=rngs)  # site: nnx fc (bug: the gain forgotten)
+        zero = nnx.initializers.lecun_normal() if "zero" in bugs else nnx.initializers.zeros
+        self.proj = nnx.Linear(4 * D, D, kernel_init=zero, rngs=rngs)  # site: nnx proj (bug: zero-init never ran)
+
+
+class Model(nnx.Module):
+    def __init__(self, bug: str = "", n: int = 3, *, rngs: nnx.Rngs):
+        bugs = set(bug.split(","))
+        self.blocks = nnx.List([Block(bugs, rngs=rngs) for _ in range(n)])
+        std = 1 / D if "variance" in bugs else D ** -0.5
+        self.head = nnx.Linear(D, 256, kernel_init=nnx.initializers.normal(std), rngs=rngs)  # site: nnx head
+
+
+def nnx_target(bug: str = "", **kwargs):
+    def factory(**extra):
+        return Model(bug, **kwargs, **extra)
+
+    factory.callee = Model
+    return AuditTarget(f"Model({bug!r})", factory, "module", "flax")
+
+
+NNX_SPEC = parse_spec({"vars": {"d": D}, "params": {
+    "blocks.*.fc.kernel": "he_normal", "blocks.*.proj.kernel": "zeros", "*.bias": "zeros",
+    "head.kernel": "normal(std=1 / sqrt(d))"}})
+
+
+@pytest.mark.parametrize("bug", ["gain", "zero", "variance", ""])
+def test_nnx_bug_and_twin(bug):
+    """Each bug fails exactly its own rule; the twin passes every rule."""
+    rec = trace_flax(nnx_target(bug), 0)
+    rule = {"gain": "blocks.*.fc.kernel", "zero": "blocks.*.proj.kernel", "variance": "head.kernel"}.get(bug)
+    expected = {r.glob: "fail" if r.glob == rule else "pass" for r in NNX_SPEC.rules}
+    assert verdicts(rec, NNX_SPEC) == expected
+
+
+def test_nnx_laws_lines_and_declared_names():
+    rec = trace_flax(nnx_target("gain,zero"), 0)
+    fc, proj, head = (rec.traced[p] for p in ("blocks.1.fc.kernel", "blocks.1.proj.kernel", "head.kernel"))
+    assert L.same_law(fc.law, L.normal(0.0, 1 / 8))  # lecun_normal's variance 1/64: the gain 2 missing
+    assert fc.last.declared == "variance_scaling(scale=1.0, mode=fan_in, distribution=normal)"  # as the code said
+    assert fc.last.site.line == line_of("nnx fc (bug: the gain forgotten)")
+    assert proj.last.declared == "lecun_truncated_normal" and proj.last.site.line == line_of(
+        "nnx proj (bug: zero-init never ran)")
+    assert head.last.declared == "normal(std=0.125)" and head.last.site.line == line_of("nnx head")
+    assert rec.traced["blocks.0.fc.bias"].law == L.constant(0.0)
+    assert {p.path for p in rec.params} == set(rec.traced)
+    assert rec.traced["blocks.2.fc.kernel"].seed_follows is True and not cloned(rec)
+
+
+class Cloned(nnx.Module):
+    def __init__(self, private: bool = False, *, rngs: nnx.Rngs):
+        first = nnx.Linear(8, 8, rngs=nnx.Rngs(1234) if private else rngs)
+        self.layers = nnx.List([first, nnx.clone(first), nnx.Linear(8, 8, rngs=rngs)])
+
+
+def test_nnx_clone_and_a_private_seed():
+    def factory(**extra):
+        return Cloned(**extra)
+
+    factory.callee = Cloned
+    rec = trace_flax(AuditTarget("Cloned", factory, "module", "flax"), 0)
+    assert cloned(rec) == {"layers.0.kernel", "layers.1.kernel"} and not seed_ignored(rec)
+
+    def private(**extra):
+        return Cloned(True, **extra)
+
+    private.callee = Cloned
+    rec = trace_flax(AuditTarget("Cloned(True)", private, "module", "flax"), 0)
+    assert seed_ignored(rec) == {"layers.0.kernel", "layers.1.kernel"}  # nnx.Rngs(1234): not the run's key
+
+
+# --- Flax linen: bug and twin --------------------------------------------------------------
+
+
+class LinenNet(nn.Module):
+    bug: bool = False
+
+    @nn.compact
+    def __call__(self, x):
+        init = nn.initializers.variance_scaling(1.0 if self.bug else 2.0, "fan_in", "truncated_normal")
+        x = nn.relu(nn.Dense(32, kernel_init=init)(x))  # site: linen dense
+        return nn.Dense(8, kernel_init=nn.initializers.zeros)(x)
+
+
+@pytest.mark.parametrize("bug", [True, False])
+def test_linen_gain_forgotten_and_its_twin(bug):
+    rec = trace_flax(AuditTarget("LinenNet", lambda: LinenNet(bug)), 0, input_shape=(1, 16))
+    spec = parse_spec({"params": {"Dense_0.kernel": "he_truncated_normal", "Dense_1.kernel": "zeros",
+                                  "*.bias": "zeros"}})
+    assert verdicts(rec, spec) == {"Dense_0.kernel": "fail" if bug else "pass", "Dense_1.kernel": "pass",
+                                   "*.bias": "pass"}
+    t = rec.traced["Dense_0.kernel"]
+    assert t.last.declared == ("lecun_truncated_normal" if bug else "he_truncated_normal")
+    assert t.last.site.line == line_of("linen dense") and t.last.site.function == "LinenNet.__call__"
+
+
+def test_linen_needs_an_input_shape_and_a_broken_model_is_a_build_error():
+    with pytest.raises(InputError, match="--input-shape"):
+        trace_flax(AuditTarget("LinenNet", LinenNet), 0)
+
+    def broken(key):
+        raise RuntimeError("no")
+
+    with pytest.raises(BuildError, match="RuntimeError: no"):
+        trace_jax(AuditTarget("broken", broken, "module", "jax"))
+
+
+# --- scale: a model that does not fit in memory --------------------------------------------
+
+
+class Huge(nnx.Module):
+    def __init__(self, *, rngs: nnx.Rngs):
+        self.layers = nnx.List([nnx.Linear(50_000, 50_000, rngs=rngs) for _ in range(12)])
+
+
+def test_a_model_too_large_for_memory_is_traced_without_allocating():
+    """12 Linear(50000, 50000) layers: 30e9 float32 parameters, 120 GB -- more than this machine
+    has.  make_jaxpr allocates nothing and the interpreter computes no array of that size: the
+    process's peak memory grows by far less than one layer (10 GB).  (Its speed: docs/guides/trace-jax-keras.md.)"""
+    def factory(**extra):
+        return Huge(**extra)
+
+    factory.callee = Huge
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    rec = trace_flax(AuditTarget("Huge", factory, "module", "flax"), 0)
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    total = sum(math.prod(p.shape) * 4 for p in rec.params)
+    assert total > 100e9 and grown < 1 << 20  # < 1 GiB
+    lecun = L.from_scheme("lecun_truncated_normal", 50_000, 50_000)
+    assert all(L.same_law(rec.traced[f"layers.{i}.kernel"].law, lecun) for i in range(12))
+    assert rec.traced["layers.11.bias"].law == L.constant(0.0)

@@ -140,6 +140,12 @@ class Val:
         return None
 
 
+def _known_key(v: Val) -> Any:
+    """A seed-independent operand's identity in an expression: its value (its object, when large)."""
+    arr = np.asarray(v.value)
+    return ("known", v.shape, str(arr.dtype), arr.tobytes() if arr.size <= KNOWN_CAP else id(v.value))
+
+
 def _num(x: Any) -> float | None:
     try:
         return float(x)
@@ -231,9 +237,9 @@ class Interpreter:
             return self.fold(e, ins, avals, site)
         if len(avals) == 1 and (kinds & {BITS, RANDOM}) and not _is_key(avals[0]):
             return [self.random_rule(e, ins, avals, site)]
-        return [self.mixed(e, ins, a, site) for a in avals]
+        return [self.mixed(e, ins, a, i, site) for i, a in enumerate(avals)]
 
-    def mixed(self, e: Any, ins: list[Val], aval: Any, site: LazySite) -> Val:
+    def mixed(self, e: Any, ins: list[Val], aval: Any, index: int, site: LazySite) -> Val:
         """One output of an equation on keys (or of several outputs on random values): a key, key
         material (integers made from a key), or a number drawn inside the equation -- opaque."""
         import jax.numpy as jnp
@@ -242,9 +248,9 @@ class Interpreter:
         random = [v for v in ins if v.kind in (BITS, RANDOM)]
         if _is_key(aval) or (not random and not jnp.issubdtype(aval.dtype, jnp.floating)):
             return self.key_material(name, e.params, ins, aval, site)
-        parts = tuple(v.node for v in ins if v.kind != KNOWN)
+        parts = tuple(_known_key(v) if v.kind == KNOWN else v.node for v in ins)
         common = dict(shape=tuple(int(d) for d in aval.shape), seeded=any(v.seeded for v in ins),
-                      node=self.node((name, _sig(e.params), parts, id(aval))), site=site,
+                      node=self.node((name, _sig(e.params), parts, index)), site=site,
                       ops=((random[0].ops if random else ()) + (name,))[-MAX_OPS:],
                       unknown=tuple(dict.fromkeys(u for v in random for u in v.unknown)))
         base = random[0] if random else Val(KEY, ())
@@ -252,7 +258,7 @@ class Interpreter:
 
     def key_material(self, name: str, params: dict[str, Any], ins: list[Val], aval: Any, site: LazySite) -> Val:
         """A key, or data derived from one: its identity is the expression that made it."""
-        parts = tuple(v.node if v.kind != KNOWN else ("k", np.asarray(v.value).tobytes(), v.shape) for v in ins)
+        parts = tuple(_known_key(v) if v.kind == KNOWN else v.node for v in ins)
         return Val(KEY, tuple(int(d) for d in aval.shape), seeded=any(v.seeded for v in ins),
                    node=self.node((name, _sig(params), parts)), site=site)
 
@@ -262,7 +268,8 @@ class Interpreter:
         """Compute a seed-independent equation where it is cheap; else its outputs are ``fixed``."""
         name = e.primitive.name
         ops = (*tuple(dict.fromkeys(op for v in ins for op in v.ops))[-MAX_OPS + 1:], name)
-        fixed = [Val(FIXED, tuple(int(d) for d in a.shape), ops=ops, site=site) for a in avals]
+        fixed = [Val(FIXED, tuple(int(d) for d in a.shape), ops=ops, site=site, node=self.node(object()))
+                 for a in avals]
         if any(v.kind == FIXED for v in ins) or name in NOT_FOLDED:
             return fixed
         shapes_only = name in SHAPE_OPS or name in ("broadcast_in_dim", "convert_element_type")
@@ -290,8 +297,7 @@ class Interpreter:
         shape = tuple(int(d) for d in avals[0].shape)
         rnd = [v for v in ins if v.kind in (BITS, RANDOM)]
         base = rnd[0]
-        node = self.node((name, _sig(e.params), tuple(v.node if v.kind != KNOWN else
-                                                       ("k", v.scalar(), v.shape) for v in ins)))
+        node = self.node((name, _sig(e.params), tuple(_known_key(v) if v.kind == KNOWN else v.node for v in ins)))
         ops = (*base.ops, name)[-MAX_OPS:]
         common = dict(shape=shape, seeded=any(v.seeded for v in ins), node=node, site=site, ops=ops,
                       unknown=tuple(dict.fromkeys(u for v in rnd for u in v.unknown)),
@@ -302,6 +308,9 @@ class Interpreter:
             return self._opaque(name, {**common, "regions": ()}, base, f"{name} after a write into part of the array")
         if base.kind == BITS:
             return self._bits(e, ins, avals[0], common)
+        first_opaque = next((v for v in rnd if v.law is not None and v.law.kind == "opaque"), None)
+        if first_opaque is not None:  # already no law: the first cause stays the reason
+            return Val(RANDOM, law=first_opaque.law, **common)
         if len(rnd) > 1:
             if name == "concatenate" and all(v.kind == RANDOM and v.law is not None for v in ins) and all(
                     L.same_law(v.law, ins[0].law) for v in ins):
@@ -364,7 +373,8 @@ class Interpreter:
         if name == "convert_element_type" and jnp.issubdtype(aval.dtype, jnp.unsignedinteger) and (
                 np.dtype(aval.dtype).itemsize * 8 >= bits.nbits and not bits.orbits):
             return Val(**new)
-        if name == "shift_right_logical" and ins[0] is bits and other is not None and 0 <= other < bits.nbits:
+        if name == "shift_right_logical" and ins[0] is bits and other is not None and 0 <= other < bits.nbits \
+                and not bits.orbits:
             return Val(**{**new, "nbits": bits.nbits - int(other)})
         if name == "or" and other is not None and int(other) >> bits.nbits << bits.nbits == int(other):
             return Val(**{**new, "orbits": int(other)})
@@ -480,8 +490,8 @@ def _bind(e: Any, vals: list[Any], avals: list[Any], scalar: bool = False) -> An
     if scalar:
         if name == "broadcast_in_dim" or name in SHAPE_OPS:
             return np.asarray(vals[0])
-        out = _numpy(e, vals, [jax.core.ShapedArray((), avals[0].dtype)])
-        return None if out is None else out[0]
+        out = _numpy(e, vals, avals)
+        return None if out is None else out[0].reshape(())
     out = _numpy(e, vals, avals)
     if out is not None:
         return out

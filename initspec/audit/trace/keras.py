@@ -105,14 +105,21 @@ def _identity(init: Any, shape: tuple[int, ...], dtype: str) -> tuple | None:
     return type(init), config, seed, shape, dtype
 
 
-def _initializer_law(init: Any, fan_in: float, fan_out: float) -> tuple[L.Law, str | None, str]:
-    from initspec.audit.walkers.keras import scheme_of
+def _initializer_law(init: Any, shape: tuple[int, ...], fan_in: float, fan_out: float
+                     ) -> tuple[L.Law, str | None, str]:
+    from initspec.audit.walkers.keras import compute_fans, scheme_of
 
     name = type(init).__name__
     try:
         config = init.get_config()
     except Exception:  # noqa: BLE001 - a custom initializer without a config
         config = {}
+    axes = config.get("input_axes"), config.get("output_axes")
+    if None not in axes:  # VarianceScaling told its axes (EinsumDense does): its fans, Keras's rule
+        try:
+            fan_in, fan_out = (float(f) for f in compute_fans(shape, list(axes[0]), list(axes[1])))
+        except (TypeError, IndexError):
+            return L.opaque(f"{name}: axes {axes} do not fit shape {shape}"), None, name
     op = f"{name}({', '.join(f'{k}={v!r}' for k, v in config.items() if k != 'seed')})"
     try:
         scheme = scheme_of(init)
@@ -161,7 +168,7 @@ def trace(target: Any, seed: int = 0, input_shape: tuple[int, ...] | None = None
                 model.build(tuple(input_shape))
         box["model"], box["scope"] = model, scope
 
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)  # the walker's fresh names; nothing to free (none allocated)
     keras.utils.set_random_seed(seed)
     try:
         with _recording(created, assigned, layer_sites, build.__code__):
@@ -169,7 +176,7 @@ def trace(target: Any, seed: int = 0, input_shape: tuple[int, ...] | None = None
         return _recording_of(box["model"], box["scope"], created, assigned, layer_sites)
     finally:
         box.clear()
-        keras.backend.clear_session()  # drops the uninitialized variables Keras registered
+        keras.backend.clear_session(free_memory=False)  # drops the uninitialized variables Keras registered
 
 
 def _recording_of(model: Any, scope: Any, created: dict[int, Site | None], assigned: dict[int, Site | None],
@@ -196,7 +203,7 @@ def _recording_of(model: Any, scope: Any, created: dict[int, Site | None], assig
             t.writes.append(Write(t.law, site))
             traced[p.path] = t
             continue
-        law, declared, op = _initializer_law(init, float(p.fan_in), float(p.fan_out))
+        law, declared, op = _initializer_law(init, p.shape, float(p.fan_in), float(p.fan_out))
         t = Traced(p.path, law, [Write(law, site, (op,), declared)])
         if law.random:
             t.seed_follows = _seed_follows(init)

@@ -184,7 +184,7 @@ def erfinv(law: Law) -> Law:
         hi = 1.0 if _near(law.high, 1.0) else law.high
         lo, hi = float(special.erfinv(lo)), float(special.erfinv(hi))
         return canonical(truncated_normal(0.0, math.sqrt(0.5), lo, hi))
-    return opaque(f"erfinv of {law.kind}")
+    return opaque(f"erfinv of {law.scheme() or law.kind}" + (" (beyond [-1, 1])" if law.kind == "uniform" else ""))
 
 
 def clamp(law: Law, low: float | None, high: float | None) -> Law:

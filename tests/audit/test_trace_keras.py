@@ -1,0 +1,139 @@
+"""The traced audit for Keras (envs keras-tensorflow, keras-jax, keras-torch): the initializer each
+variable was created with, read inside ``keras.StatelessScope`` where none runs, reduced to an exact
+law on the variable's fans.
+
+No statistics: a law is exact or ``opaque``.  One model with a bug per rule and its correct twin,
+then the findings the configuration makes exact (an initializer instance shared by two layers
+draws the same values; a fixed ``seed=`` ignores the run's seed), provenance, and what is opaque.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from initspec.audit.spec import parse_spec  # noqa: E402
+from initspec.audit.targets import AuditTarget, BuildError  # noqa: E402
+from initspec.audit.trace import laws as L  # noqa: E402
+from initspec.audit.trace.keras import trace  # noqa: E402
+from initspec.errors import InputError  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from trace_checks import cloned, seed_ignored, verdicts  # noqa: E402
+
+HERE = Path(__file__).read_text().splitlines()
+D = 64
+
+
+def line_of(tag: str) -> int:
+    return next(i for i, text in enumerate(HERE, 1) if text.rstrip().endswith(f"# site: {tag}"))
+
+
+def model(bug: str = "") -> keras.Model:
+    """Two blocks and a head; bugs (comma-separated): gain, zero, variance, shared, seed."""
+    bugs = set(bug.split(","))
+    x = inp = keras.Input((D,))
+    shared = keras.initializers.RandomNormal(stddev=0.02)
+    for i in range(2):
+        he = keras.initializers.VarianceScaling(1.0 if "gain" in bugs else 2.0, "fan_in", "truncated_normal",
+                                                seed=7 if "seed" in bugs else None)
+        x = keras.layers.Dense(4 * D, name=f"fc_{i}", kernel_initializer=he)(x)  # site: fc
+        proj = "glorot_uniform" if "zero" in bugs else "zeros"
+        x = keras.layers.Dense(D, name=f"proj_{i}", kernel_initializer=proj)(x)
+        emb = shared if "shared" in bugs else keras.initializers.RandomNormal(stddev=0.02)
+        x = keras.layers.Dense(D, name=f"emb_{i}", kernel_initializer=emb)(x)
+    head = keras.initializers.RandomNormal(stddev=1 / D if "variance" in bugs else D ** -0.5)
+    return keras.Model(inp, keras.layers.Dense(256, name="head", kernel_initializer=head)(x))  # site: head
+
+
+SPEC = parse_spec({"vars": {"d": D}, "params": {
+    "fc_*.kernel": "he_truncated_normal", "proj_*.kernel": "zeros", "emb_*.kernel": "normal(std=0.02)",
+    "*.bias": "zeros", "head.kernel": "normal(std=1 / sqrt(d))"}})
+
+
+def target(bug: str = "") -> AuditTarget:
+    return AuditTarget(f"model({bug!r})", lambda: model(bug))
+
+
+@pytest.mark.parametrize("bug", ["gain", "zero", "variance", ""])
+def test_bug_and_twin(bug):
+    """Each bug fails exactly its own rule; the twin passes all of them."""
+    rec = trace(target(bug))
+    assert rec.framework == "keras"
+    rule = {"gain": "fc_*.kernel", "zero": "proj_*.kernel", "variance": "head.kernel"}.get(bug)
+    assert verdicts(rec, SPEC) == {r.glob: "fail" if r.glob == rule else "pass" for r in SPEC.rules}
+    assert not cloned(rec) and not seed_ignored(rec)
+
+
+def test_laws_declared_names_and_lines():
+    rec = trace(target("gain"))
+    fc = rec.traced["fc_1.kernel"]
+    assert fc.last.declared == "variance_scaling(scale=1, mode=fan_in, distribution=truncated_normal)"
+    assert L.same_law(fc.law, L.from_scheme("lecun_truncated_normal", D, 4 * D))
+    assert fc.last.ops[0].startswith("VarianceScaling(scale=1.0, mode='fan_in', distribution='truncated_normal'")
+    assert fc.last.site.line == line_of("fc") and fc.last.site.function == "model"
+    assert rec.traced["head.kernel"].last.site.line == line_of("head")
+    assert rec.traced["proj_0.bias"].law == L.constant(0.0) and rec.traced["proj_0.bias"].seed_follows is None
+    assert rec.traced["fc_0.kernel"].seed_follows is True
+
+
+def test_a_shared_unseeded_initializer_draws_the_same_values_for_each_layer():
+    """Keras 3 resolves seed=None to one integer per initializer instance: two layers given one
+    instance get identical kernels (checked here with real draws too), and the trace says so."""
+    rec = trace(target("shared"))
+    assert cloned(rec) == {"emb_0.kernel", "emb_1.kernel"}
+    assert rec.traced["emb_1.kernel"].copy_of == "emb_0.kernel"
+    keras.utils.set_random_seed(0)
+    m = model("shared")
+    assert np.array_equal(*(keras.ops.convert_to_numpy(m.get_layer(f"emb_{i}").kernel) for i in range(2)))
+
+
+def test_a_fixed_seed_ignores_the_runs_seed():
+    rec = trace(target("seed"))
+    assert seed_ignored(rec) == {"fc_0.kernel", "fc_1.kernel"}
+    assert cloned(rec) == {"fc_0.kernel", "fc_1.kernel"}  # one class, config, seed and shape: one draw
+
+
+class Custom(keras.initializers.Initializer):
+    def __call__(self, shape, dtype=None):
+        return keras.random.normal(shape, stddev=0.1, dtype=dtype)
+
+
+def test_unmapped_initializers_are_opaque_and_assignments_are_the_last_write():
+    def build():
+        m = keras.Sequential([keras.layers.Dense(8, kernel_initializer=Custom()),
+                              keras.layers.Dense(8, kernel_initializer="orthogonal"),
+                              keras.layers.Dense(8)])
+        m.build((1, 8))
+        m.layers[2].kernel.assign(keras.ops.zeros((8, 8)))  # site: assign
+        return m
+
+    rec = trace(AuditTarget("build", build))
+    custom, orth, zeroed = (rec.traced[f"{n}.kernel"] for n in ("dense", "dense_1", "dense_2"))
+    assert custom.law.kind == "opaque" and "Custom" in custom.law.why
+    assert orth.law.kind == "opaque" and "orthogonal" in orth.law.why
+    assert zeroed.law == L.constant(0.0) and zeroed.last.site.line == line_of("assign")
+    assert [w.law.kind for w in zeroed.shadowed] == ["uniform"]  # the glorot_uniform it was created with
+
+
+def test_an_unbuilt_sequential_needs_an_input_shape():
+    def seq():
+        return keras.Sequential([keras.layers.Dense(8), keras.layers.Dense(4)])  # site: seq
+
+    with pytest.raises(InputError, match="--input-shape"):
+        trace(AuditTarget("seq", seq))
+    rec = trace(AuditTarget("seq", seq), input_shape=(1, 16))
+    t = rec.traced["dense.kernel"]
+    assert L.same_law(t.law, L.from_scheme("glorot_uniform", 16, 8))
+    assert t.last.site.line == line_of("seq")  # built by initspec: the line that made the layer
+
+    def broken():
+        raise ValueError("nope")
+
+    with pytest.raises(BuildError, match="ValueError: nope"):
+        trace(AuditTarget("broken", broken))

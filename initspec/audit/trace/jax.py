@@ -15,7 +15,8 @@ expression (one key used for two parameters) are identical draws: ``copy_of``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -81,7 +82,7 @@ def record(framework: str, build: Callable[[Any], tuple[list[Param], list[Any]]]
         box["params"] = params
         return arrays
 
-    with capture() as named:
+    with capture() as named, _short_tracer_errors():
         # an abstract key: the seed's value never matters to the trace (eager jax.random.key would compile)
         closed = build_model(what, lambda: jax.make_jaxpr(fn)(jax.eval_shape(jax.random.key, seed)))
     interp = Interpreter(named, excluded_dirs("jax", "jaxlib", *packages))
@@ -107,6 +108,30 @@ def record(framework: str, build: Callable[[Any], tuple[list[Param], list[Any]]]
         traced[p.path] = t
     notes = [f"traced with jax.make_jaxpr: {len(closed.jaxpr.eqns)} top-level equations, nothing allocated"]
     return Recording(framework, params, traced, notes=notes)
+
+
+@contextmanager
+def _short_tracer_errors() -> Iterator[None]:
+    """Tracers' error messages without their origin while tracing.
+
+    ``getattr(tracer, "sharding", None)`` raises an AttributeError whose message JAX builds by
+    walking every equation traced so far back to the tracer's origin (jax/_src/core.py:1040-1047,
+    ``DynamicJaxprTracer._origin_msg`` -> ``find_progenitors``); Flax's ``Variable.set_value`` asks it
+    on every RNG count update (flax/nnx/variablelib.py:1712-1719, flax 0.12.8), so building a model
+    with N draws costs O(N^2): 30 s for a Llama-70B-shaped nnx model, 3 s without it.  The message
+    only ever reaches a user when the model's own code fails (a BuildError's first line)."""
+    try:
+        from jax._src.interpreters import partial_eval as pe
+        tracer = pe.DynamicJaxprTracer
+        original = tracer._origin_msg
+    except (ImportError, AttributeError):  # another JAX: nothing to shorten
+        yield
+        return
+    tracer._origin_msg = lambda self: ""
+    try:
+        yield
+    finally:
+        tracer._origin_msg = original
 
 
 def _ids(tree: Any) -> dict[int, Any]:

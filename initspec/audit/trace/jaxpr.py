@@ -28,6 +28,7 @@ frame outside the excluded packages (JAX, Flax, initspec); an equation inside a 
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sys
@@ -154,10 +155,15 @@ def _num(x: Any) -> float | None:
 
 
 def _is_key(aval: Any) -> bool:
+    dtype = getattr(aval, "dtype", None)
+    return dtype is not None and _key_dtype(dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def _key_dtype(dtype: Any) -> bool:
     import jax
 
-    dtype = getattr(aval, "dtype", None)
-    return dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+    return bool(jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key))
 
 
 def _sig(v: Any) -> Any:
@@ -172,9 +178,12 @@ class Interpreter:
     expression the code named for it (what a named initializer returned)."""
 
     def __init__(self, declared: dict[Any, str] | None = None, exclude: tuple[str, ...] = ()) -> None:
+        from jax.extend import core as jcore
+
         self.declared = declared or {}
         self.exclude = exclude
         self._nodes: dict[Any, int] = {}
+        self._literal = jcore.Literal
 
     def node(self, key: Any) -> int:
         return self._nodes.setdefault(key, len(self._nodes) + 1)
@@ -191,9 +200,7 @@ class Interpreter:
         return Val(KNOWN, shape, value=arr, site=site)
 
     def literal_or_var(self, env: dict[Any, Val], v: Any) -> Val:
-        from jax.extend import core as jcore
-
-        if isinstance(v, jcore.Literal):
+        if isinstance(v, self._literal):
             return self.known(np.asarray(v.val, dtype=v.aval.dtype) if not _is_key(v.aval) else v.val, v.aval)
         return env[v]
 

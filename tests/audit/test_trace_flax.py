@@ -116,6 +116,20 @@ def test_jax_random_samplers_and_arithmetic():
     assert t["sq"].law.kind == "opaque" and "integer_pow" in t["sq"].law.why
 
 
+def test_a_bfloat16_normal_is_not_a_normal():
+    """jax.random.normal in bfloat16 draws U(nextafter(-1, 0), 1) on a 7-bit grid and erfinv of it
+    (jax/_src/random/core.py, _uniform and _normal_real): the uniform's computed range passes 1,
+    and the draws take 128 values in [-2.89, 2.52] -- a cut, asymmetric lattice.  The trace says
+    opaque (it is no law of the vocabulary); 2^20 real draws show the lattice."""
+    def f(key):
+        return {"w": jax.random.normal(key, (8, 8), jnp.bfloat16)}
+
+    law = trace_jax(AuditTarget("f", f, "module", "jax")).traced["w"].law
+    assert law.kind == "opaque" and "beyond [-1, 1]" in law.why
+    x = jax.numpy.asarray(jax.random.normal(jax.random.key(0), (1 << 20,), jnp.bfloat16), jnp.float32)
+    assert len(set(x.tolist())) <= 128 and -2.9 < float(x.min()) and float(x.max()) < 2.53
+
+
 def test_control_flow_on_a_key_is_opaque_naming_it():
     def f(key):
         def body(k, _):

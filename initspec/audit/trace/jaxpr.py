@@ -147,6 +147,13 @@ def _known_key(v: Val) -> Any:
     return ("known", v.shape, str(arr.dtype), arr.tobytes() if arr.size <= KNOWN_CAP else id(v.value))
 
 
+@functools.lru_cache(maxsize=64)
+def _floating(dtype: Any) -> bool:
+    import jax.numpy as jnp
+
+    return bool(jnp.issubdtype(dtype, jnp.floating))
+
+
 def _num(x: Any) -> float | None:
     try:
         return float(x)
@@ -315,6 +322,10 @@ class Interpreter:
             return self._opaque(name, {**common, "regions": ()}, base, f"{name} after a write into part of the array")
         if base.kind == BITS:
             return self._bits(e, ins, avals[0], common)
+        law = base.law
+        shape_only = name in SHAPE_OPS or (name == "broadcast_in_dim" and math.prod(shape) == base.size)
+        if len(rnd) == 1 and (shape_only or name == "convert_element_type" and _floating(e.params["new_dtype"])):
+            return Val(RANDOM, law=law, declared=base.declared, **common)
         first_opaque = next((v for v in rnd if v.law is not None and v.law.kind == "opaque"), None)
         if first_opaque is not None:  # already no law: the first cause stays the reason
             return Val(RANDOM, law=first_opaque.law, **common)
@@ -323,17 +334,10 @@ class Interpreter:
                     L.same_law(v.law, ins[0].law) for v in ins):
                 return Val(RANDOM, law=ins[0].law, **common)
             return self._opaque(name, common, base, f"{name} of two random values")
-        law = base.law
         k = [v.scalar() for v in ins]
         i = ins.index(base)
         other = k[1 - i] if len(ins) == 2 else None
-        if name in SHAPE_OPS or (name == "broadcast_in_dim" and math.prod(shape) == base.size):
-            return Val(RANDOM, law=law, declared=base.declared, **common)
         if name == "convert_element_type":
-            import jax.numpy as jnp
-
-            if jnp.issubdtype(e.params["new_dtype"], jnp.floating):
-                return Val(RANDOM, law=law, declared=base.declared, **common)
             return self._opaque(name, common, base, "converted to a non-float type")
         if name == "neg":
             return Val(RANDOM, law=L.affine(law, -1.0, 0.0, "neg"), **common)

@@ -324,7 +324,7 @@ class Interpreter:
             return self._bits(e, ins, avals[0], common)
         law = base.law
         shape_only = name in SHAPE_OPS or (name == "broadcast_in_dim" and math.prod(shape) == base.size)
-        if len(rnd) == 1 and (shape_only or name == "convert_element_type" and _floating(e.params["new_dtype"])):
+        if len(rnd) == 1 and (shape_only or (name == "convert_element_type" and _floating(e.params["new_dtype"]))):
             return Val(RANDOM, law=law, declared=base.declared, **common)
         first_opaque = next((v for v in rnd if v.law is not None and v.law.kind == "opaque"), None)
         if first_opaque is not None:  # already no law: the first cause stays the reason

@@ -109,7 +109,8 @@ def _initializer_law(init: Any, shape: tuple[int, ...], fan_in: float, fan_out: 
                      ) -> tuple[L.Law, str | None, str]:
     from initspec.audit.walkers.keras import compute_fans, scheme_of
 
-    name = type(init).__name__
+    name = type(init).__name__ if not callable(init) or hasattr(init, "get_config") else \
+        getattr(init, "__qualname__", type(init).__name__)  # a plain function (LSTMCell's unit_forget_bias)
     try:
         config = init.get_config()
     except Exception:  # noqa: BLE001 - a custom initializer without a config

@@ -99,6 +99,24 @@ def test_a_fixed_seed_ignores_the_runs_seed():
     assert cloned(rec) == {"fc_0.kernel", "fc_1.kernel"}  # one class, config, seed and shape: one draw
 
 
+AT_IMPORT = keras.initializers.RandomNormal(stddev=0.02)  # seed=None, resolved now: before any run's seed
+
+
+def test_an_unseeded_initializer_made_at_import_ignores_the_runs_seed():
+    """Its seed was drawn from Python's random when this module was imported, before the run set
+    its own: every run draws the same values (checked with real draws under two seeds)."""
+    def build():
+        x = inp = keras.Input((8,))
+        return keras.Model(inp, keras.layers.Dense(8, name="d", kernel_initializer=AT_IMPORT)(x))
+
+    assert seed_ignored(trace(AuditTarget("build", build))) == {"d.kernel"}
+    kernels = []
+    for seed in (0, 1):
+        keras.utils.set_random_seed(seed)
+        kernels.append(keras.ops.convert_to_numpy(build().get_layer("d").kernel))
+    assert np.array_equal(*kernels)
+
+
 class Custom(keras.initializers.Initializer):
     def __call__(self, shape, dtype=None):
         return keras.random.normal(shape, stddev=0.1, dtype=dtype)

@@ -10,8 +10,9 @@ law algebra (``from_scheme``); an initializer class with no scheme (a custom one
 never a guess.  A value ``assign``-ed after creation (``set_weights``, ``kernel.assign(...)``) is
 the variable's last write: a constant when every element is equal, else opaque.
 
-Findings the configuration makes exact: an initializer with a fixed ``seed=`` ignores the run's
-seed (``seed_follows=False``), and two variables drawn by initializers of one class, config and
+Findings the configuration makes exact: an initializer with a fixed ``seed=``, or an unseeded one
+made before the build (at a module's import: its seed was drawn before the run set its own),
+ignores the run's seed (``seed_follows=False``), and two variables drawn by initializers of one class, config and
 resolved integer seed on one shape are identical (``copy_of``) -- Keras 3 resolves ``seed=None``
 to one integer per initializer instance (random_initializers.py:10-23), so one unseeded instance
 shared by several layers draws the same values for each of them.
@@ -54,13 +55,25 @@ def _site(exclude: tuple[str, ...], stop: Any) -> Site | None:
 
 @contextmanager
 def _recording(created: dict[int, Site | None], assigned: dict[int, Site | None], layers: dict[int, Site | None],
-               stop: Any) -> Iterator[None]:
-    """Record where each variable and layer was made and where a variable was assigned."""
+               fresh: dict[int, Any], stop: Any) -> Iterator[None]:
+    """Record where each variable and layer was made, where a variable was assigned, and which random
+    initializers and seed generators were made during the build (``fresh``: after the run's seed was set)."""
     from keras.src.backend.common import variables as kv
+    from keras.src.initializers import random_initializers as ri
     from keras.src.layers import layer as kl
+    from keras.src.random import seed_generator as sg
 
     exclude = (*excluded_dirs(*_PACKAGES), sysconfig.get_path("stdlib") + os.sep)
     init, assign, layer_init = kv.Variable.__init__, kv.Variable.assign, kl.Layer.__init__
+    random_init, generator_init = ri.RandomInitializer.__init__, sg.SeedGenerator.__init__
+
+    def new_random(self: Any, *args: Any, **kwargs: Any) -> None:
+        fresh[id(self)] = self
+        random_init(self, *args, **kwargs)
+
+    def new_generator(self: Any, *args: Any, **kwargs: Any) -> None:
+        fresh[id(self)] = self
+        generator_init(self, *args, **kwargs)
 
     def var_init(self: Any, *args: Any, **kwargs: Any) -> None:
         init(self, *args, **kwargs)
@@ -75,22 +88,28 @@ def _recording(created: dict[int, Site | None], assigned: dict[int, Site | None]
         layer_init(self, *args, **kwargs)
 
     kv.Variable.__init__, kv.Variable.assign, kl.Layer.__init__ = var_init, var_assign, new_layer
+    ri.RandomInitializer.__init__, sg.SeedGenerator.__init__ = new_random, new_generator
     try:
         yield
     finally:
         kv.Variable.__init__, kv.Variable.assign, kl.Layer.__init__ = init, assign, layer_init
+        ri.RandomInitializer.__init__, sg.SeedGenerator.__init__ = random_init, generator_init
 
 
-def _seed_follows(init: Any) -> bool | None:
-    """Whether the initializer's draws follow ``keras.utils.set_random_seed`` (None: not random)."""
+def _seed_follows(init: Any, fresh: dict[int, Any]) -> bool | None:
+    """Whether the initializer's draws follow ``keras.utils.set_random_seed`` (None: not random).
+
+    ``seed=None`` is resolved to an integer from Python's ``random`` when the initializer is made
+    (random_initializers.py:10-23, seed_generator.py:62-77): it follows the run's seed only when it
+    was made after the run set it -- during the build (``fresh``), not at a module's import."""
     if not hasattr(init, "_init_seed"):
         return None
     given = init._init_seed
     if given is None:
-        return True
+        return id(init) in fresh
     if isinstance(given, int):
         return False
-    return getattr(given, "_initial_seed", None) is None  # a SeedGenerator made without a seed follows
+    return getattr(given, "_initial_seed", None) is None and id(given) in fresh  # a SeedGenerator
 
 
 def _identity(init: Any, shape: tuple[int, ...], dtype: str) -> tuple | None:
@@ -155,6 +174,7 @@ def trace(target: Any, seed: int = 0, input_shape: tuple[int, ...] | None = None
     created: dict[int, Site | None] = {}
     assigned: dict[int, Site | None] = {}
     layer_sites: dict[int, Site | None] = {}
+    fresh: dict[int, Any] = {}
     box: dict[str, Any] = {}
 
     def build() -> None:
@@ -172,16 +192,17 @@ def trace(target: Any, seed: int = 0, input_shape: tuple[int, ...] | None = None
     keras.backend.clear_session(free_memory=False)  # the walker's fresh names; nothing to free (none allocated)
     keras.utils.set_random_seed(seed)
     try:
-        with _recording(created, assigned, layer_sites, build.__code__):
+        with _recording(created, assigned, layer_sites, fresh, build.__code__):
             build_model(tgt.text, build)
-        return _recording_of(box["model"], box["scope"], created, assigned, layer_sites)
+        return _recording_of(box["model"], box["scope"], created, assigned, layer_sites, fresh)
     finally:
         box.clear()
+        fresh.clear()
         keras.backend.clear_session(free_memory=False)  # drops the uninitialized variables Keras registered
 
 
 def _recording_of(model: Any, scope: Any, created: dict[int, Site | None], assigned: dict[int, Site | None],
-                  layer_sites: dict[int, Site | None]) -> Recording:
+                  layer_sites: dict[int, Site | None], fresh: dict[int, Any]) -> Recording:
     from dataclasses import replace
 
     from initspec.audit.walkers import keras as walker
@@ -207,7 +228,7 @@ def _recording_of(model: Any, scope: Any, created: dict[int, Site | None], assig
         law, declared, op = _initializer_law(init, p.shape, float(p.fan_in), float(p.fan_out))
         t = Traced(p.path, law, [Write(law, site, (op,), declared)])
         if law.random:
-            t.seed_follows = _seed_follows(init)
+            t.seed_follows = _seed_follows(init, fresh)
             ident = _identity(init, p.shape, p.dtype)
             if ident is not None:
                 twin = first.setdefault(ident, p.path)

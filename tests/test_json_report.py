@@ -1,4 +1,4 @@
-"""Every field the README's JSON section documents, present and of the documented type, on a
+"""Every field the manual's JSON page (docs/reference/json.md) documents, present and of the documented type, on a
 run holding every verdict (pass, fail, error, xfail, xpass) and a structured law."""
 
 from __future__ import annotations
@@ -57,10 +57,10 @@ def doc(tmp_path_factory):
     return json.loads(out.read_text())
 
 
-def test_the_readme_documents_these_fields():
-    """The names above are the README's: a field added to or dropped from its JSON section shows here."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## JSON report"):]
+def test_the_manual_documents_these_fields():
+    """The names above are the manual's: a field added to or dropped from its check section shows here."""
+    page = (ROOT / "docs" / "reference" / "json.md").read_text()
+    section = page[page.index("## `initspec check --json`"):]
     section = section[:section.index("\n## ", 1)]
     documented = set(re.findall(r"[a-z_]+", section.split("writes", 1)[1]))
     for name in (*TOP, *SUMMARY, *RESULT, *EXPECTED, *OBSERVED, *TEST, *DIAGNOSIS):

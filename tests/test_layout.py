@@ -1,4 +1,4 @@
-"""The package reads as the README's sentence, and imports only point down the stack.
+"""The package reads as the sentence of docs/development.md, and imports only point down the stack.
 
 spec (what a scheme is) < frameworks (what a framework claims) < engine (claims checked against
 specs) < reports < audit < propagate < the front ends (api, options, plugin, cli).  A module may

@@ -2,8 +2,8 @@
 
 Holm's method is checked on p-values whose rejections are known by hand (the step-down
 stop, ties, p exactly at its threshold) and against a brute-force closed-testing definition.
-The sample size is derived from the formula the README states, with scipy, and compared with
-the README's table and with the n the runner actually plans for ``check numpy``.  The power
+The sample size is derived from the formula docs/how/statistics.md states, with scipy, and compared with
+that page's table and with the n the runner actually plans for ``check numpy``.  The power
 claim ("a 1% error in std is caught with power 0.99 on each shape") is tested on ONE shape,
 so no fan-law test over several shapes can rescue an undersized sample.
 """
@@ -81,7 +81,7 @@ def test_holm_is_closed_testing_with_bonferroni(p, alpha):
 
 # --- sample size -------------------------------------------------------------------------
 
-README_M = 1366  # p-values of `initspec check numpy`, as the README states
+README_M = 1366  # p-values of `initspec check numpy`, as docs/how/statistics.md states
 README_N = {"normal": 297_810, "truncated_normal": 203_335, "uniform": 119_124}
 
 
@@ -92,7 +92,8 @@ def _kurtosis(law: str) -> float:
 
 
 def _derived_n(kurtosis: float, alpha_each: float, error: float = 0.01, power: float = 0.99) -> int:
-    """The README's rule: n >= (k - 1)(z_{1-a/2} + z_P f)² / r², f = (1 ± e)², r = f - 1, the larger direction."""
+    """The manual's rule (docs/how/statistics.md): n >= (k - 1)(z_{1-a/2} + z_P f)² / r², f = (1 ± e)²,
+    r = f - 1, the larger direction."""
     za, zp = stats.norm.isf(alpha_each / 2), stats.norm.ppf(power)
     return math.ceil(max((kurtosis - 1) * (za + zp * f) ** 2 / (f - 1) ** 2
                          for f in ((1 + error) ** 2, (1 - error) ** 2)))
@@ -105,7 +106,7 @@ def test_readme_sample_sizes_follow_from_the_readme_formula(law):
 
 def test_check_numpy_plans_the_derived_sample_sizes(monkeypatch):
     """The runner's own plan of `check numpy` (draws replaced by a recorder): its family has
-    the README's m, and each float32 shape of a normal, truncated and uniform entry asks for
+    the manual's m, and each float32 shape of a normal, truncated and uniform entry asks for
     exactly the derived n."""
     seen: dict[str, tuple[int, float]] = {}
 

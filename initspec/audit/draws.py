@@ -54,14 +54,15 @@ class Builder:
             except ModuleNotFoundError as e:
                 raise InputError(f"target {self.target.text!r}: no {fw} walker ({e.name} is missing)") from None
             return
-        if "torch" in sys.modules:  # this build then is the seed's own instance (the torch walker's way)
+        seeded = "torch" in sys.modules
+        if seeded:  # this build then is the seed's own instance (the torch walker's way)
             sys.modules["torch"].manual_seed(seed)
         obj = self._call(self.target.factory)
         self.walker = walker_for(obj)
         if self.walker is None:
             raise InputError(f"target {self.target.text!r} returned {type(obj).__module__}.{type(obj).__name__}, "
                              "not a torch, Keras, Flax or JAX model")
-        if self.walker.FRAMEWORK == "torch":
+        if self.walker.FRAMEWORK == "torch" and seeded:  # a factory that imported torch itself built unseeded
             self.first = obj
         else:
             self.walker.release(obj)
@@ -171,11 +172,12 @@ class Drawn:
 
 
 def draw(builder: Builder, groups: dict[tuple, Group], plan: Callable[[list[Param]], float], *, seed: int,
-         seeds: int | None, max_seeds: int, timing: dict[str, float]) -> Drawn:
+         seeds: int | None, max_seeds: int, timing: dict[str, float], progress: Callable | None = None) -> Drawn:
     """Build the model under seeds ``seed, seed + 1, ...``, one instance at a time, and stream every
     parameter into its group.  ``plan(params)`` makes the groups from the first instance and returns
     the per-test level; the number of instances is then ``seeds`` or what the smallest random group
-    needs for the variance test's power (at least 2, at most ``max_seeds``)."""
+    needs for the variance test's power (at least 2, at most ``max_seeds``).  ``progress(done, total,
+    label)`` is told of each instance (total None until the first instance has decided it)."""
     digests: dict[str, list[bytes]] = {}
     n_seeds = seeds or 2
     alpha_each = 1.0
@@ -185,6 +187,8 @@ def draw(builder: Builder, groups: dict[tuple, Group], plan: Callable[[list[Para
     i = 0
     while i < n_seeds:
         s = seed + i
+        if progress:
+            progress(i, n_seeds if i or seeds else None, f"instance {i + 1} (seed {s})")
         tb = time.perf_counter()
         model = builder.build(s)
         timing["build"] += time.perf_counter() - tb

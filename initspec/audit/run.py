@@ -34,8 +34,9 @@ from initspec.spec.reference import build as build_reference
 def audit(target: str | AuditTarget, *, spec: AuditSpec | None = None, seeds: int | None = None,
           max_seeds: int = DEFAULT_MAX_SEEDS, seed: int = 0, alpha: float = DEFAULT_ALPHA,
           layout: str | None = None, convention: str | None = None, input_shape: tuple[int, ...] | None = None,
-          strict: bool = False) -> AuditReport:
-    """Audit a model target; BuildError when its constructor raises, InputError on bad input."""
+          strict: bool = False, progress: Any = None) -> AuditReport:
+    """Audit a model target; BuildError when its constructor raises, InputError on bad input.
+    ``progress(done, total, label)`` hears of each instance drawn (``initspec.reports.progress``)."""
     t0 = time.perf_counter()
     if seeds is not None and seeds < 1:
         raise InputError(f"--seeds must be at least 1, got {seeds}")
@@ -59,7 +60,9 @@ def audit(target: str | AuditTarget, *, spec: AuditSpec | None = None, seeds: in
         _plan(params, groups, order, spec, fallback, tied, findings)
         return alpha / max(sum(planned_tests(g) for g in groups.values()), 1)
 
-    drawn = draw(builder, groups, plan, seed=seed, seeds=seeds, max_seeds=max_seeds, timing=timing)
+    drawn = draw(builder, groups, plan, seed=seed, seeds=seeds, max_seeds=max_seeds, timing=timing, progress=progress)
+    if progress:
+        progress(len(drawn.seeds), len(drawn.seeds), "identifying and checking the groups")
     clones(drawn.digests, groups, spec, findings)
     alpha_each, seed_list, n_seeds, digests = drawn.alpha_each, drawn.seeds, len(drawn.seeds), drawn.digests
     tc = time.perf_counter()

@@ -8,6 +8,7 @@ import sys
 import click
 
 from initspec.audit.run import DEFAULT_ALPHA, DEFAULT_MAX_SEEDS
+from initspec.cli.common import no_progress_option
 
 HELP = """Audit every parameter of a model built by TARGET.
 
@@ -51,10 +52,11 @@ def _shape(text: str | None):
 @click.option("--markdown", default=None, help="write a Markdown report here")
 @click.option("--html", default=None, help="write a self-contained HTML report here")
 @click.option("-v", "--verbose", is_flag=True, help="list every group's members")
+@no_progress_option
 def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict: bool, seeds: int | None,
               max_seeds: int, seed: int, alpha: float, layout: str | None, convention: str | None,
               input_shape: str | None, json_path: str | None, junit: str | None, markdown: str | None,
-              html: str | None, verbose: bool) -> None:
+              html: str | None, verbose: bool, no_progress: bool = False) -> None:
     from initspec.audit.run import audit, lock_expr
     from initspec.audit.spec import load_spec
     from initspec.audit.spec import write_spec as write_lock
@@ -74,16 +76,23 @@ def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict
         from initspec.reports import require_matplotlib
 
         require_matplotlib()
+    from initspec.reports.progress import progress_bar
+
     try:
-        rep = audit(target, spec=spec, seeds=seeds, max_seeds=max_seeds, seed=seed, alpha=alpha, layout=layout,
-                    convention=convention, input_shape=_shape(input_shape), strict=strict)
+        with progress_bar(f"audit {target}"[:40], unit="instances", enabled=not no_progress) as progress:
+            rep = audit(target, spec=spec, seeds=seeds, max_seeds=max_seeds, seed=seed, alpha=alpha, layout=layout,
+                        convention=convention, input_shape=_shape(input_shape), strict=strict, progress=progress)
     except BuildError as e:
         click.echo(f"ERROR  {e}")
         if json_path:
             write_text(json_path, json.dumps({"target": target, "error": str(e), "results": [], "findings": [],
                                               "summary": {"errors": 1}}, indent=2) + "\n")
         sys.exit(1)
-    click.echo(format_report(rep, verbose))
+    from initspec.reports.output import STDOUT
+
+    # a report written to standard output keeps it to itself: the table goes to stderr
+    to_stdout = STDOUT in (json_path, junit, markdown, html, write_spec)
+    click.echo(format_report(rep, verbose), err=to_stdout)
     if json_path:
         write_text(json_path, json.dumps(rep.to_dict(), indent=2, default=str) + "\n")
     if junit or markdown or html:
@@ -93,7 +102,7 @@ def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict
     if write_spec:
         lines = _lock_lines(rep, lock_expr)
         write_lock(write_spec, lines, rep.tied, f"initspec audit {target} (seeds {rep.seeds[0]}..{rep.seeds[-1]})")
-        click.echo(f"wrote {write_spec}: {len(lines)} lines")
+        click.echo(f"wrote {write_spec}: {len(lines)} lines", err=to_stdout)
     sys.exit(rep.exit_code)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from initspec.cli.common import progress_bar, run_options
+from initspec.cli.common import no_progress_option, run_options
 from initspec.engine.guard import DEFAULT_DRAW_TIMEOUT
 from initspec.errors import InputError
 
@@ -40,12 +40,13 @@ from initspec.errors import InputError
               help="seconds one initializer call may take; longer is an error result (0: no limit)")
 @click.option("--eager", is_flag=True,
               help="one eager call per draw, never the binding's compiled batch path (jit(vmap), tf.function)")
+@no_progress_option
 def check(framework: str | None, only: str | None, seed: int, alpha: float, samples: int | None,
           max_draws: int, target: str | None, convention: str, scheme: str | None, layout: str,
           shapes: tuple[str, ...], dtypes: tuple[str, ...], manifest: str | None, json_path: str | None,
           junit: str | None, markdown: str | None, html: str | None, quiet: bool, verbose: int,
           backend: str | None = None, all_backends: bool = False, workers: int = 1, no_xfails: bool = False,
-          draw_timeout: float = DEFAULT_DRAW_TIMEOUT, eager: bool = False) -> None:
+          draw_timeout: float = DEFAULT_DRAW_TIMEOUT, eager: bool = False, no_progress: bool = False) -> None:
     """Check FRAMEWORK's initializers (or one --target) against their claimed schemes."""
     from rich.console import Console
 
@@ -86,8 +87,7 @@ def check(framework: str | None, only: str | None, seed: int, alpha: float, samp
                                       manifest=manifest, json_path=json_path, quiet=quiet, echo=click.echo,
                                       eager=eager))
         keras_backends.select(backend)
-    bar, progress = progress_bar(sys.stderr.isatty() and not quiet)
-    common = {"seed": seed, "alpha": alpha, "samples": samples, "max_draws": max_draws, "progress": progress,
+    common = {"seed": seed, "alpha": alpha, "samples": samples, "max_draws": max_draws,
               "draw_timeout": draw_timeout or None, "batched": not eager}
     if target is not None:
         if framework:
@@ -95,9 +95,9 @@ def check(framework: str | None, only: str | None, seed: int, alpha: float, samp
         if not scheme:
             raise InputError("--target needs --scheme, the scheme the target claims to implement")
 
-        def run() -> Any:
+        def run(progress: Any) -> Any:
             return api.check(target, scheme=scheme, convention=convention, layout=layout,
-                             shapes=shapes or None, dtypes=dtypes or ("float32",), **common)
+                             shapes=shapes or None, dtypes=dtypes or ("float32",), progress=progress, **common)
     else:
         if not framework and not manifest:
             raise InputError("name a FRAMEWORK (e.g. `initspec check numpy`) or give --target")
@@ -107,15 +107,15 @@ def check(framework: str | None, only: str | None, seed: int, alpha: float, samp
 
         m = load_manifest(Path(manifest)) if manifest else None
 
-        def run() -> Any:
+        def run(progress: Any) -> Any:
             return api.check_framework(framework or m.framework, only=only, manifest=m, workers=workers,
-                                       xfails=not no_xfails, **common)
+                                       xfails=not no_xfails, progress=progress, **common)
 
-    if bar is not None:
-        with bar:
-            report = run()
-    else:
-        report = run()
+    from initspec.reports.progress import progress_bar
+
+    what = f"check {target or framework or manifest}"
+    with progress_bar(what, unit="results", enabled=not (quiet or no_progress)) as progress:
+        report = run(progress)
     if json_path is not None:
         report.write_json(json_path)
     write_reports(report, junit=junit, markdown=markdown, html=html)

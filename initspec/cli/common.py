@@ -1,4 +1,4 @@
-"""Option groups and the progress bar shared by the commands."""
+"""Option groups shared by the commands."""
 
 from __future__ import annotations
 
@@ -16,17 +16,7 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-def progress_bar(enabled: bool) -> tuple[Any, Callable[[int, int, str], None] | None]:
-    if not enabled:
-        return None, None
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   console=Console(stderr=True), transient=True)
-    task = bar.add_task("checking", total=None)
-
-    def update(done: int, total: int, label: str) -> None:
-        bar.update(task, completed=done, total=total, description=label[:60])
-
-    return bar, update
+def no_progress_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--no-progress``: no bar on stderr even on a terminal (initspec.reports.progress)."""
+    return click.option("--no-progress", is_flag=True,
+                        help="no progress bar (it shows on a terminal once a run takes over 2 s)")(fn)

@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from initspec.cli.common import no_progress_option
+
 
 def _fmt(x: float) -> str:
     return f"{x:.4g}" if math.isfinite(x) else str(x)
@@ -117,11 +119,12 @@ def _write_json(path: str, result: dict[str, Any]) -> None:
 @click.option("--json", "json_path", type=click.Path(), default=None)
 @click.option("--html", "html_path", type=click.Path(), default=None,
               help="signal-propagation plots of a synthetic stack (needs matplotlib)")
+@no_progress_option
 def propagate_cmd(scheme: str | None, activation: str | None, depth: int, width: int, widths: str | None,
                   conv: str | None, channels: int, bias_std: float, batch: int, seeds: int, target: str | None,
                   convention: str | None, backend: str, max_growth: float | None, min_shrink: float | None,
                   model: str | None, input_shape: str | None, seed: int, show_gains: bool,
-                  json_path: str | None, html_path: str | None) -> None:
+                  json_path: str | None, html_path: str | None, no_progress: bool = False) -> None:
     """Mean-field theory against the measured signal through a deep stack initialized by SCHEME.
 
     Exit 0 preserved forward and backward and as predicted, 1 vanishing/exploding or measurement
@@ -142,7 +145,7 @@ def propagate_cmd(scheme: str | None, activation: str | None, depth: int, width:
         require_matplotlib()
     if show_gains:
         table = gain_table(bias_std)
-        click.echo(render_gains(table))
+        click.echo(render_gains(table), err=json_path == "-")  # a report on stdout keeps it to itself
         if json_path:
             _write_json(json_path, table)
         return
@@ -162,10 +165,10 @@ def propagate_cmd(scheme: str | None, activation: str | None, depth: int, width:
         except BuildError as e:  # the model's own code failed: a failed run, not bad input
             click.echo(f"ERROR  {e}")
             sys.exit(1)
-        click.echo(render_model(result))
+        click.echo(render_model(result), err=json_path == "-")
         bad = check_growth(result, max_growth, min_shrink)
         for line in bad:
-            click.echo(f"FAIL: {line}")
+            click.echo(f"FAIL: {line}", err=json_path == "-")
         if json_path:
             _write_json(json_path, result)
         sys.exit(1 if bad else 0)
@@ -175,12 +178,15 @@ def propagate_cmd(scheme: str | None, activation: str | None, depth: int, width:
         raise InputError("propagate needs --activation (e.g. relu)")
     if conv is not None and widths is not None:
         raise InputError("--conv and --widths exclude each other: a conv stack has --channels")
-    result = propagate(scheme, activation, depth=depth, width=width,
-                       widths=parse_widths(widths) if widths else None,
-                       conv=parse_kernel(conv) if conv else None, channels=channels, bias_std=bias_std, batch=batch,
-                       seeds=seeds, target=target, convention=convention, backend=backend,
-                       tolerance=2.0 if max_growth is None else max_growth)
-    click.echo(render(result))
+    from initspec.reports.progress import progress_bar
+
+    with progress_bar(f"propagate {scheme}"[:40], unit="seeds", enabled=not no_progress) as progress:
+        result = propagate(scheme, activation, depth=depth, width=width,
+                           widths=parse_widths(widths) if widths else None,
+                           conv=parse_kernel(conv) if conv else None, channels=channels, bias_std=bias_std,
+                           batch=batch, seeds=seeds, target=target, convention=convention, backend=backend,
+                           tolerance=2.0 if max_growth is None else max_growth, progress=progress)
+    click.echo(render(result), err="-" in (json_path, html_path))
     if json_path:
         _write_json(json_path, result)
     if html_path:

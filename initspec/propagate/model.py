@@ -62,6 +62,20 @@ def _build(target: str, fn: Callable[[], Any]) -> Any:
     return build_model(target, fn)
 
 
+def _seed_frameworks(seed: int) -> frozenset[str]:
+    """Seed the frameworks imported so far (torch, Keras); which ones."""
+    seeded = set()
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
+        seeded.add("torch")
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(seed)
+        seeded.add("keras")
+    return frozenset(seeded)
+
+
 def model_stats(target: str, input_shape: tuple[int, ...], seed: int = 0) -> dict[str, Any]:
     """Load ``target``, build it seeded, and measure it: the dict ``--json`` writes (any framework)."""
     from initspec.audit.targets import parse_audit_target
@@ -78,13 +92,11 @@ def model_stats(target: str, input_shape: tuple[int, ...], seed: int = 0) -> dic
             raise InputError(f"--model {target!r} takes rngs= (a Flax nnx module) but flax is not installed") from None
 
         return flax_model(_build(target, lambda: t.factory(rngs=nnx.Rngs(seed))), target, input_shape, seed)
-    if "torch" in sys.modules:
-        sys.modules["torch"].manual_seed(seed)
-    keras = sys.modules.get("keras")
-    if keras is not None:
-        keras.backend.clear_session()
-        keras.utils.set_random_seed(seed)
+    seeded = _seed_frameworks(seed)
     obj = _build(target, t.factory)
+    if {"torch", "keras"} & set(sys.modules) - seeded:  # the factory imported its framework: an unseeded build
+        _seed_frameworks(seed)
+        obj = _build(target, t.factory)
     from initspec.audit.walkers import flax as flax_walker
     from initspec.audit.walkers import keras as keras_walker
 

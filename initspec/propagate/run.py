@@ -47,8 +47,9 @@ def parse_kernel(text: str) -> int:
 def propagate(scheme: str, activation: str, *, depth: int = 50, width: int = 512, widths: list[int] | None = None,
               conv: int | None = None, channels: int = 64, bias_std: float = 0.0, batch: int = 256, seeds: int = 1,
               target: str | Any | None = None, convention: str | None = None, backend: str = "numpy",
-              tolerance: float = verdict.TOLERANCE) -> dict[str, Any]:
-    """Theory and measurement of one stack; the dict ``--json`` writes."""
+              tolerance: float = verdict.TOLERANCE, progress: Any = None) -> dict[str, Any]:
+    """Theory and measurement of one stack; the dict ``--json`` writes (``progress(done, total, label)``
+    hears of each seed's measurement)."""
     if backend not in stack.BACKENDS:
         raise InputError(f"unknown backend {backend!r}: use one of {', '.join(stack.BACKENDS)}")
     sch = resolve(scheme)
@@ -69,8 +70,11 @@ def propagate(scheme: str, activation: str, *, depth: int = 50, width: int = 512
         weights, source = stack.scheme_weights(sch.expr), f"numpy reference sampler of {sch.expr}"
     else:
         weights, source = stack.target_weights(target, convention, sch.expr)
-    runs = [stack.measure(layers, act, weights, bias_std=bias_std, batch=batch, seed=s, backend=backend)
-            for s in range(seeds)]
+    runs = []
+    for s in range(seeds):
+        if progress:
+            progress(s, seeds, f"seed {s}: {len(layers)} layers forward and backward")
+        runs.append(stack.measure(layers, act, weights, bias_std=bias_std, batch=batch, seed=s, backend=backend))
     keys = ("second_moment", "variance", "sq_mean", "grad_second_moment")
     with np.errstate(divide="ignore", invalid="ignore"):
         # seeds averaged in log (the band is a log band); the other columns arithmetically

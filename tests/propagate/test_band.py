@@ -1,5 +1,5 @@
 """The finite-width band: its false-alarm rate on preserving schemes and its power against a 10 %
-per-layer gain error, measured over seeds (the numbers the README's propagate section states)."""
+per-layer gain error, measured over seeds (the numbers docs/how/propagation.md states)."""
 
 from __future__ import annotations
 

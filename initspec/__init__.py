@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "assert_conforms", "assert_model_conforms", "audit", "check", "check_framework", "resolve"]
+__all__ = ["__version__", "assert_conforms", "assert_model_conforms", "audit", "audit_sharded", "check",
+           "check_framework", "resolve"]
 
 
 def __getattr__(name: str) -> Any:  # lazy: keep `import initspec` cheap
@@ -20,6 +21,10 @@ def __getattr__(name: str) -> Any:  # lazy: keep `import initspec` cheap
         from initspec import api
 
         return getattr(api, name)
+    if name == "audit_sharded":  # on ranks a training codebase set up: initspec.audit.shards.loop
+        from initspec.audit.shards import audit_sharded
+
+        return audit_sharded
     if name == "resolve":
         from initspec.spec.schemes import resolve
 

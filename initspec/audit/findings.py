@@ -11,8 +11,9 @@ from typing import Any
 
 from initspec.audit.spec import AuditSpec
 
-#: findings that fail the audit
-SEVERE = ("non_finite", "uninitialized", "seed_ignored", "cloned")
+#: findings that fail the audit (the second line: across ranks, ``initspec.audit.shards``)
+SEVERE = ("non_finite", "uninitialized", "seed_ignored", "cloned",
+          "shards_cloned", "replicas_differ", "shard_fans", "sharded_law_differs")
 
 
 @dataclass

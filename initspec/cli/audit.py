@@ -22,6 +22,11 @@ TARGET is one of
   timm:NAME[(kwargs)]           timm.create_model(NAME, pretrained=False) when timm imports
 
 Exit 0 conforms, 1 a failed group, a severe finding or a model that raised, 2 bad input.
+
+\b
+--world-size N audits the model initialized across N ranks (torch.distributed; FSDP2, tensor
+parallel, your own parallelize function) or N devices (JAX: jit with out_shardings); see
+docs/guides/sharded.md.
 """
 
 
@@ -52,11 +57,26 @@ def _shape(text: str | None):
 @click.option("--markdown", default=None, help="write a Markdown report here")
 @click.option("--html", default=None, help="write a self-contained HTML report here")
 @click.option("-v", "--verbose", is_flag=True, help="list every group's members")
+@click.option("--world-size", type=int, default=None,
+              help="audit the model initialized across N ranks (torch) or N devices (JAX)")
+@click.option("--parallelize", default=None,
+              help="fsdp (default) | tp | tp+fsdp | MODULE:ATTR, a function (model, mesh) -> model")
+@click.option("--mesh", default=None, help="the device mesh: N, or DPxTP for 2-D (default: --world-size)")
+@click.option("--init", "init_method", default=None,
+              help="the model's init method called after to_empty (default: init_weights, else reset_parameters)")
+@click.option("--init-before-shard", is_flag=True, help="build and initialize whole on every rank, then shard")
+@click.option("--compare-unsharded", is_flag=True,
+              help="also initialize the model unsharded in this process: the laws must agree")
+@click.option("--rank-timeout", type=float, default=None,
+              help="seconds a rank may go without progress before the run ends "
+                   "[default: 300; starting a rank may take 120]")
 @no_progress_option
 def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict: bool, seeds: int | None,
               max_seeds: int, seed: int, alpha: float, layout: str | None, convention: str | None,
               input_shape: str | None, json_path: str | None, junit: str | None, markdown: str | None,
-              html: str | None, verbose: bool, no_progress: bool = False) -> None:
+              html: str | None, verbose: bool, world_size: int | None, parallelize: str | None, mesh: str | None,
+              init_method: str | None, init_before_shard: bool, compare_unsharded: bool,
+              rank_timeout: float | None, no_progress: bool = False) -> None:
     from initspec.audit.run import audit, lock_expr
     from initspec.audit.spec import load_spec
     from initspec.audit.spec import write_spec as write_lock
@@ -76,12 +96,26 @@ def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict
         from initspec.reports import require_matplotlib
 
         require_matplotlib()
-    from initspec.reports.progress import progress_bar
-
+    sharded = {"parallelize": parallelize, "mesh": mesh, "init": init_method, "init_before_shard": init_before_shard,
+               "compare_unsharded": compare_unsharded, "rank_timeout": rank_timeout}
+    if world_size is None and any(v for v in sharded.values()):
+        used = next(k for k, v in sharded.items() if v).replace("_", "-")
+        raise InputError(f"--{used} applies to a sharded audit: add --world-size N")
     try:
-        with progress_bar(f"audit {target}"[:40], unit="instances", enabled=not no_progress) as progress:
-            rep = audit(target, spec=spec, seeds=seeds, max_seeds=max_seeds, seed=seed, alpha=alpha, layout=layout,
-                        convention=convention, input_shape=_shape(input_shape), strict=strict, progress=progress)
+        if world_size is not None:
+            from initspec.audit.shards import DEFAULT_RANK_TIMEOUT, audit_world
+
+            sharded["rank_timeout"] = rank_timeout if rank_timeout is not None else DEFAULT_RANK_TIMEOUT
+            rep = audit_world(target, world_size=world_size, spec=spec, seeds=seeds, max_seeds=max_seeds, seed=seed,
+                              alpha=alpha, layout=layout, convention=convention, input_shape=_shape(input_shape),
+                              strict=strict, **sharded)
+        else:
+            from initspec.reports.progress import progress_bar
+
+            with progress_bar(f"audit {target}"[:40], unit="instances", enabled=not no_progress) as progress:
+                rep = audit(target, spec=spec, seeds=seeds, max_seeds=max_seeds, seed=seed, alpha=alpha,
+                            layout=layout, convention=convention, input_shape=_shape(input_shape), strict=strict,
+                            progress=progress)
     except BuildError as e:
         click.echo(f"ERROR  {e}")
         if json_path:

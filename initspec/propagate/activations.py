@@ -1,9 +1,10 @@
 """The activation table: φ and its derivative φ', analytic, on numpy arrays.
 
 Names: linear, relu, leaky_relu(a) (default a = 0.01, torch's), tanh, sigmoid, selu, elu(alpha),
-gelu (the exact, erf form), silu, softplus; any other name is looked up in ``scipy.special``
-(a vectorized ufunc of one argument, e.g. ``erf``, ``expit``), whose derivative is a central
-difference (the one place φ' is not analytic, said in ``Activation.analytic``).
+gelu (the exact, erf form), gelu_tanh (the tanh approximation: torch's ``approximate='tanh'``,
+GPT-2's ``gelu_new``), silu, softplus; any other name is looked up in ``scipy.special`` (a
+vectorized real ufunc of one argument and one output, e.g. ``erf``, ``expit``), whose derivative
+is a central difference (the one place φ' is not analytic, said in ``Activation.analytic``).
 """
 
 from __future__ import annotations
@@ -65,6 +66,19 @@ def _gelu() -> tuple[Fn, Fn]:
     return (lambda x: x * special.ndtr(x)), d
 
 
+def _gelu_tanh() -> tuple[Fn, Fn]:
+    c = math.sqrt(2 / math.pi)  # 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), Hendrycks & Gimpel 2016
+
+    def phi(x: np.ndarray) -> np.ndarray:
+        return 0.5 * x * (1 + np.tanh(c * (x + 0.044715 * x**3)))
+
+    def d(x: np.ndarray) -> np.ndarray:
+        t = np.tanh(c * (x + 0.044715 * x**3))
+        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
+
+    return phi, d
+
+
 def _silu() -> tuple[Fn, Fn]:
     def d(x: np.ndarray) -> np.ndarray:
         s = special.expit(x)
@@ -82,10 +96,15 @@ _TABLE: dict[str, tuple[dict[str, float], Callable[..., tuple[Fn, Fn]]]] = {
     "selu": ({}, lambda: _elu(SELU_ALPHA, SELU_SCALE)),
     "elu": ({"alpha": 1.0}, _elu),
     "gelu": ({}, _gelu),
+    "gelu_tanh": ({}, _gelu_tanh),
     "silu": ({}, _silu),
     "softplus": ({}, lambda: ((lambda x: np.logaddexp(0.0, x)), special.expit)),
 }
 NAMES = tuple(_TABLE)
+
+
+def _short(text: str) -> str:
+    return repr(text) if len(text) <= 60 else repr(text[:60]) + "..."
 
 
 def get_activation(text: str) -> Activation:
@@ -113,8 +132,11 @@ def get_activation(text: str) -> Activation:
         return Activation(text, name, phi, dphi, params, kinked=kinked)
     fn = getattr(special, name, None) if name.isidentifier() else None
     if not isinstance(fn, np.ufunc) or fn.nin != 1 or args or kwargs:
-        raise InputError(f"unknown activation {text!r}{closest(name, list(_TABLE))}: use one of "
+        raise InputError(f"unknown activation {_short(text)}{closest(name, list(_TABLE))}: use one of "
                          f"{', '.join(_TABLE)} or a one-argument scipy.special function (e.g. erf)")
+    if fn.nout != 1 or not any(t.split("->")[1] in "efdg" for t in fn.types):
+        raise InputError(f"--activation {text!r}: scipy.special.{name} is not a real-valued function of one "
+                         f"variable ({fn.nout} output(s), signatures {', '.join(fn.types[:4])})")
 
     def phi(x: np.ndarray) -> np.ndarray:
         return np.asarray(fn(x), dtype=float)
@@ -124,7 +146,11 @@ def get_activation(text: str) -> Activation:
         return (phi(x + h) - phi(x - h)) / (2 * h)
 
     with np.errstate(all="ignore"):
-        probe = phi(np.linspace(-3, 3, 7))
+        raw = fn(np.linspace(-3, 3, 7))
+    if not isinstance(raw, np.ndarray) or raw.shape != (7,) or raw.dtype.kind != "f":
+        raise InputError(f"--activation {text!r}: scipy.special.{name} does not return real numbers "
+                         f"(it returns {getattr(raw, 'dtype', type(raw).__name__)})")
+    probe = np.asarray(raw, dtype=float)
     if not np.all(np.isfinite(probe)):
         raise InputError(f"--activation {text!r}: scipy.special.{name} is not finite on [-3, 3]")
     return Activation(text, name, phi, dphi, {}, analytic=False)

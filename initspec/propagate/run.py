@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -13,6 +14,9 @@ from initspec.propagate.activations import get_activation
 from initspec.propagate.theory import predict
 from initspec.spec.schemes import resolve
 
+#: most seeds of one synthetic run
+MAX_SEEDS = 1000
+
 
 def _positive_int(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -23,13 +27,14 @@ def _positive_int(value: Any, what: str) -> int:
 def parse_widths(text: str) -> list[int]:
     """'784,512,512' -> [784, 512, 512] (InputError naming the bad item)."""
     out = []
+    shown = repr(text) if len(text) <= 60 else repr(text[:60]) + "..."
     for item in text.split(","):
         item = item.strip()
-        if not item.isdigit() or int(item) < 1:
-            raise InputError(f"--widths {text!r}: {item!r} is not a positive integer")
+        if not item.isdigit() or len(item) > 12 or int(item) < 1:
+            raise InputError(f"--widths {shown}: {item[:20]!r} is not a positive integer below 10^12")
         out.append(int(item))
     if len(out) < 2:
-        raise InputError(f"--widths {text!r}: give the input width and at least one layer, e.g. 784,512")
+        raise InputError(f"--widths {shown}: give the input width and at least one layer, e.g. 784,512")
     return out
 
 
@@ -38,28 +43,71 @@ def parse_kernel(text: str) -> int:
     parts = text.lower().split("x")
     if not all(p.strip().isdigit() for p in parts) or len(parts) > 2 or len(set(parts)) != 1:
         raise InputError(f"--conv {text!r}: expected a square kernel KxK, e.g. 3x3")
+    if len(parts[0].strip()) > 6:
+        raise InputError(f"--conv {text[:60]!r}: the kernel side must be at most {stack.SPATIAL - 1}")
     k = int(parts[0])
     if k < 1 or k % 2 == 0:
         raise InputError(f"--conv {text!r}: the kernel side must be odd (1, 3, 5, ...)")
+    if k >= stack.SPATIAL:
+        raise InputError(f"--conv {text!r}: the kernel must fit the {stack.SPATIAL}x{stack.SPATIAL} circular image "
+                         f"without wrapping onto itself: at most {stack.SPATIAL - 1}x{stack.SPATIAL - 1}")
     return k
+
+
+#: bytes a layer costs beyond its arrays (its shape, theory row, statistics and JSON row), a bound
+LAYER_OVERHEAD = 4096
+
+
+def check_memory(depth: int, widths: list[int] | None, width: int, conv: int | None, channels: int,
+                 batch: int) -> int:
+    """The bytes a synthetic stack needs (float32 weights, the forward activations and the gradients kept per
+    layer, float64 statistics, bookkeeping); InputError beyond the check's cap (``validate.MAX_ELEMENTS``
+    float32 values, 16 GiB), computed before anything is allocated."""
+    from initspec.spec import validate
+
+    if conv is not None:
+        spatial = stack.SPATIAL * stack.SPATIAL
+        weights = depth * channels * channels * conv * conv
+        acts = depth * batch * channels * spatial
+        layers = depth
+    elif widths is None:  # arithmetic, not a list: --depth 10^20 is refused, not allocated
+        weights, acts, layers = depth * width * width, batch * width * (depth + 1), depth
+    else:
+        weights = sum(a * b for a, b in itertools.pairwise(widths))
+        acts, layers = batch * sum(widths), len(widths) - 1
+    need = 4 * weights + 4 * 4 * acts + LAYER_OVERHEAD * layers  # h, φ(h), g and a float64 copy for the moments
+    cap = 4 * validate.MAX_ELEMENTS
+    if need > cap:
+        size = f"width {width}" if conv is None and widths is None else (
+            f"{channels} channels, kernel {conv}x{conv}" if conv else f"widths {len(widths or [])}")
+        raise InputError(f"the stack (depth {depth}, {size}, batch {batch}) needs {validate._bytes(need)}; "
+                         f"the limit is {validate._bytes(cap)} ({validate.MAX_ELEMENTS:.3g} float32 values)")
+    return need
 
 
 def propagate(scheme: str, activation: str, *, depth: int = 50, width: int = 512, widths: list[int] | None = None,
               conv: int | None = None, channels: int = 64, bias_std: float = 0.0, batch: int = 256, seeds: int = 1,
               target: str | Any | None = None, convention: str | None = None, backend: str = "numpy",
-              tolerance: float = verdict.TOLERANCE, progress: Any = None) -> dict[str, Any]:
+              tolerance: float = verdict.TOLERANCE, timeout: float | None = None,
+              progress: Any = None) -> dict[str, Any]:
     """Theory and measurement of one stack; the dict ``--json`` writes (``progress(done, total, label)``
-    hears of each seed's measurement)."""
+    hears of each seed's measurement; ``timeout`` bounds each call into a ``target``'s code)."""
     if backend not in stack.BACKENDS:
         raise InputError(f"unknown backend {backend!r}: use one of {', '.join(stack.BACKENDS)}")
     sch = resolve(scheme)
     act = get_activation(activation)
     depth, batch = _positive_int(depth, "--depth"), _positive_int(batch, "--batch")
     seeds = _positive_int(seeds, "--seeds")
+    if seeds > MAX_SEEDS:
+        raise InputError(f"--seeds must be at most {MAX_SEEDS}, got {seeds!r}")
     if not (isinstance(bias_std, (int, float)) and math.isfinite(bias_std) and bias_std >= 0):
         raise InputError(f"--bias-std must be a finite number >= 0, got {bias_std!r}")
     if not tolerance > 1:
         raise InputError(f"tolerance must be > 1, got {tolerance!r}")
+    if widths is None:
+        _positive_int(width, "--width")
+    check_memory(depth if widths is None else len(widths) - 1, widths, width, conv,
+                 _positive_int(channels, "--channels"), batch)
     if conv is not None:
         layers = stack.conv_layers(depth, _positive_int(channels, "--channels"), conv)
     else:
@@ -69,7 +117,7 @@ def propagate(scheme: str, activation: str, *, depth: int = 50, width: int = 512
     if target is None:
         weights, source = stack.scheme_weights(sch.expr), f"numpy reference sampler of {sch.expr}"
     else:
-        weights, source = stack.target_weights(target, convention, sch.expr)
+        weights, source = stack.target_weights(target, convention, sch.expr, timeout)
     runs = []
     for s in range(seeds):
         if progress:

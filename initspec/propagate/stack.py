@@ -64,10 +64,16 @@ def _from_shape(shape: tuple[int, ...], layout: str) -> tuple[int, ...]:
     return shape if layout == "torch" or len(shape) < 2 else (*shape[2:], shape[1], shape[0])
 
 
-def target_weights(target: str | Callable[..., Any], convention: str | None, scheme: str) -> tuple[Weights, str]:
-    """Weights from a manifest entry (FRAMEWORK:ENTRY_ID) or a MODULE:ATTR target; and its label."""
+def target_weights(target: str | Callable[..., Any], convention: str | None, scheme: str,
+                   timeout: float | None = None) -> tuple[Weights, str]:
+    """Weights from a manifest entry (FRAMEWORK:ENTRY_ID) or a MODULE:ATTR target; and its label.
+
+    The target's factory and every draw run under the engine's guard with ``timeout``: an
+    initializer that raises, exits or overruns is a failed run (``leaves.ModelError``, exit 1)."""
+    from initspec.engine.guard import build_guarded
     from initspec.frameworks import FRAMEWORKS
     from initspec.frameworks.manifest import Case
+    from initspec.propagate.leaves import ModelError, call, short
 
     entry, drawer = None, None
     if isinstance(target, str) and convention is None:
@@ -80,7 +86,7 @@ def target_weights(target: str | Callable[..., Any], convention: str | None, sch
 
         entry = find_entry(fw, entry_id)
         prepared = _Prepared({})
-        drawer = prepared.get(entry)
+        drawer = prepared.get(entry, timeout)
         if drawer is None:
             raise InputError(f"--target {target!r}: {prepared.errors[entry.id]}")
         layout, conv = entry.layout.name, entry.convention
@@ -89,7 +95,8 @@ def target_weights(target: str | Callable[..., Any], convention: str | None, sch
 
         conv = convention or "numpy"
         layout = {"torch": "torch", "torch_module": "torch", "numpy": "torch"}.get(conv, "tf")
-        entry, drawer = entry_for(target, scheme, conv, layout, None, ["float32"])
+        entry, drawer = entry_for(target, scheme, conv, layout, None, ["float32"],
+                                  build=lambda b: build_guarded(b, timeout))
 
     def draw(shape: tuple[int, ...], seed: int) -> np.ndarray:
         native = _from_shape(shape, layout)
@@ -99,14 +106,17 @@ def target_weights(target: str | Callable[..., Any], convention: str | None, sch
             case = Case(native, args=args, param=entry.cases[0].param if entry and entry.cases else "weight")
         else:
             case = Case(native)
+        label = short(target if isinstance(target, str) else getattr(target, "__name__", target))
         try:
-            w = np.asarray(drawer(case, "float32", seed), dtype=np.float32)
-        except InputError:
+            w = np.asarray(call(drawer, case, "float32", seed, what=f"--target {label} drawing a {native} weight",
+                                timeout=timeout), dtype=np.float32)
+        except (InputError, ModelError):
             raise
-        except Exception as e:  # noqa: BLE001 - a broken initializer is a result: said in one line
-            raise InputError(f"--target {target!r}: drawing a {native} weight raised {type(e).__name__}: {e}") from None
+        except Exception as e:  # noqa: BLE001 - a broken initializer is a failed run: said in one line
+            raise ModelError(f"--target {label}: drawing a {native} weight raised {type(e).__name__}: "
+                             f"{short(str(e).strip().splitlines()[0] if str(e).strip() else '', 120)}") from None
         if w.size != int(np.prod(shape)):
-            raise InputError(f"--target {target!r}: asked for shape {native}, got {w.shape}")
+            raise ModelError(f"--target {label}: asked for shape {native}, got {w.shape}")
         return _to_torch_layout(w.reshape(w.shape), layout, shape)
 
     return draw, getattr(entry, "call", str(target))
@@ -202,7 +212,8 @@ def _run_numpy(params: list, act: Activation, x: np.ndarray, r: np.ndarray) -> t
 
 
 _TORCH_ACT = {"linear": "identity", "relu": "relu", "leaky_relu": "leaky_relu", "tanh": "tanh", "sigmoid": "sigmoid",
-              "selu": "selu", "elu": "elu", "gelu": "gelu", "silu": "silu", "softplus": "softplus"}
+              "selu": "selu", "elu": "elu", "gelu": "gelu", "gelu_tanh": "gelu", "silu": "silu",
+              "softplus": "softplus"}
 
 
 def _torch_phi(act: Activation) -> Callable[[Any], Any]:
@@ -217,6 +228,8 @@ def _torch_phi(act: Activation) -> Callable[[Any], Any]:
         return lambda t: F.leaky_relu(t, act.params["a"])
     if act.base == "elu":
         return lambda t: F.elu(t, act.params["alpha"])
+    if act.base == "gelu_tanh":
+        return lambda t: F.gelu(t, approximate="tanh")
     if act.base in ("tanh", "sigmoid"):
         return getattr(torch, act.base)
     return getattr(F, act.base)
@@ -254,6 +267,7 @@ def _run_jax(params: list, act: Activation, x: np.ndarray, r: np.ndarray) -> tup
         raise InputError(f"--activation {act.name!r} has no JAX equivalent: use the numpy backend")
     phi = {"linear": lambda t: t, "leaky_relu": lambda t: jax.nn.leaky_relu(t, act.params["a"]),
            "elu": lambda t: jax.nn.elu(t, act.params["alpha"]), "gelu": lambda t: jax.nn.gelu(t, approximate=False),
+           "gelu_tanh": lambda t: jax.nn.gelu(t, approximate=True),
            "tanh": jnp.tanh}.get(act.base) or getattr(jax.nn, act.base)
     conv = x.ndim == 4
 

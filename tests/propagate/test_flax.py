@@ -57,3 +57,19 @@ def test_nnx_classes_are_restored_after_the_run():
     model = inits.nnx_mlp(2, 16, rngs=nnx.Rngs(0))
     flax_model(model, "m", (4, 16))
     assert all(type(m) is nnx.Linear for m in model.layers if isinstance(m, nnx.Module))
+
+
+def test_a_module_that_exits_fails_the_run(run_cli):
+    code, out, _ = run_cli("propagate", "--model", "propagate_inits:nnx_hostile()", "--input-shape", "2,4")
+    assert code == 1 and out.startswith("ERROR  ") and "called sys.exit(6)" in out, out
+
+
+def test_a_width_family_at_init(run_cli, tmp_path):
+    """``--widths`` on an nnx family, built as ATTR(width=W, rngs=nnx.Rngs(seed)), at init: the Flax path
+    (2 widths, 2 seeds: the statistics are test_width.py's)."""
+    path = tmp_path / "w.json"
+    code, out, _ = run_cli("propagate", "--model", "propagate_inits:nnx_family()", "--input-shape", "16,16",
+                           "--widths", "32,64", "--seeds", "2", "--json", str(path))
+    data = json.loads(path.read_text())
+    assert code == 0, out
+    assert data["framework"] == "flax" and len(data["layers"]) == 3

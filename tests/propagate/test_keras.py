@@ -65,3 +65,46 @@ def test_layer_calls_are_restored_after_the_run(run_cli):
     model = inits.keras_mlp(2, 16)
     keras_model(model, "m", (4, 16))
     assert all("call" not in layer.__dict__ for layer in model.layers)
+
+
+@pytest.mark.parametrize("zero_init_last", [False, True])
+def test_residual_adds_of_a_functional_resnet(zero_init_last):
+    """``keras_resnet``: 4 blocks ``Add()([x, BN(Conv(ReLU(BN(Conv(x)))))])`` then ReLU, 32 channels, 16×16.
+    BN on its moving statistics is the identity at init, so the branch is 2 · tap² · E[x²] with
+    VarianceScaling(2, fan_out) convs (tap (46/48)², the zero padding's share of 3×3 taps): ratio
+    2·(46/48)⁴ = 1.69 from the scheme, 1.64–1.74 from the drawn kernels; band ×7.0 (n = 32 channels);
+    measured 0.89–2.66 on tensorflow, jax and torch (the band is conservative, not tight: no credit
+    for the batch).  With the last BN's gamma zero every branch is exactly 0, and so is its prediction."""
+    from initspec.propagate.model import model_stats
+
+    res = model_stats(f"propagate_inits:keras_resnet(4, 32, {zero_init_last})", (4, 16, 16, 3))["residual"]
+    assert [b["label"] for b in res["branches"]] == [f"block{i}_add" for i in range(4)]
+    for b in res["branches"]:
+        assert b["agrees"], b
+        if zero_init_last:
+            assert b["branch"] == 0 and b["predicted_branch"] == 0
+        else:
+            assert b["predicted_ratio"] == pytest.approx(2 * (46 / 48) ** 4, rel=0.1)
+    assert bool(res["dominating"]) is not zero_init_last
+
+
+@pytest.mark.parametrize(("kind", "message"), [("call_sys_exit", "called sys.exit(5)"),
+                                               ("build_sys_exit", "called sys.exit(4)")])
+def test_a_model_that_exits_fails_the_run(run_cli, kind, message):
+    code, out, _ = run_cli("propagate", "--model", f"propagate_inits:keras_hostile('{kind}')", "--input-shape", "2,4")
+    assert code == 1 and out.startswith("ERROR  ") and message in out and len(out.strip().splitlines()) == 1, out
+
+
+def test_a_width_family_at_init(run_cli, tmp_path):
+    """``--widths`` on a Keras family at init (``--steps`` needs torch): 2 widths, 2 seeds, t at
+    1 − 0.001/6 on 1 df (a band too wide to mean anything): this checks the Keras path, test_width.py
+    the statistics."""
+    path = tmp_path / "w.json"
+    code, out, _ = run_cli("propagate", "--model", "propagate_inits:keras_family()", "--input-shape", "16,16",
+                           "--widths", "32,64", "--seeds", "2", "--json", str(path))
+    data = json.loads(path.read_text())
+    assert code == 0, out
+    assert data["framework"] == "keras" and [layer["type"] for layer in data["layers"]] == ["Dense"] * 3
+    code, _, err = run_cli("propagate", "--model", "propagate_inits:keras_family()", "--input-shape", "16,16",
+                           "--widths", "32,64", "--seeds", "2", "--steps", "1")
+    assert code == 2 and "training steps need a torch model" in err

@@ -106,8 +106,14 @@ def walk(model: Any) -> Iterator[Param]:
             yield Param(path=path, shape=shape, dtype=str(p.dtype).removeprefix("torch."),
                         values=_values(p), owner=owner, role=role, layout=layout,
                         fan_in=fan_in, fan_out=fan_out, default=default,
-                        storage=None if meta else (p.untyped_storage().data_ptr(), p.storage_offset()),
+                        storage=None if meta else _storage(p),
                         uninitialized=meta, trainable=bool(p.requires_grad))
+
+
+def _storage(p: Any) -> tuple[int, int]:
+    """Where the values live; a DTensor's are its local shard's (it has no storage of its own)."""
+    local = p.to_local() if hasattr(p, "to_local") and hasattr(p, "placements") else p
+    return local.untyped_storage().data_ptr(), local.storage_offset()
 
 
 def release(model: Any) -> None:

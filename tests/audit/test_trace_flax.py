@@ -171,7 +171,23 @@ def test_pytree_std_as_variance_and_its_twin(bug):
     assert cloned(rec) == {"reused", "again"}  # one key, one sampler, one shape: the same values
     pad = rec.traced["pad"]  # a padding row: the law of the rest, and the row written after it
     assert L.same_law(pad.law, L.normal(0.0, 0.02))
-    assert [(w.region, w.law) for w in pad.regions] == [("indices [0]", L.constant(0.0))]
+    assert [(w.region, w.law) for w in pad.regions] == [("indices [0], update shape (4,)", L.constant(0.0))]
+    assert not rec.lost
+
+
+def test_an_update_never_assigned_back_is_lost():
+    """JAX arrays are immutable: ``w.at[0].set(0)`` makes a new array, and one not assigned back never
+    reaches the model.  The trace lists it as a write that reached no parameter, with its line."""
+    def params(key):
+        w = jax.random.normal(key, (10, 4)) * 0.02
+        w.at[0].set(0.0)  # site: dropped update
+        return {"w": w}
+
+    rec = trace_jax(AuditTarget("params", params, "module", "jax"))
+    (lost,) = rec.lost
+    assert lost.law == L.constant(0.0) and lost.region == "indices [0], update shape (4,)"
+    assert lost.site.line == line_of("dropped update")
+    assert not rec.traced["w"].regions and L.same_law(rec.traced["w"].law, L.normal(0.0, 0.02))
 
 
 # --- Flax nnx: bug and twin ----------------------------------------------------------------

@@ -107,7 +107,7 @@ def record(framework: str, build: Callable[[Any], tuple[list[Param], list[Any]]]
                 t.copy_of = twin.path
         traced[p.path] = t
     notes = [f"traced with jax.make_jaxpr: {len(closed.jaxpr.eqns)} top-level equations, nothing allocated"]
-    return Recording(framework, params, traced, notes=notes)
+    return Recording(framework, params, traced, lost=interp.lost(), notes=notes)
 
 
 @contextmanager

@@ -229,7 +229,28 @@ class Interpreter:
                     continue
                 name = self.declared.get(var)
                 env[var] = replace(val, declared=name) if name else val
+        if outer is None:
+            self.top = (jaxpr, env)
         return [self.literal_or_var(env, v) for v in jaxpr.outvars]
+
+    def lost(self) -> list[Write]:
+        """Writes into part of an array whose result no output uses: ``x.at[i].set(v)`` not assigned
+        back (JAX arrays are immutable: the update is a new array, and this one was dropped)."""
+        jaxpr, env = self.top
+        live = {v for v in jaxpr.outvars if not isinstance(v, self._literal)}
+        out = []
+        for e in reversed(jaxpr.eqns):
+            if any(v in live for v in e.outvars):
+                live.update(v for v in e.invars if not isinstance(v, self._literal))
+                continue
+            if e.primitive.name not in ("scatter", "dynamic_update_slice"):
+                continue
+            ins = [self.literal_or_var(env, v) for v in e.invars]
+            update = ins[-1] if e.primitive.name == "scatter" else ins[1]
+            site = LazySite(e.source_info, None, self.exclude).resolve()
+            out.append(Write(leaf_law(update), site, (*update.ops, e.primitive.name)[-MAX_OPS:],
+                             region=_region_text(e, ins)))
+        return out[::-1]
 
     def eqn(self, e: Any, ins: list[Val], site: LazySite) -> list[Val]:
         name = e.primitive.name
@@ -414,10 +435,11 @@ def _region_text(e: Any, ins: list[Val]) -> str:
                      for s, u, f in zip(starts, upd, full, strict=False)]
             return f"[{', '.join(parts)}]"
         return "a dynamic slice"
-    idx = ins[1]
+    idx, update = ins[1], ins[-1]
     if idx.kind == KNOWN and np.asarray(idx.value).size <= 8:
-        return f"indices {np.asarray(np.broadcast_to(idx.value, idx.shape)).reshape(-1).tolist()}"
-    return "indexed"
+        where = f"indices {np.asarray(np.broadcast_to(idx.value, idx.shape)).reshape(-1).tolist()}"
+        return where + (f", update shape {update.shape}" if update.size > 1 else "")
+    return f"indexed, update shape {update.shape}"
 
 
 def _ufuncs() -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Locate the data folders (spec/, adapters/, xfails/) in a wheel or a source checkout.
+"""Locate the data folders (spec/, adapters/, xfails/, references/) in a wheel or a source checkout.
 
 The wheel carries them under ``initspec/_data/``; hatchling's editable install does not map
 force-included folders, so a source checkout falls back to the repository's top level.
@@ -9,11 +9,11 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-_REPO_FOLDERS = {"spec": "spec", "adapters": "adapters", "xfails": "conformance/xfails"}
+_REPO_FOLDERS = {"spec": "spec", "adapters": "adapters", "xfails": "conformance/xfails", "references": "references"}
 
 
 def data_dir(name: str) -> Path:
-    """The folder holding ``name`` (one of spec, adapters, xfails)."""
+    """The folder holding ``name`` (one of spec, adapters, xfails, references)."""
     packaged = Path(str(resources.files("initspec"))) / "_data" / name
     if packaged.is_dir():
         return packaged

@@ -15,7 +15,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "initspec"
 LAYERS = {"errors": 0, "_data": 0, "spec": 1, "frameworks": 2, "engine": 3, "reports": 4, "audit": 5,
-          "propagate": 6, "api": 7, "options": 7, "plugin": 7, "cli": 7, "__main__": 7, "__init__": 7}
+          "propagate": 6, "scan": 6, "references": 6, "api": 7, "options": 7, "plugin": 7, "cli": 7, "__main__": 7,
+          "__init__": 7}
 
 
 def _layer(module: str) -> int:

@@ -110,3 +110,34 @@ def write_spec(path: str | Path, lines: list[tuple[str, str]], tied: list[list[s
     from initspec.reports.output import write_text  # "-": standard output, like every report
 
     write_text(path, "\n".join(out) + "\n")
+
+
+def lock_lines(rep: Any) -> list[tuple[str, str]]:
+    """One line per group.  Where groups share a role, the largest keeps the role glob and the others
+    are written path by path; exact paths come first (first match wins), as do the paths of a group
+    an earlier role glob would also match."""
+    import glob as globmod
+
+    from initspec.audit.verdicts import lock_expr
+
+    by_role: dict[str, list] = {}
+    for g in rep.groups:
+        if lock_expr(g) is not None:
+            by_role.setdefault(g.key[0], []).append(g)
+    exact: list[tuple[str, str]] = []
+    globs: list[tuple[str, str, object]] = []
+    for g in rep.groups:
+        expr = lock_expr(g)
+        if expr is None:
+            continue
+        if g is max(by_role[g.key[0]], key=lambda h: len(h.members)):
+            globs.append((g.key[0], expr, g))
+        else:
+            exact += [(globmod.escape(m), expr) for m in g.members]
+    out: list[tuple[str, str]] = []
+    for i, (glob, expr, g) in enumerate(globs):
+        if any(fnmatch.fnmatchcase(m, gl) for gl, _, _ in globs[:i] for m in g.members):
+            exact += [(globmod.escape(m), expr) for m in g.members]
+        else:
+            out.append((glob, expr))
+    return exact + out

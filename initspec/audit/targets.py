@@ -1,4 +1,5 @@
-"""Audit targets: ``MODULE:ATTR[(literal args)]``, ``hf:MODEL_TYPE[(config overrides)]``, ``timm:NAME``.
+"""Audit targets: ``MODULE:ATTR[(literal args)]``, ``hf:MODEL_TYPE[(config overrides)]`` (or
+``hf:MODEL_CLASS[(config overrides)]``), ``timm:NAME``.
 
 Each becomes a zero-argument factory that builds one model instance (under ``--convention jax``
 a one-argument ``f(key)``).  Arguments are literals parsed with ``ast``, never evaluated.
@@ -67,12 +68,16 @@ def _hf(text: str, rest: str) -> AuditTarget:
     except ImportError:
         raise InputError(f"target {text!r}: transformers is not installed (pip install transformers)") from None
 
-    try:
-        config = transformers.AutoConfig.for_model(model_type, **overrides)
+    named = _hf_class(transformers, model_type)
+    try:  # a model class by name (hf:LlamaForCausalLM(...), as `initspec scan hf` names its targets)
+        config = (named.config_class(**overrides) if named
+                  else transformers.AutoConfig.for_model(model_type, **overrides))
     except ValueError as e:
         raise InputError(f"target {text!r}: {str(e).splitlines()[0]}") from None
     head = HF_HEADS.get(model_type)
-    if head is not None:
+    if named is not None:
+        cls = named
+    elif head is not None:
         cls = getattr(transformers, head)
     else:
         cls = transformers.AutoModel._model_mapping[type(config)]  # the base model of the config
@@ -80,8 +85,20 @@ def _hf(text: str, rest: str) -> AuditTarget:
     def factory() -> Any:
         return cls(config)
 
+    factory.config = config  # type: ignore[attr-defined]  # a reference's vars read it (--reference)
     return AuditTarget(text, factory, "hf", "torch", [f"{cls.__name__} from {type(config).__name__}"
                                                       f"({', '.join(f'{k}={v!r}' for k, v in overrides.items())})"])
+
+
+def _hf_class(transformers: Any, name: str) -> Any:
+    """The transformers model class called ``name`` (``LlamaForCausalLM``), or None for a model type."""
+    if not name[:1].isupper():
+        return None
+    try:
+        cls = getattr(transformers, name)
+    except Exception:  # noqa: BLE001 - transformers' lazy module raises what the model's import raised
+        return None
+    return cls if isinstance(cls, type) and hasattr(cls, "config_class") else None
 
 
 def _timm(text: str, rest: str) -> AuditTarget:

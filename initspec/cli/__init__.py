@@ -17,6 +17,7 @@ from initspec.cli.diff import diff, sample
 from initspec.cli.identify import identify_cmd
 from initspec.cli.matrix import matrix
 from initspec.cli.propagate import propagate_cmd
+from initspec.cli.scan import scan_cmd
 from initspec.cli.schemes import list_cmd, show
 from initspec.errors import InputError
 
@@ -27,7 +28,8 @@ def cli() -> None:
     """Hold neural-network weight initializers to a declarative spec."""
 
 
-for _command in (list_cmd, show, check, diff, sample, matrix, identify_cmd, audit_cmd, propagate_cmd):
+for _command in (list_cmd, show, check, diff, sample, matrix, identify_cmd, audit_cmd, propagate_cmd,
+                 scan_cmd):
     cli.add_command(_command)
 
 

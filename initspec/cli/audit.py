@@ -42,6 +42,10 @@ def _shape(text: str | None):
 @click.argument("target")
 @click.option("--spec", "spec_path", type=str, default=None,
               help="a TOML spec: [vars], ordered [params] globs, [tied]")
+@click.option("--reference", "reference", default=None,
+              help="hold the model to a reference implementation's declared init, per role: NAME[:PORT] "
+                   "(gpt2, bert, t5, vit, ...; PORT hf, timm, keras_hub, torchtitan, nanogpt)")
+@click.option("--var", "var", multiple=True, help="a number a reference's laws use, NAME=VALUE (repeatable)")
 @click.option("--write-spec", "write_spec", type=str, default=None,
               help="write what was identified as a spec (a lockfile)")
 @click.option("--strict", is_flag=True, help="parameters no [params] glob matches fail the audit")
@@ -71,14 +75,15 @@ def _shape(text: str | None):
               help="seconds a rank may go without progress before the run ends "
                    "[default: 300; starting a rank may take 120]")
 @no_progress_option
-def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict: bool, seeds: int | None,
+def audit_cmd(target: str, spec_path: str | None, reference: str | None, var: tuple[str, ...],
+              write_spec: str | None, strict: bool, seeds: int | None,
               max_seeds: int, seed: int, alpha: float, layout: str | None, convention: str | None,
               input_shape: str | None, json_path: str | None, junit: str | None, markdown: str | None,
               html: str | None, verbose: bool, world_size: int | None, parallelize: str | None, mesh: str | None,
               init_method: str | None, init_before_shard: bool, compare_unsharded: bool,
               rank_timeout: float | None, no_progress: bool = False) -> None:
-    from initspec.audit.run import audit, lock_expr
-    from initspec.audit.spec import load_spec
+    from initspec.audit.run import audit
+    from initspec.audit.spec import load_spec, lock_lines
     from initspec.audit.spec import write_spec as write_lock
     from initspec.audit.table import format_report
     from initspec.audit.targets import BuildError
@@ -91,7 +96,12 @@ def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict
     validate.probability(alpha, "--alpha")
     check_outputs({"--json": json_path, "--junit": junit, "--markdown": markdown, "--html": html,
                    "--write-spec": write_spec})
+    if spec_path and reference:
+        raise InputError("--spec and --reference are two specs: give one")
     spec = load_spec(spec_path) if spec_path else None
+    ref = None
+    if reference:
+        ref, port, spec = _reference(reference, var, target)
     if html:
         from initspec.reports import require_matplotlib
 
@@ -127,44 +137,43 @@ def audit_cmd(target: str, spec_path: str | None, write_spec: str | None, strict
     # a report written to standard output keeps it to itself: the table goes to stderr
     to_stdout = STDOUT in (json_path, junit, markdown, html, write_spec)
     click.echo(format_report(rep, verbose), err=to_stdout)
+    if ref is not None:
+        from initspec.references import format_departures
+
+        click.echo("\n".join(format_departures(rep, ref, port, spec)), err=to_stdout)
     if json_path:
-        write_text(json_path, json.dumps(rep.to_dict(), indent=2, default=str) + "\n")
+        doc = rep.to_dict()
+        if ref is not None:
+            from initspec.references import to_dict as reference_dict
+
+            doc["reference"] = reference_dict(rep, ref, port, spec)
+        write_text(json_path, json.dumps(doc, indent=2, default=str) + "\n")
     if junit or markdown or html:
         from initspec.reports import write_reports
 
         write_reports(rep.as_report(), junit=junit, markdown=markdown, html=html)
     if write_spec:
-        lines = _lock_lines(rep, lock_expr)
+        lines = lock_lines(rep)
         write_lock(write_spec, lines, rep.tied, f"initspec audit {target} (seeds {rep.seeds[0]}..{rep.seeds[-1]})")
         click.echo(f"wrote {write_spec}: {len(lines)} lines", err=to_stdout)
     sys.exit(rep.exit_code)
 
 
-def _lock_lines(rep, lock_expr) -> list[tuple[str, str]]:
-    """One line per group.  Where groups share a role, the largest keeps the role glob and the others
-    are written path by path; exact paths come first (first match wins), as do the paths of a group
-    an earlier role glob would also match."""
-    import fnmatch
-    import glob as globmod
+def _reference(text: str, var: tuple[str, ...], target: str):
+    """--reference NAME[:PORT] and --var NAME=VALUE as the audit spec of that port."""
+    from initspec import references
+    from initspec.errors import InputError
 
-    by_role: dict[str, list] = {}
-    for g in rep.groups:
-        if lock_expr(g) is not None:
-            by_role.setdefault(g.key[0], []).append(g)
-    exact: list[tuple[str, str]] = []
-    globs: list[tuple[str, str, object]] = []
-    for g in rep.groups:
-        expr = lock_expr(g)
-        if expr is None:
-            continue
-        if g is max(by_role[g.key[0]], key=lambda h: len(h.members)):
-            globs.append((g.key[0], expr, g))
-        else:
-            exact += [(globmod.escape(m), expr) for m in g.members]
-    out: list[tuple[str, str]] = []
-    for i, (glob, expr, g) in enumerate(globs):
-        if any(fnmatch.fnmatchcase(m, gl) for gl, _, _ in globs[:i] for m in g.members):
-            exact += [(globmod.escape(m), expr) for m in g.members]
-        else:
-            out.append((glob, expr))
-    return exact + out
+    name, _, port = text.partition(":")
+    ref = references.load(name)
+    port = references.port_for(ref, target, port or None)
+    values = references.model_vars(target, ref.port_vars.get(port, {}))
+    for item in var:
+        key, sep, value = item.partition("=")
+        try:
+            values[key.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not key.strip():
+            raise InputError(f"--var {item!r}: expected NAME=NUMBER, e.g. --var n_layer=12")
+    return ref, port, references.to_spec(ref, port, values)

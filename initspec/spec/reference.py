@@ -70,6 +70,7 @@ def _bits_to_index(dtype: str) -> np.ndarray:
     return index.astype(np.int64)
 
 
+@functools.lru_cache(maxsize=1024)
 def _truncation_std(lower: float, upper: float) -> float:
     """Std of N(0, 1) cut at lower..upper (0.87962566103423978 for ±2)."""
     return float(stats.truncnorm(lower, upper).std())
@@ -77,8 +78,21 @@ def _truncation_std(lower: float, upper: float) -> float:
 
 def continuous_law(scheme: Scheme, fan_in: float, fan_out: float) -> Any:
     """The frozen scipy.stats law of one element, or None for structured kinds."""
-    p = scheme.params
-    kind = scheme.kind
+    try:  # freezing a scipy law builds its docstring (~1 ms): identify asks for the same laws often
+        key = (scheme.kind, tuple(sorted(scheme.params.items())), float(fan_in), float(fan_out))
+        hash(key)
+    except TypeError:
+        return _continuous_law(scheme.kind, scheme.params, fan_in, fan_out)
+    return _cached_law(key)
+
+
+@functools.lru_cache(maxsize=8192)
+def _cached_law(key: tuple) -> Any:
+    kind, params, fan_in, fan_out = key
+    return _continuous_law(kind, dict(params), fan_in, fan_out)
+
+
+def _continuous_law(kind: str, p: dict[str, Any], fan_in: float, fan_out: float) -> Any:
     if kind == "variance_scaling":
         var = p["scale"] / n_of(p["mode"], fan_in, fan_out)
         dist = p["distribution"]

@@ -11,8 +11,10 @@ from typing import Any
 
 from initspec.audit.spec import AuditSpec
 
-#: findings that fail the audit (the second line: across ranks, ``initspec.audit.shards``)
+#: findings that fail the audit (the second line: what the trace sees, ``initspec.audit.evidence``; the third:
+#: across ranks, ``initspec.audit.shards``)
 SEVERE = ("non_finite", "uninitialized", "seed_ignored", "cloned",
+          "init_lost", "trace_mismatch",
           "shards_cloned", "replicas_differ", "shard_fans", "sharded_law_differs")
 
 
@@ -39,9 +41,9 @@ def non_finite(paths: list[str], count: int) -> Finding:
     return Finding("non_finite", list(paths), f"{count} NaN or infinite values in {_names(paths)}")
 
 
-def uninitialized(paths: list[str]) -> Finding:
+def uninitialized(paths: list[str], how: str = "left on the meta device or without storage") -> Finding:
     return Finding("uninitialized", list(paths), f"{len(paths)} parameter(s) never initialized "
-                   f"(left on the meta device or without storage): {_names(paths)}")
+                   f"({how}): {_names(paths)}")
 
 
 def seed_ignored(paths: list[str], n_seeds: int) -> Finding:

@@ -9,6 +9,7 @@ never share a group, even under one role.
 
 from __future__ import annotations
 
+import math
 import re
 
 from initspec.audit.walkers import Param
@@ -81,3 +82,18 @@ def group_names(keys: list[tuple], members: dict[tuple, list[str]] | None = None
             if taken.count(names[k]) > 1:
                 names[k] = f"{names[k]}#{i + 1}"
     return names
+
+
+def fans_of(p: Param, fallback: str) -> tuple[str, float, float]:
+    """A parameter's layout and fans: the owner's, else from its shape under ``fallback`` (``--layout``)."""
+    from initspec.spec.fans import get_layout
+
+    lay = p.layout
+    if len(p.shape) >= 2:
+        lay = lay or fallback
+        if p.fan_in is None or p.fan_out is None:
+            fi, fo = get_layout(lay).fans(p.shape)
+            return lay, float(fi), float(fo)
+    n = float(max(math.prod(p.shape), 1))
+    fi = float(p.fan_in if p.fan_in is not None else n)
+    return lay or fallback, fi, float(p.fan_out if p.fan_out is not None else n)

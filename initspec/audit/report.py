@@ -53,6 +53,7 @@ class Group:
     same_as: list[str] = field(default_factory=list)
     result: Result | None = None
     error: str = ""
+    traced: Any = None              # evidence.GroupTrace: the law the code applied, and where
 
     @property
     def size(self) -> int:
@@ -83,6 +84,7 @@ class AuditReport:
     error: str = ""
     notes: list[str] = field(default_factory=list)
     timing: dict[str, float] = field(default_factory=dict)
+    sources: list[str] = field(default_factory=lambda: ["draws"])  # the evidence used: trace, draws
 
     def verdict(self, g: Group) -> str:
         if g.error:
@@ -136,6 +138,7 @@ class AuditReport:
 
     def to_dict(self) -> dict[str, Any]:
         from initspec import __version__
+        from initspec.audit.verdicts import drawn_expr
         from initspec.audit.verdicts import lock_expr as _lock_expr
 
         results = []
@@ -145,16 +148,18 @@ class AuditReport:
                 "param": g.members[0] if g.members else g.name, "group": g.name, "members": list(g.members),
                 "shape": list(g.shape), "dtype": g.dtype, "layout": g.layout, "fan_in": g.fan_in,
                 "fan_out": g.fan_out, "identified": _lock_expr(g),
+                **({"drawn": drawn_expr(g)} if "draws" in self.sources else {}),
                 "declared": g.rule.expr if g.rule else None, "verdict": self.verdict(g),
                 "tests": [t.to_dict() for t in r.tests] if r else [],
                 "diagnosis": r.diagnosis if r else [],
                 "observed": _clean(r.observed if r else observed(g)),
                 "expected": _clean(r.expected) if r else {},
+                **({"traced": g.traced.to_dict()} if g.traced is not None else {}),
                 **({"error": g.error} if g.error else {}),
             })
         return {"initspec_version": __version__, "target": self.target, "framework": self.framework,
                 "framework_version": self.framework_version, "seeds": self.seeds, "alpha": self.alpha,
-                "spec": self.spec_path, "error": self.error or None, "results": results,
+                "spec": self.spec_path, "sources": self.sources, "error": self.error or None, "results": results,
                 "findings": [f.to_dict() for f in self.findings], "tied": self.tied,
                 "summary": self.summary, "timing": self.timing}
 

@@ -28,17 +28,53 @@ def _shape(g: Group) -> str:
     return "(" + ", ".join(map(str, g.shape)) + ("," if len(g.shape) == 1 else "") + ")"
 
 
+def _brief(expr: str) -> str:
+    """A traced law for reading: every long number to 3 significant digits (the JSON keeps them exact)."""
+    return re.sub(r"\d+\.\d{4,}(e-?\d+)?", lambda m: f"{float(m.group(0)):.3g}", expr)
+
+
+def _traced(g: Group) -> tuple[str, str]:
+    """The traced law (with its row structure) and the line that set it."""
+    tr = g.traced
+    if tr is None:
+        return "(not traced)", ""
+    law = _brief(tr.display())
+    regions = tr.record.regions
+    if regions:
+        law += " [" + "; ".join(f"{w.region}: {_brief(w.declared or w.law.scheme() or str(w.law))}"
+                                for w in regions[:2]) + (" ..." if len(regions) > 2 else "") + "]"
+    site = str(tr.sites[0]) if tr.sites else ""
+    if len(tr.sites) > 1:
+        site += f" (+{len(tr.sites) - 1} lines)"
+    return law, site
+
+
+def _header(rep: AuditReport) -> str:
+    spec = f", spec {rep.spec_path}" if rep.spec_path else ""
+    seeds = f"seeds {rep.seeds[0]}..{rep.seeds[-1]} ({len(rep.seeds)}), alpha {rep.alpha:g}"
+    if rep.sources == ["trace"]:
+        how = f"traced under seed {rep.seeds[0]}, nothing allocated"
+    elif rep.sources == ["trace", "draws"]:
+        how = f"traced and drawn: {seeds}"
+    else:
+        how = seeds
+    return f"initspec audit: {rep.target} ({rep.framework} {rep.framework_version}; {how}{spec})"
+
+
 def format_report(rep: AuditReport, verbose: bool = False) -> str:
-    """The table a user reads first: verdict, group ×members, shape, identification, declared."""
-    head = (f"initspec audit: {rep.target} ({rep.framework} {rep.framework_version}; seeds "
-            f"{rep.seeds[0]}..{rep.seeds[-1]} ({len(rep.seeds)}), alpha {rep.alpha:g}"
-            + (f", spec {rep.spec_path}" if rep.spec_path else "") + ")")
-    lines = [head] + [f"  {n}" for n in rep.notes]
+    """The table a user reads first: verdict, group ×members, shape, the traced law and its line, the
+    drawn identification, declared."""
+    lines = [_header(rep)] + [f"  {n}" for n in rep.notes]
     if rep.error:
         lines.append(f"ERROR  {rep.error}")
         return "\n".join(lines)
+    traced = "trace" in rep.sources
+    drawn = "draws" in rep.sources
     w_name = max((len(g.name) + len(str(len(g.members))) + 2 for g in rep.groups), default=10)
     w_shape = max((len(_shape(g)) for g in rep.groups), default=6)
+    cells = {id(g): _traced(g) for g in rep.groups} if traced else {}
+    w_law = max((len(c[0]) for c in cells.values()), default=10)
+    w_site = max((len(c[1]) for c in cells.values()), default=0)
     w_ident = max((len(g.identified) for g in rep.groups), default=10)
     for g in rep.groups:
         v = rep.verdict(g)
@@ -46,8 +82,13 @@ def format_report(rep: AuditReport, verbose: bool = False) -> str:
         label = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "unchecked": unchecked}[v]
         name = f"{g.name} ×{len(g.members)}"
         decl = f"  declared {_short(g.rule.expr)}" if g.rule else ""
-        lines.append(f"{label:<6} {name:<{w_name}} {_shape(g):<{w_shape}} {g.dtype:<8} "
-                     f"{g.identified:<{w_ident}}{decl}  {_ratio(g)}".rstrip())
+        if traced:
+            law, site = cells[id(g)]
+            what = f"{law:<{w_law}}  {site:<{w_site}}" + (f"  drawn {g.identified:<{w_ident}}" if drawn else "")
+        else:
+            what = f"{g.identified:<{w_ident}}"
+        lines.append(f"{label:<6} {name:<{w_name}} {_shape(g):<{w_shape}} {g.dtype:<8} {what}{decl}  "
+                     f"{_ratio(g)}".rstrip())
         r = g.result
         if v in ("fail", "error") and r is not None:
             if r.error:
@@ -63,6 +104,8 @@ def format_report(rep: AuditReport, verbose: bool = False) -> str:
         elif verbose:
             lines.append(f"       members: {', '.join(g.members)}; layout {g.layout}, fan_in {g.fan_in:g}, "
                          f"fan_out {g.fan_out:g}")
+        if verbose and g.traced is not None:
+            lines += _writes(g)
     for t in rep.tied:
         lines.append(f"TIED   {' = '.join(t)} (one storage)")
     for f in rep.findings:
@@ -75,3 +118,15 @@ def format_report(rep: AuditReport, verbose: bool = False) -> str:
         tail += " (--strict: unchecked groups fail)"
     lines.append(tail)
     return "\n".join(lines)
+
+
+def _writes(g: Group) -> list[str]:
+    """-v: the writes the law is made of, and the earlier writes it shadows (first member)."""
+    rec = g.traced.record
+    out = []
+    for label, writes in (("set by", rec.chain), ("shadowed", rec.shadowed)):
+        for w in writes:
+            named = f" (named {', '.join(w.named)})" if w.named and not w.declared else ""
+            out.append(f"       {label}: {_brief(w.declared or w.law.scheme() or str(w.law))} at {w.site}{named}; "
+                       f"ops {', '.join(w.ops)}")
+    return out

@@ -13,8 +13,19 @@ import numpy as np
 from initspec.audit.report import FLOATS, Group, observed
 from initspec.engine import stats as st
 from initspec.engine.runner import Evidence, Result, Test
+from initspec.errors import InputError
 from initspec.spec.fans import get_layout
 from initspec.spec.reference import build as build_reference
+
+
+def in_dtype(value: float, dtype: str) -> float:
+    """A number as a parameter of this dtype holds it (the value a constant fill leaves)."""
+    from initspec.spec.reference import np_dtype
+
+    try:
+        return float(np.asarray(value, dtype=np_dtype(dtype)))
+    except (TypeError, ValueError, OverflowError, InputError):
+        return value
 
 
 def planned_tests(g: Group) -> int:
@@ -78,7 +89,19 @@ def _same_law(expr: str, scheme: Any, s: Any) -> bool:
 
 
 def lock_expr(g: Group) -> str | None:
-    """The simplest consistent expression of a group's identified law, for --write-spec."""
+    """The simplest consistent expression of a group's law, for --write-spec: the traced law where the
+    trace knows it exactly (with the scheme the code named), else the drawn identification."""
+    if g.traced is not None:
+        from initspec.audit.evidence import lock_expr as traced_expr
+
+        expr = traced_expr(g)
+        if expr:
+            return expr
+    return drawn_expr(g)
+
+
+def drawn_expr(g: Group) -> str | None:
+    """The simplest consistent expression of the drawn identification (a layer default or preset name)."""
     if not g.identified_expr:
         return None
     if g.default and g.default in g.same_as:
@@ -116,7 +139,7 @@ def check_groups(groups: list[Group], target: str, seed: int, alpha: float, alph
             continue
         r.observed = observed(g)
         if scheme.kind == "constant":
-            v = float(scheme.params["value"])
+            v = in_dtype(float(scheme.params["value"]), g.dtype)  # 1e-6 is stored as 9.99999997e-07 in float32
             ok = m.minimum == v and m.maximum == v
             r.expected = {"value": v}
             r.tests.append(Test("constant", passed=ok, detail="" if ok else
@@ -135,29 +158,10 @@ def check_groups(groups: list[Group], target: str, seed: int, alpha: float, alph
             r.error = f"{scheme.kind} laws are not checked by the audit"
             continue
         r.expected = ref.expected()
-        sample = g.sample()
-        rng = np.random.default_rng([seed, 104729])
-        n_ks = st.ks_samples_for_power(alpha_each)
-        ks_sample = sample if sample.size <= n_ks else sample[np.sort(rng.choice(sample.size, n_ks, replace=False))]
-        z_var, p_var = st.variance_test(m, ref.var, ref.mu4)
-        z_mean, p_mean = st.mean_test(m, ref.mean, ref.var)
-        d, p_ks = st.ks_uniform(ref.pit(ks_sample, rng))
+        tests, ks_sample = law_tests(g, ref, seed, alpha_each)
+        r.tests += tests
         r.power = st.variance_power(m.n, ref.kurtosis, alpha_each)
-        r.tests += [Test("finite", passed=True),
-                    Test("variance", z_var, p_var, detail=f"observed/expected var = {m.var / ref.var:.5g}"),
-                    Test("mean", z_mean, p_mean),
-                    Test("ks", d, p_ks, detail=f"KS on {ks_sample.size} values against the exact reference CDF")]
-        if ref.bounded:
-            tol = 2 * np.finfo(np.float32).eps if g.dtype != "float64" else 1e-12
-            lo, hi = ref.lower - tol * abs(ref.lower), ref.upper + tol * abs(ref.upper)
-            outside = m.minimum < lo or m.maximum > hi
-            r.tests.append(Test("support", passed=not outside, detail="" if not outside else
-                                f"values outside [{ref.lower:.6g}, {ref.upper:.6g}] (observed range "
-                                f"[{m.minimum:.6g}, {m.maximum:.6g}])"))
-            r.tests.append(Test("bounds_reached", None, st.bounds_reached_test(
-                ref.prob_at_most(m.maximum), ref.prob_at_least(m.minimum), m.n),
-                detail=f"min {m.minimum:.6g} / max {m.maximum:.6g}"))
-        r.evidence = Evidence(scheme, ref, ks_sample[:32_768], z_var, get_layout(g.layout))
+        r.evidence = Evidence(scheme, ref, ks_sample[:32_768], tests[1].statistic, get_layout(g.layout))
     tests = [t for r in results for t in r.tests if t.p_value is not None]
     for t, rejected in zip(tests, st.holm([t.p_value for t in tests], alpha), strict=True):
         t.passed = not rejected
@@ -172,6 +176,35 @@ def check_groups(groups: list[Group], target: str, seed: int, alpha: float, alph
             if not r.diagnosis:
                 r.diagnosis = [{"id": "unknown", "confidence": 0.0, "message": "; ".join(
                     t.detail or t.name for t in r.failed_tests)}]
+
+
+def law_tests(g: Group, ref: Any, seed: int, alpha_each: float) -> tuple[list[Test], np.ndarray]:
+    """The drawn values of a group against one exact reference law: finite, variance, mean, KS
+    (and support, bounds reached for a bounded law), and the sample the KS test read.  p-valued
+    tests get ``passed`` from the caller's Holm."""
+    m = g.moments
+    sample = g.sample()
+    rng = np.random.default_rng([seed, 104729])
+    n_ks = st.ks_samples_for_power(alpha_each)
+    ks_sample = sample if sample.size <= n_ks else sample[np.sort(rng.choice(sample.size, n_ks, replace=False))]
+    z_var, p_var = st.variance_test(m, ref.var, ref.mu4)
+    z_mean, p_mean = st.mean_test(m, ref.mean, ref.var)
+    d, p_ks = st.ks_uniform(ref.pit(ks_sample, rng))
+    tests = [Test("finite", passed=True),
+             Test("variance", z_var, p_var, detail=f"observed/expected var = {m.var / ref.var:.5g}"),
+             Test("mean", z_mean, p_mean),
+             Test("ks", d, p_ks, detail=f"KS on {ks_sample.size} values against the exact reference CDF")]
+    if ref.bounded:
+        tol = 2 * np.finfo(np.float32).eps if g.dtype != "float64" else 1e-12
+        lo, hi = ref.lower - tol * abs(ref.lower), ref.upper + tol * abs(ref.upper)
+        outside = m.minimum < lo or m.maximum > hi
+        tests.append(Test("support", passed=not outside, detail="" if not outside else
+                          f"values outside [{ref.lower:.6g}, {ref.upper:.6g}] (observed range "
+                          f"[{m.minimum:.6g}, {m.maximum:.6g}])"))
+        tests.append(Test("bounds_reached", None, st.bounds_reached_test(
+            ref.prob_at_most(m.maximum), ref.prob_at_least(m.minimum), m.n),
+            detail=f"min {m.minimum:.6g} / max {m.maximum:.6g}"))
+    return tests, ks_sample
 
 
 def _model_diagnosis(g: Group, r: Result) -> list[dict[str, Any]]:

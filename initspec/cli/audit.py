@@ -21,6 +21,11 @@ TARGET is one of
                                 T5ForConditionalGeneration, any other type -> its AutoModel base
   timm:NAME[(kwargs)]           timm.create_model(NAME, pretrained=False) when timm imports
 
+Evidence: by default the trace (what the model's code applies to every parameter, recorded with
+nothing allocated: the exact law and the line that set it) and the draws (the model built under
+seeds and its values tested); --trace uses the trace alone, --draws the draws alone.  The draws are
+skipped, with a line saying so, when one instance's parameters exceed --max-memory.
+
 Exit 0 conforms, 1 a failed group, a severe finding or a model that raised, 2 bad input.
 
 \b
@@ -28,6 +33,23 @@ Exit 0 conforms, 1 a failed group, a severe finding or a model that raised, 2 ba
 parallel, your own parallelize function) or N devices (JAX: jit with out_shardings); see
 docs/guides/sharded.md.
 """
+
+
+def _size(text: str | None) -> int | None:
+    """``--max-memory``: bytes, or a number with K, M, G, T (powers of 1024; a trailing B or iB is allowed)."""
+    if text is None:
+        return None
+    import re
+
+    from initspec.errors import InputError
+
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtT]?)(i?[bB])?\s*", text)
+    if not m:
+        raise InputError(f"--max-memory {text!r}: expected a size such as 12G, 512M or a number of bytes")
+    n = float(m.group(1)) * 1024 ** " KMGT".index((m.group(2) or " ").upper())
+    if n <= 0:
+        raise InputError(f"--max-memory {text!r}: must be positive")
+    return int(n)
 
 
 def _shape(text: str | None):
@@ -60,7 +82,12 @@ def _shape(text: str | None):
 @click.option("--junit", default=None, help="write a JUnit XML report here (one case per checked group)")
 @click.option("--markdown", default=None, help="write a Markdown report here")
 @click.option("--html", default=None, help="write a self-contained HTML report here")
-@click.option("-v", "--verbose", is_flag=True, help="list every group's members")
+@click.option("--trace", "trace_only", is_flag=True,
+              help="audit by the trace alone: the exact law and line of every parameter, nothing allocated")
+@click.option("--draws", "draws_only", is_flag=True, help="audit by the draws alone (no trace)")
+@click.option("--max-memory", default=None,
+              help="skip the draws when one instance's parameters take more (e.g. 12G; default half the RAM)")
+@click.option("-v", "--verbose", is_flag=True, help="list every group's members, and the earlier writes the trace saw")
 @click.option("--world-size", type=int, default=None,
               help="audit the model initialized across N ranks (torch) or N devices (JAX)")
 @click.option("--parallelize", default=None,
@@ -79,7 +106,8 @@ def audit_cmd(target: str, spec_path: str | None, reference: str | None, var: tu
               write_spec: str | None, strict: bool, seeds: int | None,
               max_seeds: int, seed: int, alpha: float, layout: str | None, convention: str | None,
               input_shape: str | None, json_path: str | None, junit: str | None, markdown: str | None,
-              html: str | None, verbose: bool, world_size: int | None, parallelize: str | None, mesh: str | None,
+              html: str | None, trace_only: bool, draws_only: bool, max_memory: str | None, verbose: bool,
+              world_size: int | None, parallelize: str | None, mesh: str | None,
               init_method: str | None, init_before_shard: bool, compare_unsharded: bool,
               rank_timeout: float | None, no_progress: bool = False) -> None:
     from initspec.audit.run import audit
@@ -94,6 +122,9 @@ def audit_cmd(target: str, spec_path: str | None, reference: str | None, var: tu
     if convention not in (None, "jax"):
         raise InputError(f"--convention {convention!r}: the audit knows only jax (f(key) -> pytree)")
     validate.probability(alpha, "--alpha")
+    if trace_only and draws_only:
+        raise InputError("--trace and --draws exclude each other (the default uses both)")
+    budget = _size(max_memory)
     check_outputs({"--json": json_path, "--junit": junit, "--markdown": markdown, "--html": html,
                    "--write-spec": write_spec})
     if spec_path and reference:
@@ -115,6 +146,8 @@ def audit_cmd(target: str, spec_path: str | None, reference: str | None, var: tu
         if world_size is not None:
             from initspec.audit.shards import DEFAULT_RANK_TIMEOUT, audit_world
 
+            if trace_only:
+                raise InputError("--trace audits nothing allocated: it does not run ranks (drop --world-size)")
             sharded["rank_timeout"] = rank_timeout if rank_timeout is not None else DEFAULT_RANK_TIMEOUT
             rep = audit_world(target, world_size=world_size, spec=spec, seeds=seeds, max_seeds=max_seeds, seed=seed,
                               alpha=alpha, layout=layout, convention=convention, input_shape=_shape(input_shape),
@@ -125,7 +158,8 @@ def audit_cmd(target: str, spec_path: str | None, reference: str | None, var: tu
             with progress_bar(f"audit {target}"[:40], unit="instances", enabled=not no_progress) as progress:
                 rep = audit(target, spec=spec, seeds=seeds, max_seeds=max_seeds, seed=seed, alpha=alpha,
                             layout=layout, convention=convention, input_shape=_shape(input_shape), strict=strict,
-                            progress=progress)
+                            progress=progress, trace=True if trace_only else False if draws_only else None,
+                            max_memory=budget)
     except BuildError as e:
         click.echo(f"ERROR  {e}")
         if json_path:
@@ -154,7 +188,8 @@ def audit_cmd(target: str, spec_path: str | None, reference: str | None, var: tu
         write_reports(rep.as_report(), junit=junit, markdown=markdown, html=html)
     if write_spec:
         lines = lock_lines(rep)
-        write_lock(write_spec, lines, rep.tied, f"initspec audit {target} (seeds {rep.seeds[0]}..{rep.seeds[-1]})")
+        how = "trace" if rep.sources == ["trace"] else f"seeds {rep.seeds[0]}..{rep.seeds[-1]}"
+        write_lock(write_spec, lines, rep.tied, f"initspec audit {target} ({how})")
         click.echo(f"wrote {write_spec}: {len(lines)} lines", err=to_stdout)
     sys.exit(rep.exit_code)
 

@@ -92,7 +92,7 @@ def test_bad_spec_files(tmp_path, text, message):
 
 
 def test_findings_severity():
-    assert set(SEVERE) == {"non_finite", "uninitialized", "seed_ignored", "cloned",
+    assert set(SEVERE) == {"non_finite", "uninitialized", "seed_ignored", "cloned", "init_lost", "trace_mismatch",
                            "shards_cloned", "replicas_differ", "shard_fans", "sharded_law_differs"}
     assert cloned(["a", "b"]).severe and not constant_among_random(["a"], "g").severe
 

@@ -55,7 +55,8 @@ def test_gpt2_with_the_unscaled_spec_fails_on_c_proj(run_cli, tmp_path):
     assert code == 1
     failed = sorted(r["group"] for r in json.loads(out_json.read_text())["results"] if r["verdict"] == "fail")
     assert failed == ["transformer.h.*.attn.c_proj.weight", "transformer.h.*.mlp.c_proj.weight"]
-    assert "probably wrong_scale: observed std is 0.35" in out  # 1/sqrt(8) = 0.354
+    # 1/sqrt(8) = 0.354, exactly: the trace reads the std the code passed
+    assert "probably wrong_scale: traced std is 0.3536× the declared (var ratio 0.125; the variance off by 1/8)" in out
 
 
 def test_heads_per_model_type():
@@ -77,7 +78,8 @@ def test_t5_query_std_is_one_over_sqrt_d_model_d_kv(run_cli, tmp_path):
     groups = {r["group"]: r for r in json.loads(out_json.read_text())["results"]}
     q = groups["encoder.block.*.layer.*.SelfAttention.q.weight"]
     assert q["observed"]["var"] == pytest.approx(1 / (128 * 32), rel=0.03)  # 32k values: SE of var 0.8%
-    assert groups["encoder.block.*.layer.*.SelfAttention.k.weight"]["identified"] == "lecun_normal"
+    k = groups["encoder.block.*.layer.*.SelfAttention.k.weight"]
+    assert k["drawn"] == "lecun_normal" and k["identified"] == f"normal(std={128 ** -0.5!r})"  # traced exactly
 
 
 @pytest.mark.parametrize("text, message", [

@@ -65,7 +65,9 @@ def test_the_correct_model_passes_its_spec(run_cli, tmp_path, spec):
     assert c_proj["members"] == ["h.0.c_proj.weight", "h.1.c_proj.weight", "h.2.c_proj.weight"]
     # 0.02 / sqrt(8), fitted from 3 x 3 x 16384 values: the std's relative SE is ~0.2%
     assert resolve(c_proj["identified"]).params["std"] == pytest.approx(0.02 / 8 ** 0.5, rel=0.01)
-    assert group(doc, "head.weight")["identified"] == "lecun_normal"  # std 1/sqrt(d) = 1/sqrt(fan_in)
+    # the code's normal_(0, 1/sqrt(d)), exactly as traced; the draws name the same law lecun_normal (fan_in = d)
+    assert group(doc, "head.weight")["identified"] == "normal(std=0.125)"
+    assert group(doc, "head.weight")["drawn"] == "lecun_normal"
 
 
 # bug -> the group that must fail and the diagnosis that must name it
@@ -134,17 +136,21 @@ def test_constants_are_never_a_finding_but_a_constant_sibling_is_a_note(run_cli,
     assert group(doc, "h.*.ln_*.weight")["identified"] == "ones"
 
 
-def test_write_spec_round_trip(run_cli, tmp_path):
+@pytest.mark.parametrize("source, head", [("--draws", "lecun_normal"), (None, "normal(std=0.125)")])
+def test_write_spec_round_trip(run_cli, tmp_path, source, head):
+    """A lockfile from the draws holds fitted numbers and is checked by the draws; one from the trace
+    (the default) holds the code's exact laws and is checked exactly."""
     lock = tmp_path / "lock.toml"
-    code, out, _ = run_cli("audit", "torch_models:tiny_gpt()", "--write-spec", str(lock), "--seeds", "3")
+    how = [source] if source else []
+    code, out, _ = run_cli("audit", "torch_models:tiny_gpt()", "--write-spec", str(lock), "--seeds", "3", *how)
     assert code == 0, out
     text = lock.read_text()
-    assert '"h.3.c_proj.weight" = "zeros"' in text and '"head.weight" = "lecun_normal"' in text
-    code, out, _ = run_cli("audit", "torch_models:tiny_gpt()", "--spec", str(lock), "--seeds", "3")
+    assert '"h.3.c_proj.weight" = "zeros"' in text and f'"head.weight" = "{head}"' in text
+    code, out, _ = run_cli("audit", "torch_models:tiny_gpt()", "--spec", str(lock), "--seeds", "3", *how)
     assert code == 0, out
     # one layer's init changed: the day the scaled init stops applying
     code, out, doc = audit_json(run_cli, tmp_path, "torch_models:tiny_gpt(bug='scaled_name')", "--spec",
-                                str(lock), "--seeds", "3")
+                                str(lock), "--seeds", "3", *how)
     assert code == 1
     assert [r["group"] for r in doc["results"] if r["verdict"] == "fail"] == ["h.*.c_proj.weight"]
     assert "FAIL   h.*.c_proj.weight ×3" in out
@@ -286,7 +292,7 @@ def test_layout_override_for_unknown_owners(run_cli, tmp_path):
     _, _, doc = audit_json(run_cli, tmp_path, "torch_models:custom()", "--seeds", "2", "--layout", "tf")
     r = doc["results"][0]
     assert (r["layout"], r["fan_in"], r["fan_out"]) == ("tf", 32, 96)
-    assert r["identified"] == "lecun_normal"  # std 1/sqrt(32) = 1/sqrt(fan_in) once the layout is right
+    assert r["drawn"] == "lecun_normal"  # std 1/sqrt(32) = 1/sqrt(fan_in) once the layout is right
 
 
 def test_orthogonal_groups_identified_and_checked(run_cli, tmp_path):
@@ -297,5 +303,9 @@ def test_orthogonal_groups_identified_and_checked(run_cli, tmp_path):
     assert group(doc, "*.weight")["identified"] == "orthogonal(gain=1.0)"
     code, out, doc = audit_json(run_cli, tmp_path, "torch_models:orthogonal(gain=2.0)", "--seeds", "2", "--spec",
                                 str(spec))
+    assert code == 1 and group(doc, "*.weight")["diagnosis"][0]["id"] == "not_orthogonal"
+    assert "traced orthogonal(gain=2.0) (declared" in out  # the trace reads the gain the code passed
+    code, out, doc = audit_json(run_cli, tmp_path, "torch_models:orthogonal(gain=2.0)", "--seeds", "2", "--spec",
+                                str(spec), "--draws")
     assert code == 1 and group(doc, "*.weight")["diagnosis"][0]["id"] == "not_orthogonal"
     assert "identified orthogonal(gain=2.0)" in out

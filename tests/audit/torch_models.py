@@ -131,3 +131,24 @@ def orthogonal(n_layer: int = 3, d: int = 48, gain: float = 1.0) -> nn.Module:
         nn.init.orthogonal_(layer.weight, gain=gain)
         nn.init.zeros_(layer.bias)
     return m
+
+
+class SamplerBug(nn.Module):
+    """Twelve layers whose weights a (simulated) broken kernel scales by 2 after drawing them: the code
+    asks for normal(0, 0.02), the real tensor holds normal(0, 0.04).  The scale runs on real tensors only
+    (a shape-only trace's FakeTensor is skipped), so the trace reads what the code asked for."""
+
+    def __init__(self, bug: bool = True) -> None:
+        super().__init__()
+        from torch._subclasses.fake_tensor import is_fake
+
+        self.layers = nn.ModuleList(nn.Linear(64, 64, bias=False) for _ in range(12))
+        with torch.no_grad():
+            for layer in self.layers:
+                layer.weight.normal_(0.0, 0.02)
+                if bug and not is_fake(layer.weight):
+                    layer.weight.mul_(2.0)
+
+
+def sampler_bug(bug: bool = True) -> nn.Module:
+    return SamplerBug(bug)

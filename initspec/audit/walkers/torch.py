@@ -111,8 +111,13 @@ def walk(model: Any) -> Iterator[Param]:
 
 
 def _storage(p: Any) -> tuple[int, int]:
-    """Where the values live; a DTensor's are its local shard's (it has no storage of its own)."""
+    """Where the values live (tied parameters share it): a DTensor's are its local shard's (it has no
+    storage of its own); a shape-only tensor (the trace's FakeTensor) has no data pointer, only its
+    storage object."""
     local = p.to_local() if hasattr(p, "to_local") and hasattr(p, "placements") else p
+    fake = sys.modules.get("torch._subclasses.fake_tensor")
+    if fake is not None and fake.is_fake(local):
+        return local.untyped_storage()._cdata, local.storage_offset()
     return local.untyped_storage().data_ptr(), local.storage_offset()
 
 

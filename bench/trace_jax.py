@@ -24,6 +24,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+try:  # imported here so that `initspec audit trace_jax:nnx_llama_70b` knows the target is Flax nnx
+    import flax.nnx  # noqa: F401
+except ImportError:  # the Keras envs run the Keras case only
+    pass
+
 OUT = Path(__file__).with_name("trace_jax.json")
 CASES = {"nnx-linear-stack": "flax", "nnx-llama-70b": "flax", "keras-dense-stack": "keras"}
 
@@ -59,6 +64,11 @@ def _nnx_llama(layers=80, d=8192, heads=64, kv=8, f=28672, vocab=128256):
             self.head = nnx.Linear(d, vocab, use_bias=False, rngs=rngs)
 
     return Llama
+
+
+def nnx_llama_70b(*, rngs):
+    """The Llama-3-70B-shaped nnx model as an audit target: ``initspec audit trace_jax:nnx_llama_70b``."""
+    return _nnx_llama()(rngs=rngs)
 
 
 def run_case(name: str) -> dict:

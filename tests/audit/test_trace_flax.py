@@ -9,9 +9,11 @@ a pytree -- and on a model too large for memory.
 
 from __future__ import annotations
 
+import json
 import math
 import resource
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -32,6 +34,7 @@ from initspec.audit.trace.jax import trace_initializer
 from initspec.errors import InputError
 from initspec.frameworks.manifest import load_manifest, manifest_path
 from initspec.frameworks.target import parse_target
+from initspec.spec.schemes import resolve
 
 sys.path.insert(0, str(Path(__file__).parent))
 from trace_checks import cloned, seed_ignored, verdicts
@@ -64,8 +67,10 @@ def test_each_jax_initializer_traces_to_its_documented_law(entry):
         fans = case.fans(entry.layout)
         t = trace_initializer(init, case.shape, fans_=fans)
         expected = L.from_scheme(entry.claims, *fans)
-        if expected.kind == "opaque":  # orthogonal: a QR, no elementwise law -- and the trace says which
-            assert t.law.kind == "opaque" and "qr" in t.law.why and "orthogonal" in t.law.why
+        if expected.kind == "opaque":  # orthogonal: a QR, no elementwise law -- the trace says which, and the name
+            assert t.law.kind == "opaque" and "qr" in t.law.why
+            assert resolve(t.last.declared).params == resolve(entry.claims).params
+            assert t.last.named == (t.last.declared,)
             continue
         assert L.same_law(t.law, expected), (case.shape, str(t.law), str(expected))
         declared = t.last.declared
@@ -146,7 +151,8 @@ def test_control_flow_on_a_key_is_opaque_naming_it():
 PYTREE_SPEC = parse_spec({"params": {"w": "lecun_normal", "b": "zeros"}})
 
 
-def pytree(bug: bool):
+def pytree_params(bug: bool):
+    """A pytree target's factory: ``test_trace_flax:pytree_params(True)`` under --convention jax."""
     def params(key):
         k1, k2 = jax.random.split(key)
         w = jax.random.normal(k1, (64, 128)) * (1 / 64 if bug else 1 / 8)  # site: pytree w (bug: the variance as std)
@@ -154,7 +160,11 @@ def pytree(bug: bool):
                 "fixed": jax.random.normal(jax.random.key(0), (64, 64)),  # site: pytree fixed
                 "reused": jax.random.uniform(k2, (8,)), "again": jax.random.uniform(k2, (8,)),
                 "pad": (jax.random.normal(k2, (10, 4)) * 0.02).at[0].set(0.0)}
-    return AuditTarget(f"pytree({bug})", params, "module", "jax")
+    return params
+
+
+def pytree(bug: bool):
+    return AuditTarget(f"pytree({bug})", pytree_params(bug), "module", "jax")
 
 
 @pytest.mark.parametrize("bug", [True, False])
@@ -166,7 +176,7 @@ def test_pytree_std_as_variance_and_its_twin(bug):
     w = rec.traced["w"]
     assert L.same_law(w.law, L.normal(0.0, 1 / 64 if bug else 1 / 8))
     assert w.last.site.line == line_of("pytree w (bug: the variance as std)")
-    assert w.last.site.function == "pytree.<locals>.params"
+    assert w.last.site.function == "pytree_params.<locals>.params"
     assert seed_ignored(rec) == {"fixed"}  # jax.random.key(0) inside f: the run's key never reaches it
     assert cloned(rec) == {"reused", "again"}  # one key, one sampler, one shape: the same values
     pad = rec.traced["pad"]  # a padding row: the law of the rest, and the row written after it
@@ -219,9 +229,16 @@ def nnx_target(bug: str = "", **kwargs):
     return AuditTarget(f"Model({bug!r})", factory, "module", "flax")
 
 
-NNX_SPEC = parse_spec({"vars": {"d": D}, "params": {
-    "blocks.*.fc.kernel": "he_normal", "blocks.*.proj.kernel": "zeros", "*.bias": "zeros",
-    "head.kernel": "normal(std=1 / sqrt(d))"}})
+NNX_SPEC_TOML = f"""
+[vars]
+d = {D}
+[params]
+"blocks.*.fc.kernel" = "he_normal"
+"blocks.*.proj.kernel" = "zeros"
+"*.bias" = "zeros"
+"head.kernel" = "normal(std=1 / sqrt(d))"
+"""
+NNX_SPEC = parse_spec(tomllib.loads(NNX_SPEC_TOML))
 
 
 @pytest.mark.parametrize("bug", ["gain", "zero", "variance", ""])
@@ -329,3 +346,64 @@ def test_a_model_too_large_for_memory_is_traced_without_allocating():
     lecun = L.from_scheme("lecun_truncated_normal", 50_000, 50_000)
     assert all(L.same_law(rec.traced[f"layers.{i}.kernel"].law, lecun) for i in range(12))
     assert rec.traced["layers.11.bias"].law == L.constant(0.0)
+
+
+# --- the command line: initspec audit TARGET --trace -----------------------------------------
+
+
+def audit_json(run_cli, tmp_path, *args):
+    out = tmp_path / "audit.json"
+    code, text, err = run_cli("audit", *args, "--json", str(out))
+    assert "Traceback" not in text + err
+    doc = json.loads(out.read_text())
+    return code, text, doc, {r["group"]: r for r in doc["results"]}
+
+
+@pytest.mark.parametrize("bug", ["gain", ""])
+def test_cli_trace_nnx_bug_and_twin(run_cli, tmp_path, bug):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(NNX_SPEC_TOML)
+    code, text, doc, groups = audit_json(run_cli, tmp_path, f"test_trace_flax:Model(bug={bug!r})", "--trace",
+                                         "--spec", str(spec))
+    assert doc["sources"] == ["trace"] and code == (1 if bug else 0), text
+    fc = groups["blocks.*.fc.kernel"]
+    assert fc["verdict"] == ("fail" if bug else "pass")
+    assert {g["verdict"] for n, g in groups.items() if n != "blocks.*.fc.kernel"} == {"pass"}
+    assert fc["traced"]["site"]["line"] == line_of("nnx fc (bug: the gain forgotten)")
+    if bug:
+        assert fc["diagnosis"][0]["id"] == "wrong_scale" and "the variance off by 1/2" in text
+
+
+@pytest.mark.parametrize("bug", [True, False])
+def test_cli_trace_linen_bug_and_twin(run_cli, tmp_path, bug):
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[params]\n"Dense_0.kernel" = "he_truncated_normal"\n"Dense_1.kernel" = "zeros"\n'
+                    '"*.bias" = "zeros"\n')
+    code, text, doc, groups = audit_json(run_cli, tmp_path, f"test_trace_flax:LinenNet(bug={bug})", "--trace",
+                                         "--input-shape", "1,16", "--spec", str(spec))
+    assert code == (1 if bug else 0) and doc["sources"] == ["trace"], text
+    assert groups["Dense_0.kernel"]["verdict"] == ("fail" if bug else "pass")
+    assert groups["Dense_0.kernel"]["traced"]["site"]["line"] == line_of("linen dense")
+
+
+@pytest.mark.parametrize("bug", [True, False])
+def test_cli_trace_pytree_bug_and_twin(run_cli, tmp_path, bug):
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[params]\n"w" = "lecun_normal"\n"b" = "zeros"\n')
+    code, text, doc, groups = audit_json(run_cli, tmp_path, f"test_trace_flax:pytree_params({bug})", "--trace",
+                                         "--convention", "jax", "--spec", str(spec))
+    assert groups["w"]["verdict"] == ("fail" if bug else "pass") and groups["b"]["verdict"] == "pass"
+    findings = {f["id"]: f["params"] for f in doc["findings"]}
+    assert findings["seed_ignored"] == ["fixed"] and sorted(findings["cloned"]) == ["again", "reused"]
+    assert code == 1, text  # the fixed key and the reused key are severe whatever the spec says
+
+
+def test_cli_default_uses_the_trace_and_the_draws(run_cli, tmp_path):
+    """The correct nnx model, traced and drawn: both sources, every group passes, and the draws agree
+    with the traced laws (no trace_mismatch)."""
+    spec = tmp_path / "spec.toml"
+    spec.write_text(NNX_SPEC_TOML)
+    code, text, doc, groups = audit_json(run_cli, tmp_path, "test_trace_flax:Model()", "--spec", str(spec),
+                                         "--max-seeds", "2")
+    assert doc["sources"] == ["trace", "draws"] and code == 0, text
+    assert {g["verdict"] for g in groups.values() if g.get("declared")} == {"pass"} and not doc["findings"]

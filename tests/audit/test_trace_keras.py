@@ -9,7 +9,9 @@ draws the same values; a fixed ``seed=`` ignores the run's seed), provenance, an
 
 from __future__ import annotations
 
+import json
 import sys
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -51,9 +53,17 @@ def model(bug: str = "") -> keras.Model:
     return keras.Model(inp, keras.layers.Dense(256, name="head", kernel_initializer=head)(x))  # site: head
 
 
-SPEC = parse_spec({"vars": {"d": D}, "params": {
-    "fc_*.kernel": "he_truncated_normal", "proj_*.kernel": "zeros", "emb_*.kernel": "normal(std=0.02)",
-    "*.bias": "zeros", "head.kernel": "normal(std=1 / sqrt(d))"}})
+SPEC_TOML = f"""
+[vars]
+d = {D}
+[params]
+"fc_*.kernel" = "he_truncated_normal"
+"proj_*.kernel" = "zeros"
+"emb_*.kernel" = "normal(std=0.02)"
+"*.bias" = "zeros"
+"head.kernel" = "normal(std=1 / sqrt(d))"
+"""
+SPEC = parse_spec(tomllib.loads(SPEC_TOML))
 
 
 def target(bug: str = "") -> AuditTarget:
@@ -155,3 +165,20 @@ def test_an_unbuilt_sequential_needs_an_input_shape():
 
     with pytest.raises(BuildError, match="ValueError: nope"):
         trace(AuditTarget("broken", broken))
+
+
+@pytest.mark.parametrize("bug", ["variance", ""])
+def test_cli_trace_bug_and_twin(run_cli, tmp_path, bug):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SPEC_TOML)
+    out = tmp_path / "audit.json"
+    code, text, err = run_cli("audit", f"test_trace_keras:model(bug={bug!r})", "--trace", "--spec", str(spec),
+                              "--json", str(out))
+    doc = json.loads(out.read_text())
+    groups = {r["group"]: r for r in doc["results"]}
+    assert doc["sources"] == ["trace"] and code == (1 if bug else 0), text + err
+    assert groups["head.kernel"]["verdict"] == ("fail" if bug else "pass")
+    assert groups["head.kernel"]["traced"]["site"]["line"] == line_of("head")
+    if bug:
+        # a std of 1/d where 1/sqrt(d) belongs: the variance off by 1/d
+        assert groups["head.kernel"]["diagnosis"][0]["id"] == "wrong_scale" and "off by 1/64" in text

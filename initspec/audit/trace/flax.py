@@ -16,10 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from initspec.audit.trace import Recording
+from initspec.audit.trace import NotThisFramework, Recording
 from initspec.audit.trace.jax import record
 from initspec.audit.walkers import Param
-from initspec.errors import InputError
 
 FRAMEWORK = "flax"
 
@@ -57,8 +56,8 @@ def trace(target: Any, seed: int = 0, input_shape: tuple[int, ...] | None = None
             arrays = {id(x): x for x in jax.tree_util.tree_leaves(model.variables)}
         elif walker.recognizes(obj):
             model, arrays = obj, _nnx_arrays(obj)
-        else:
-            raise InputError(f"the target returned {type(obj).__name__}, not a flax nnx or linen module")
+        else:  # another framework's model: the audit asks that framework's recorder
+            raise NotThisFramework(f"{type(obj).__module__}.{type(obj).__name__}")
         params = list(walker.walk(model))
         return params, [arrays[p.storage[1]] for p in params]
 

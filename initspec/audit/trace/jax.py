@@ -20,13 +20,15 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from initspec.audit.trace import Recording, Traced, Write
+from initspec.audit.trace import NotThisFramework, Recording, Traced, Write
 from initspec.audit.trace import laws as L
 from initspec.audit.trace.jaxpr import BITS, KEY, RANDOM, Interpreter, Val, excluded_dirs, leaf_law
 from initspec.audit.walkers import Param
 from initspec.errors import InputError
 
 FRAMEWORK = "jax"
+#: scheme kinds with no elementwise law: named where the trace is opaque (as the torch recorder does)
+STRUCTURED = ("orthogonal", "identity", "dirac", "sparse")
 
 
 def _unallocated(path: str) -> Callable[[], Any]:
@@ -55,11 +57,14 @@ def _declared(expr: str | None, law: L.Law, p: Param, layout: str) -> str | None
     its scale in ``dtype``: a bfloat16 ``he_uniform`` limit is 0.30664 for sqrt(6/64) = 0.30619), so
     the comparison allows that dtype's epsilon."""
     from initspec.spec.reference import FLOAT_DTYPES, eps
+    from initspec.spec.schemes import resolve
 
-    if not expr or not law.exact:
+    if not expr:
         return None
-    rtol = max(L.RTOL, eps(p.dtype)) if p.dtype in FLOAT_DTYPES else L.RTOL
     try:
+        if not law.exact:  # a structured scheme (orthogonal) has no elementwise law to compare
+            return expr if law.kind == "opaque" and resolve(expr).kind in STRUCTURED else None
+        rtol = max(L.RTOL, eps(p.dtype)) if p.dtype in FLOAT_DTYPES else L.RTOL
         return expr if L.same_law(L.from_scheme(expr, *fans(p, layout)), law, rtol=rtol) else None
     except Exception:  # noqa: BLE001 - a name the spec cannot resolve is not shown
         return None
@@ -82,9 +87,16 @@ def record(framework: str, build: Callable[[Any], tuple[list[Param], list[Any]]]
         box["params"] = params
         return arrays
 
+    def trace_it() -> Any:
+        try:  # an abstract key: the seed's value never matters to the trace (eager jax.random.key would compile)
+            return jax.make_jaxpr(fn)(jax.eval_shape(jax.random.key, seed))
+        except NotThisFramework as e:  # not the model's failure: the audit asks the next recorder
+            return e
+
     with capture() as named, _short_tracer_errors():
-        # an abstract key: the seed's value never matters to the trace (eager jax.random.key would compile)
-        closed = build_model(what, lambda: jax.make_jaxpr(fn)(jax.eval_shape(jax.random.key, seed)))
+        closed = build_model(what, trace_it)
+    if isinstance(closed, NotThisFramework):
+        raise closed
     interp = Interpreter(named, excluded_dirs("jax", "jaxlib", *packages))
     seed_key = Val(KEY, (), seeded=True, node=interp.node("the run's key"))
     outs = interp.run(closed.jaxpr, list(closed.consts), [seed_key])
@@ -95,10 +107,11 @@ def record(framework: str, build: Callable[[Any], tuple[list[Param], list[Any]]]
         law = leaf_law(v)
         if v.kind in (RANDOM, BITS) and v.unknown and law.kind != "opaque":
             law = L.opaque(f"the algebra does not know {', '.join(v.unknown)}")
-        if law.kind == "opaque" and v.declared:  # what the code named, without claiming it as the law
+        declared = _declared(v.declared, law, p, layout)
+        if law.kind == "opaque" and v.declared and not declared:  # what the code named, not claimed as the law
             law = L.opaque(f"{law.why}; the code called {v.declared}")
         site = v.site.resolve() if v.site is not None else None
-        write = Write(law, site, v.ops, _declared(v.declared, law, p, layout))
+        write = Write(law, site, v.ops, declared, named=(v.declared,) if v.declared else ())
         t = Traced(p.path, law, [write, *v.regions])
         if v.kind in (RANDOM, BITS) and law.kind != "constant":
             t.seed_follows = v.seeded

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from initspec.audit.trace import Recording, Site, Traced, Write
+from initspec.audit.trace import NotThisFramework, Recording, Site, Traced, Write
 from initspec.audit.trace import laws as L
 from initspec.audit.trace.jax import _unallocated
 from initspec.audit.trace.jaxpr import excluded_dirs
@@ -43,12 +43,14 @@ FRAMEWORK = "keras"
 _PACKAGES = ("keras", "tf_keras", "tensorflow", "torch", "jax", "jaxlib", "optree", "namex")
 
 
-def _site(exclude: tuple[str, ...], stop: Any) -> Site | None:
-    """The first frame outside ``exclude`` below the frame running ``stop`` (initspec's build)."""
+def _site(exclude: tuple[str, ...], models: tuple[str, ...], stop: Any) -> Site | None:
+    """The first frame outside ``exclude`` (or inside ``models``: Keras's own model definitions, as
+    a library's modeling file is for torch) below the frame running ``stop`` (initspec's build)."""
     f = sys._getframe(2)
     while f is not None and f.f_code is not stop:
-        if not f.f_code.co_filename.startswith(exclude):
-            return Site(f.f_code.co_filename, f.f_lineno, f.f_code.co_qualname)
+        name = f.f_code.co_filename
+        if not name.startswith(exclude) or name.startswith(models):
+            return Site(name, f.f_lineno, f.f_code.co_qualname)
         f = f.f_back
     return None
 
@@ -64,6 +66,8 @@ def _recording(created: dict[int, Site | None], assigned: dict[int, Site | None]
     from keras.src.random import seed_generator as sg
 
     exclude = (*excluded_dirs(*_PACKAGES), sysconfig.get_path("stdlib") + os.sep)
+    # keras.applications' modules define models (MobileNetV2's layers): their lines are the provenance
+    models = tuple(os.path.join(d, "src", "applications", "") for d in excluded_dirs("keras")[1:])
     init, assign, layer_init = kv.Variable.__init__, kv.Variable.assign, kl.Layer.__init__
     random_init, generator_init = ri.RandomInitializer.__init__, sg.SeedGenerator.__init__
 
@@ -77,14 +81,14 @@ def _recording(created: dict[int, Site | None], assigned: dict[int, Site | None]
 
     def var_init(self: Any, *args: Any, **kwargs: Any) -> None:
         init(self, *args, **kwargs)
-        created.setdefault(id(self), _site(exclude, stop))
+        created.setdefault(id(self), _site(exclude, models, stop))
 
     def var_assign(self: Any, value: Any) -> Any:
-        assigned[id(self)] = _site(exclude, stop)
+        assigned[id(self)] = _site(exclude, models, stop)
         return assign(self, value)
 
     def new_layer(self: Any, *args: Any, **kwargs: Any) -> None:
-        layers.setdefault(id(self), _site(exclude, stop))
+        layers.setdefault(id(self), _site(exclude, models, stop))
         layer_init(self, *args, **kwargs)
 
     kv.Variable.__init__, kv.Variable.assign, kl.Layer.__init__ = var_init, var_assign, new_layer
@@ -147,8 +151,11 @@ def _initializer_law(init: Any, shape: tuple[int, ...], fan_in: float, fan_out: 
         scheme = None
     if scheme is None:
         return L.opaque(f"{name}: an initializer initspec has no law for"), None, op
+    from initspec.audit.trace.jax import STRUCTURED
+    from initspec.spec.schemes import resolve
+
     law = L.from_scheme(scheme, fan_in, fan_out)
-    return law, (scheme if law.exact else None), op
+    return law, (scheme if law.exact or resolve(scheme).kind in STRUCTURED else None), op
 
 
 def _assigned_law(value: Any) -> L.Law:
@@ -180,20 +187,22 @@ def trace(target: Any, seed: int = 0, input_shape: tuple[int, ...] | None = None
     def build() -> None:
         with keras.StatelessScope(initialize_variables=False) as scope:
             model = tgt.factory()
+            box["model"], box["scope"] = model, scope
             if not walker.recognizes(model):
-                raise InputError(f"the target returned {type(model).__name__}, not a Keras model or layer")
+                return
             if not model.built:
                 if input_shape is None:
                     raise InputError(f"the Keras {type(model).__name__} is not built: give --input-shape "
                                      "(batch dimension included, e.g. 1,32)")
                 model.build(tuple(input_shape))
-        box["model"], box["scope"] = model, scope
 
     keras.backend.clear_session(free_memory=False)  # the walker's fresh names; nothing to free (none allocated)
     keras.utils.set_random_seed(seed)
     try:
         with _recording(created, assigned, layer_sites, fresh, build.__code__):
             build_model(tgt.text, build)
+        if not walker.recognizes(box["model"]):  # another framework's model: the audit asks its recorder
+            raise NotThisFramework(f"{type(box['model']).__module__}.{type(box['model']).__name__}")
         return _recording_of(box["model"], box["scope"], created, assigned, layer_sites, fresh)
     finally:
         box.clear()
@@ -226,7 +235,7 @@ def _recording_of(model: Any, scope: Any, created: dict[int, Site | None], assig
             traced[p.path] = t
             continue
         law, declared, op = _initializer_law(init, p.shape, float(p.fan_in), float(p.fan_out))
-        t = Traced(p.path, law, [Write(law, site, (op,), declared)])
+        t = Traced(p.path, law, [Write(law, site, (op,), declared, named=(declared,) if declared else ())])
         if law.random:
             t.seed_follows = _seed_follows(init, fresh)
             ident = _identity(init, p.shape, p.dtype)

@@ -398,6 +398,16 @@ def test_cli_trace_pytree_bug_and_twin(run_cli, tmp_path, bug):
     assert code == 1, text  # the fixed key and the reused key are severe whatever the spec says
 
 
+def test_cli_default_pytree_findings_from_both_sources(run_cli, tmp_path):
+    """A fixed key and a reused key, traced and drawn: the two findings, each once, and no trace_mismatch --
+    eight identical draws of one key are one draw, not eight (the law's tests would claim a power they lack)."""
+    code, text, doc, groups = audit_json(run_cli, tmp_path, "test_trace_flax:pytree_params(False)",
+                                         "--convention", "jax", "--max-seeds", "2")
+    assert doc["sources"] == ["trace", "draws"] and code == 1, text
+    assert sorted(f["id"] for f in doc["findings"]) == ["cloned", "seed_ignored"], text
+    assert "its key does not descend from the run's" in text
+
+
 def test_cli_default_uses_the_trace_and_the_draws(run_cli, tmp_path):
     """The correct nnx model, traced and drawn: both sources, every group passes, and the draws agree
     with the traced laws (no trace_mismatch)."""

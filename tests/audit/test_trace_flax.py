@@ -400,10 +400,11 @@ def test_cli_trace_pytree_bug_and_twin(run_cli, tmp_path, bug):
 
 def test_cli_default_pytree_findings_from_both_sources(run_cli, tmp_path):
     """A fixed key and a reused key, traced and drawn: the two findings, each once, and no trace_mismatch --
-    eight identical draws of one key are one draw, not eight (the law's tests would claim a power they lack)."""
+    the same draw under every seed is one draw, not one per seed (the law's tests would claim a power they lack)."""
     code, text, doc, groups = audit_json(run_cli, tmp_path, "test_trace_flax:pytree_params(False)",
                                          "--convention", "jax", "--max-seeds", "2")
     assert doc["sources"] == ["trace", "draws"] and code == 1, text
+    assert groups["fixed"]["traced"]["seed_follows"] is False
     assert sorted(f["id"] for f in doc["findings"]) == ["cloned", "seed_ignored"], text
     assert "its key does not descend from the run's" in text
 

@@ -196,6 +196,7 @@ def test_an_update_never_assigned_back_is_lost():
     rec = trace_jax(AuditTarget("params", params, "module", "jax"))
     (lost,) = rec.lost
     assert lost.law == L.constant(0.0) and lost.region == "indices [0], update shape (4,)"
+    assert lost.target == "a copy updated at indices [0], update shape (4,) that was never assigned back"
     assert lost.site.line == line_of("dropped update")
     assert not rec.traced["w"].regions and L.same_law(rec.traced["w"].law, L.normal(0.0, 0.02))
 

@@ -248,8 +248,9 @@ class Interpreter:
             ins = [self.literal_or_var(env, v) for v in e.invars]
             update = ins[-1] if e.primitive.name == "scatter" else ins[1]
             site = LazySite(e.source_info, None, self.exclude).resolve()
-            out.append(Write(leaf_law(update), site, (*update.ops, e.primitive.name)[-MAX_OPS:],
-                             region=_region_text(e, ins)))
+            region = _region_text(e, ins)
+            out.append(Write(leaf_law(update), site, (*update.ops, e.primitive.name)[-MAX_OPS:], region=region,
+                             target=f"a copy updated at {region} that was never assigned back"))
         return out[::-1]
 
     def eqn(self, e: Any, ins: list[Val], site: LazySite) -> list[Val]:

@@ -20,7 +20,6 @@ import pytest
 
 pytest.importorskip("flax")
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -37,14 +36,16 @@ from initspec.frameworks.target import parse_target
 from initspec.spec.schemes import resolve
 
 sys.path.insert(0, str(Path(__file__).parent))
+from flax_models import D, LinenNet, Model, pytree_params
 from trace_checks import cloned, seed_ignored, verdicts
 
 HERE = Path(__file__).read_text().splitlines()
+MODELS = (Path(__file__).parent / "flax_models.py").read_text().splitlines()
 
 
-def line_of(tag: str) -> int:
-    """The line of this file that carries ``# site: tag`` (where a test expects provenance to point)."""
-    return next(i for i, text in enumerate(HERE, 1) if text.rstrip().endswith(f"# site: {tag}"))
+def line_of(tag: str, lines: list[str] = MODELS) -> int:
+    """The line of flax_models.py (or ``lines``) that carries ``# site: tag``: where provenance must point."""
+    return next(i for i, text in enumerate(lines, 1) if text.rstrip().endswith(f"# site: {tag}"))
 
 
 # --- the recorder's rules on JAX's own initializers ----------------------------------------
@@ -151,18 +152,6 @@ def test_control_flow_on_a_key_is_opaque_naming_it():
 PYTREE_SPEC = parse_spec({"params": {"w": "lecun_normal", "b": "zeros"}})
 
 
-def pytree_params(bug: bool):
-    """A pytree target's factory: ``test_trace_flax:pytree_params(True)`` under --convention jax."""
-    def params(key):
-        k1, k2 = jax.random.split(key)
-        w = jax.random.normal(k1, (64, 128)) * (1 / 64 if bug else 1 / 8)  # site: pytree w (bug: the variance as std)
-        return {"w": w, "b": jnp.zeros(128),
-                "fixed": jax.random.normal(jax.random.key(0), (64, 64)),  # site: pytree fixed
-                "reused": jax.random.uniform(k2, (8,)), "again": jax.random.uniform(k2, (8,)),
-                "pad": (jax.random.normal(k2, (10, 4)) * 0.02).at[0].set(0.0)}
-    return params
-
-
 def pytree(bug: bool):
     return AuditTarget(f"pytree({bug})", pytree_params(bug), "module", "jax")
 
@@ -176,7 +165,7 @@ def test_pytree_std_as_variance_and_its_twin(bug):
     w = rec.traced["w"]
     assert L.same_law(w.law, L.normal(0.0, 1 / 64 if bug else 1 / 8))
     assert w.last.site.line == line_of("pytree w (bug: the variance as std)")
-    assert w.last.site.function == "pytree_params.<locals>.params"
+    assert w.last.site.function == "pytree_params.<locals>.params" and w.last.site.file.endswith("flax_models.py")
     assert seed_ignored(rec) == {"fixed"}  # jax.random.key(0) inside f: the run's key never reaches it
     assert cloned(rec) == {"reused", "again"}  # one key, one sampler, one shape: the same values
     pad = rec.traced["pad"]  # a padding row: the law of the rest, and the row written after it
@@ -197,30 +186,11 @@ def test_an_update_never_assigned_back_is_lost():
     (lost,) = rec.lost
     assert lost.law == L.constant(0.0) and lost.region == "indices [0], update shape (4,)"
     assert lost.target == "a copy updated at indices [0], update shape (4,) that was never assigned back"
-    assert lost.site.line == line_of("dropped update")
+    assert lost.site.line == line_of("dropped update", HERE)
     assert not rec.traced["w"].regions and L.same_law(rec.traced["w"].law, L.normal(0.0, 0.02))
 
 
 # --- Flax nnx: bug and twin ----------------------------------------------------------------
-
-D = 64
-
-
-class Block(nnx.Module):
-    def __init__(self, bugs: set[str], *, rngs: nnx.Rngs):
-        he = nnx.initializers.variance_scaling(1.0 if "gain" in bugs else 2.0, "fan_in", "normal")
-        self.fc = nnx.Linear(D, 4 * D, kernel_init=he, rngs=rngs)  # site: nnx fc (bug: the gain forgotten)
-        zero = nnx.initializers.lecun_normal() if "zero" in bugs else nnx.initializers.zeros
-        self.proj = nnx.Linear(4 * D, D, kernel_init=zero, rngs=rngs)  # site: nnx proj (bug: zero-init never ran)
-
-
-class Model(nnx.Module):
-    def __init__(self, bug: str = "", n: int = 3, *, rngs: nnx.Rngs):
-        bugs = set(bug.split(","))
-        self.blocks = nnx.List([Block(bugs, rngs=rngs) for _ in range(n)])
-        std = 1 / D if "variance" in bugs else D ** -0.5
-        self.head = nnx.Linear(D, 256, kernel_init=nnx.initializers.normal(std), rngs=rngs)  # site: nnx head
-
 
 def nnx_target(bug: str = "", **kwargs):
     def factory(**extra):
@@ -290,16 +260,6 @@ def test_nnx_clone_and_a_private_seed():
 # --- Flax linen: bug and twin --------------------------------------------------------------
 
 
-class LinenNet(nn.Module):
-    bug: bool = False
-
-    @nn.compact
-    def __call__(self, x):
-        init = nn.initializers.variance_scaling(1.0 if self.bug else 2.0, "fan_in", "truncated_normal")
-        x = nn.relu(nn.Dense(32, kernel_init=init)(x))  # site: linen dense
-        return nn.Dense(8, kernel_init=nn.initializers.zeros)(x)
-
-
 @pytest.mark.parametrize("bug", [True, False])
 def test_linen_gain_forgotten_and_its_twin(bug):
     rec = trace_flax(AuditTarget("LinenNet", lambda: LinenNet(bug)), 0, input_shape=(1, 16))
@@ -364,7 +324,7 @@ def audit_json(run_cli, tmp_path, *args):
 def test_cli_trace_nnx_bug_and_twin(run_cli, tmp_path, bug):
     spec = tmp_path / "spec.toml"
     spec.write_text(NNX_SPEC_TOML)
-    code, text, doc, groups = audit_json(run_cli, tmp_path, f"test_trace_flax:Model(bug={bug!r})", "--trace",
+    code, text, doc, groups = audit_json(run_cli, tmp_path, f"flax_models:Model(bug={bug!r})", "--trace",
                                          "--spec", str(spec))
     assert doc["sources"] == ["trace"] and code == (1 if bug else 0), text
     fc = groups["blocks.*.fc.kernel"]
@@ -380,7 +340,7 @@ def test_cli_trace_linen_bug_and_twin(run_cli, tmp_path, bug):
     spec = tmp_path / "spec.toml"
     spec.write_text('[params]\n"Dense_0.kernel" = "he_truncated_normal"\n"Dense_1.kernel" = "zeros"\n'
                     '"*.bias" = "zeros"\n')
-    code, text, doc, groups = audit_json(run_cli, tmp_path, f"test_trace_flax:LinenNet(bug={bug})", "--trace",
+    code, text, doc, groups = audit_json(run_cli, tmp_path, f"flax_models:LinenNet(bug={bug})", "--trace",
                                          "--input-shape", "1,16", "--spec", str(spec))
     assert code == (1 if bug else 0) and doc["sources"] == ["trace"], text
     assert groups["Dense_0.kernel"]["verdict"] == ("fail" if bug else "pass")
@@ -391,7 +351,7 @@ def test_cli_trace_linen_bug_and_twin(run_cli, tmp_path, bug):
 def test_cli_trace_pytree_bug_and_twin(run_cli, tmp_path, bug):
     spec = tmp_path / "spec.toml"
     spec.write_text('[params]\n"w" = "lecun_normal"\n"b" = "zeros"\n')
-    code, text, doc, groups = audit_json(run_cli, tmp_path, f"test_trace_flax:pytree_params({bug})", "--trace",
+    code, text, doc, groups = audit_json(run_cli, tmp_path, f"flax_models:pytree_params({bug})", "--trace",
                                          "--convention", "jax", "--spec", str(spec))
     assert groups["w"]["verdict"] == ("fail" if bug else "pass") and groups["b"]["verdict"] == "pass"
     findings = {f["id"]: f["params"] for f in doc["findings"]}
@@ -402,7 +362,7 @@ def test_cli_trace_pytree_bug_and_twin(run_cli, tmp_path, bug):
 def test_cli_default_pytree_findings_from_both_sources(run_cli, tmp_path):
     """A fixed key and a reused key, traced and drawn: the two findings, each once, and no trace_mismatch --
     the same draw under every seed is one draw, not one per seed (the law's tests would claim a power they lack)."""
-    code, text, doc, groups = audit_json(run_cli, tmp_path, "test_trace_flax:pytree_params(False)",
+    code, text, doc, groups = audit_json(run_cli, tmp_path, "flax_models:pytree_params(False)",
                                          "--convention", "jax", "--max-seeds", "2")
     assert doc["sources"] == ["trace", "draws"] and code == 1, text
     assert groups["fixed"]["traced"]["seed_follows"] is False
@@ -415,7 +375,7 @@ def test_cli_default_uses_the_trace_and_the_draws(run_cli, tmp_path):
     with the traced laws (no trace_mismatch)."""
     spec = tmp_path / "spec.toml"
     spec.write_text(NNX_SPEC_TOML)
-    code, text, doc, groups = audit_json(run_cli, tmp_path, "test_trace_flax:Model()", "--spec", str(spec),
+    code, text, doc, groups = audit_json(run_cli, tmp_path, "flax_models:Model()", "--spec", str(spec),
                                          "--max-seeds", "2")
     assert doc["sources"] == ["trace", "draws"] and code == 0, text
     assert {g["verdict"] for g in groups.values() if g.get("declared")} == {"pass"} and not doc["findings"]

@@ -26,31 +26,16 @@ from initspec.audit.trace.keras import trace  # noqa: E402
 from initspec.errors import InputError  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
+from keras_models import D, model  # noqa: E402
 from trace_checks import cloned, seed_ignored, verdicts  # noqa: E402
 
 HERE = Path(__file__).read_text().splitlines()
-D = 64
+MODELS = (Path(__file__).parent / "keras_models.py").read_text().splitlines()
 
 
-def line_of(tag: str) -> int:
-    return next(i for i, text in enumerate(HERE, 1) if text.rstrip().endswith(f"# site: {tag}"))
-
-
-def model(bug: str = "") -> keras.Model:
-    """Two blocks and a head; bugs (comma-separated): gain, zero, variance, shared, seed."""
-    bugs = set(bug.split(","))
-    x = inp = keras.Input((D,))
-    shared = keras.initializers.RandomNormal(stddev=0.02)
-    for i in range(2):
-        he = keras.initializers.VarianceScaling(1.0 if "gain" in bugs else 2.0, "fan_in", "truncated_normal",
-                                                seed=7 if "seed" in bugs else None)
-        x = keras.layers.Dense(4 * D, name=f"fc_{i}", kernel_initializer=he)(x)  # site: fc
-        proj = "glorot_uniform" if "zero" in bugs else "zeros"
-        x = keras.layers.Dense(D, name=f"proj_{i}", kernel_initializer=proj)(x)
-        emb = shared if "shared" in bugs else keras.initializers.RandomNormal(stddev=0.02)
-        x = keras.layers.Dense(D, name=f"emb_{i}", kernel_initializer=emb)(x)
-    head = keras.initializers.RandomNormal(stddev=1 / D if "variance" in bugs else D ** -0.5)
-    return keras.Model(inp, keras.layers.Dense(256, name="head", kernel_initializer=head)(x))  # site: head
+def line_of(tag: str, lines: list[str] = MODELS) -> int:
+    """The line of keras_models.py (or ``lines``) that carries ``# site: tag``: where provenance must point."""
+    return next(i for i, text in enumerate(lines, 1) if text.rstrip().endswith(f"# site: {tag}"))
 
 
 SPEC_TOML = f"""
@@ -145,7 +130,7 @@ def test_unmapped_initializers_are_opaque_and_assignments_are_the_last_write():
     custom, orth, zeroed = (rec.traced[f"{n}.kernel"] for n in ("dense", "dense_1", "dense_2"))
     assert custom.law.kind == "opaque" and "Custom" in custom.law.why
     assert orth.law.kind == "opaque" and "orthogonal" in orth.law.why
-    assert zeroed.law == L.constant(0.0) and zeroed.last.site.line == line_of("assign")
+    assert zeroed.law == L.constant(0.0) and zeroed.last.site.line == line_of("assign", HERE)
     assert [w.law.kind for w in zeroed.shadowed] == ["uniform"]  # the glorot_uniform it was created with
 
 
@@ -158,7 +143,7 @@ def test_an_unbuilt_sequential_needs_an_input_shape():
     rec = trace(AuditTarget("seq", seq), input_shape=(1, 16))
     t = rec.traced["dense.kernel"]
     assert L.same_law(t.law, L.from_scheme("glorot_uniform", 16, 8))
-    assert t.last.site.line == line_of("seq")  # built by initspec: the line that made the layer
+    assert t.last.site.line == line_of("seq", HERE)  # built by initspec: the line that made the layer
 
     def broken():
         raise ValueError("nope")
@@ -172,7 +157,7 @@ def test_cli_trace_bug_and_twin(run_cli, tmp_path, bug):
     spec = tmp_path / "spec.toml"
     spec.write_text(SPEC_TOML)
     out = tmp_path / "audit.json"
-    code, text, err = run_cli("audit", f"test_trace_keras:model(bug={bug!r})", "--trace", "--spec", str(spec),
+    code, text, err = run_cli("audit", f"keras_models:model(bug={bug!r})", "--trace", "--spec", str(spec),
                               "--json", str(out))
     doc = json.loads(out.read_text())
     groups = {r["group"]: r for r in doc["results"]}

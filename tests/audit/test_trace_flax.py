@@ -26,6 +26,7 @@ from flax import nnx
 
 from initspec.audit.spec import parse_spec
 from initspec.audit.targets import AuditTarget, BuildError
+from initspec.audit.trace import NotThisFramework
 from initspec.audit.trace import laws as L
 from initspec.audit.trace.flax import trace as trace_flax
 from initspec.audit.trace.jax import trace as trace_jax
@@ -281,6 +282,11 @@ def test_linen_needs_an_input_shape_and_a_broken_model_is_a_build_error():
 
     with pytest.raises(BuildError, match="RuntimeError: no"):
         trace_jax(AuditTarget("broken", broken, "module", "jax"))
+    # not a --convention jax target, or not a Flax model: the audit offers it to the next recorder
+    with pytest.raises(NotThisFramework):
+        trace_jax(AuditTarget("broken", broken))
+    with pytest.raises(NotThisFramework):
+        trace_flax(AuditTarget("a dict", lambda: {"w": 1.0}), 0)
 
 
 # --- scale: a model that does not fit in memory --------------------------------------------

@@ -159,6 +159,8 @@ def trace(target: Any, seed: int = 0, layout: str | None = None, **options: Any)
     from initspec.audit.walkers import jax as walker
 
     tgt = parse_audit_target(target, "jax") if isinstance(target, str) else target
+    if tgt.framework != "jax":  # f(key) is the --convention jax target; the drawn audit builds no other pytree
+        raise NotThisFramework(f"{tgt.text} (not a --convention jax target)")
 
     def build(key: Any) -> tuple[list[Param], list[Any]]:
         tree = tgt.factory(key)

@@ -22,7 +22,8 @@ from typing import Any
 
 from initspec.audit.trace import NotThisFramework, Recording, Traced, Write
 from initspec.audit.trace import laws as L
-from initspec.audit.trace.jaxpr import BITS, KEY, RANDOM, Interpreter, Val, excluded_dirs, leaf_law
+from initspec.audit.trace.jaxpr import BITS, KEY, RANDOM, Interpreter, Val, leaf_law
+from initspec.audit.trace.sites import excluded_dirs
 from initspec.audit.walkers import Param
 from initspec.errors import InputError
 

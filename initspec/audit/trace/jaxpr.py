@@ -22,23 +22,23 @@ allocated) and records every primitive it applies, each with the Python stack th
 Call-like equations (``jit``, ``custom_jvp_call``, ``remat``, ...) are entered; control flow
 (``scan``, ``while``, ``cond``) on random values is opaque.  Identical draws (one key used twice)
 have the same hash-consed ``node``.  Provenance: each equation's ``source_info`` names the first
-frame outside the excluded packages (JAX, Flax, initspec); an equation inside a JAX-internal
-``jit`` has none of its own (its traceback stops at the jit boundary) and takes the call's.
+frame outside the excluded packages (JAX, Flax, initspec; :mod:`.sites`); seed-independent values
+are computed by :mod:`.jaxeval`.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import os
-import sys
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from initspec.audit.trace import Site, Write
+from initspec.audit.trace import Write
 from initspec.audit.trace import laws as L
+from initspec.audit.trace.jaxeval import MOVES, evaluate
+from initspec.audit.trace.sites import LazySite
 
 #: a seed-independent array with more elements (and not all equal) is not computed: ``fixed``
 KNOWN_CAP = 1 << 16
@@ -48,9 +48,7 @@ MAX_OPS = 64
 KNOWN, FIXED, KEY, BITS, RANDOM = "known", "fixed", "key", "bits", "random"
 
 #: primitives that move or copy elements without changing them (the law of each element stays)
-SHAPE_OPS = frozenset({"reshape", "squeeze", "expand_dims", "transpose", "rev", "slice", "copy", "copy_p",
-                       "stop_gradient", "optimization_barrier", "reduce_precision", "dynamic_slice",
-                       "device_put", "sharding_constraint", "mesh_cast", "reshard"})
+SHAPE_OPS = MOVES
 #: elementwise primitives whose value on an all-equal array is all-equal
 ELEMENTWISE = frozenset({"add", "sub", "mul", "div", "max", "min", "neg", "sqrt", "rsqrt", "exp", "log", "pow",
                          "integer_pow", "square", "abs", "sign", "erf", "erf_inv", "tanh", "logistic", "sin",
@@ -62,48 +60,6 @@ NOT_FOLDED = frozenset({"platform_index"})
 #: equations whose body is entered as if inlined
 CALLS = frozenset({"jit", "pjit", "closed_call", "core_call", "custom_jvp_call", "custom_vjp_call",
                    "custom_vjp_call_jaxpr", "checkpoint", "remat", "remat2"})
-
-
-class LazySite:
-    """An equation's provenance, resolved only when a parameter asks for it."""
-
-    __slots__ = ("_done", "_site", "exclude", "parent", "src")
-
-    def __init__(self, src: Any, parent: LazySite | None, exclude: tuple[str, ...]) -> None:
-        self.src, self.parent, self.exclude = src, parent, exclude
-        self._site: Site | None = None
-        self._done = False
-
-    def resolve(self) -> Site | None:
-        if not self._done:
-            self._done = True
-            self._site = user_site(self.src, self.exclude)
-            if self._site is None and self.parent is not None:
-                self._site = self.parent.resolve()
-        return self._site
-
-
-def excluded_dirs(*packages: str) -> tuple[str, ...]:
-    """The source folders of initspec and of these packages (those imported): frames there are not the user's."""
-    out = []
-    for name in ("initspec", *packages):
-        mod = sys.modules.get(name)
-        for path in getattr(mod, "__path__", None) or ():
-            out.append(os.path.join(path, ""))
-    return tuple(out)
-
-
-def user_site(source_info: Any, exclude: tuple[str, ...]) -> Site | None:
-    """The first frame of an equation's stack outside JAX, the stdlib and ``exclude``."""
-    from jax._src import source_info_util as siu  # frames of a jaxpr equation: no public API
-
-    tb = getattr(source_info, "traceback", None)
-    if tb is None:
-        return None
-    for frame in siu.user_frames(tb):
-        if not frame.file_name.startswith(exclude):
-            return Site(frame.file_name, frame.start_line, frame.function_name)
-    return None
 
 
 @dataclass(frozen=True, eq=False)
@@ -311,7 +267,7 @@ class Interpreter:
         shapes_only = name in SHAPE_OPS or name in ("broadcast_in_dim", "convert_element_type")
         if len(avals) == 1 and all(v.splat for v in ins) and (name in ELEMENTWISE or shapes_only):
             try:
-                out = _bind(e, [np.asarray(v.value) for v in ins], avals, scalar=True)
+                out = evaluate(e, [np.asarray(v.value) for v in ins], avals, scalar=True)
             except Exception:  # noqa: BLE001 - a primitive that needs its shapes: computed below if small
                 out = None
             if out is not None:
@@ -319,7 +275,7 @@ class Interpreter:
         if sum(math.prod(a.shape) for a in avals) > KNOWN_CAP or sum(v.size for v in ins) > 16 * KNOWN_CAP:
             return fixed
         try:
-            outs = _bind(e, [np.broadcast_to(v.value, v.shape) if v.splat else v.value for v in ins], avals)
+            outs = evaluate(e, [np.broadcast_to(v.value, v.shape) if v.splat else v.value for v in ins], avals)
         except Exception:  # noqa: BLE001 - a primitive that will not run eagerly here: deterministic, not computed
             return fixed
         return [Val(KNOWN, tuple(int(d) for d in a.shape), value=o, ops=ops, site=site)
@@ -441,97 +397,6 @@ def _region_text(e: Any, ins: list[Val]) -> str:
         where = f"indices {np.asarray(np.broadcast_to(idx.value, idx.shape)).reshape(-1).tolist()}"
         return where + (f", update shape {update.shape}" if update.size > 1 else "")
     return f"indexed, update shape {update.shape}"
-
-
-def _ufuncs() -> dict[str, Any]:
-    from scipy import special
-
-    return {"add": np.add, "sub": np.subtract, "mul": np.multiply, "max": np.maximum, "min": np.minimum,
-            "neg": np.negative, "sqrt": np.sqrt, "rsqrt": lambda x: 1 / np.sqrt(x), "exp": np.exp, "log": np.log,
-            "pow": np.power, "square": np.square, "abs": np.abs, "sign": np.sign, "erf": special.erf,
-            "erf_inv": special.erfinv, "tanh": np.tanh, "logistic": special.expit, "sin": np.sin, "cos": np.cos,
-            "floor": np.floor, "ceil": np.ceil, "nextafter": np.nextafter, "expm1": np.expm1, "log1p": np.log1p,
-            "eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal, "gt": np.greater,
-            "ge": np.greater_equal, "stop_gradient": lambda x: x, "copy": lambda x: x, "copy_p": lambda x: x,
-            "exp2": np.exp2, "cbrt": np.cbrt, "is_finite": np.isfinite}
-
-
-_UFUNCS: dict[str, Any] = {}
-
-
-def _numpy(e: Any, vals: list[np.ndarray], avals: list[Any]) -> list[np.ndarray] | None:
-    """The common seed-independent primitives in numpy (an eager JAX call compiles each one: 0.1 s)."""
-    if not _UFUNCS:
-        _UFUNCS.update(_ufuncs())
-    name, p = e.primitive.name, e.params
-    dtype = np.dtype(avals[0].dtype) if len(avals) == 1 else None
-    vals = [np.asarray(v) for v in vals]
-    # bfloat16 and float16 computed in float32, then rounded to the result's dtype (as XLA's CPU does)
-    vals = [v.astype(np.float32) if v.dtype.kind == "V" or v.dtype == np.float16 else v for v in vals]
-    floats = all(v.dtype.kind == "f" for v in vals)
-    with np.errstate(all="ignore"):
-        if name in _UFUNCS and (floats or name not in ("sqrt", "rsqrt", "exp", "log", "erf", "erf_inv", "pow")):
-            out = _UFUNCS[name](*vals)
-        elif name == "div" and floats:
-            out = np.true_divide(*vals)
-        elif name == "integer_pow":
-            out = np.power(vals[0], p["y"]) if floats else None
-        elif name in ("and", "or", "not") and all(np.asarray(v).dtype.kind in "biu" for v in vals):
-            out = {"and": np.bitwise_and, "or": np.bitwise_or, "not": np.invert}[name](*vals)
-        elif name == "convert_element_type":
-            out = np.asarray(vals[0]).astype(p["new_dtype"])
-        elif name == "select_n":
-            out = np.choose(np.asarray(vals[0]).astype(np.int64), vals[1:])
-        elif name == "clamp":
-            out = np.clip(vals[1], vals[0], vals[2])
-        elif name == "reshape":
-            out = np.reshape(vals[0], p["new_sizes"])
-        elif name == "squeeze":
-            out = np.squeeze(vals[0], tuple(p["dimensions"]))
-        elif name == "expand_dims":
-            out = np.expand_dims(vals[0], tuple(p["dimensions"]))
-        elif name == "transpose":
-            out = np.transpose(vals[0], p["permutation"])
-        elif name == "rev":
-            out = np.flip(vals[0], tuple(p["dimensions"]))
-        elif name == "broadcast_in_dim" and len(vals) == 1:
-            x, shape = np.asarray(vals[0]), tuple(p["shape"])
-            expanded = np.reshape(x, [x.shape[p["broadcast_dimensions"].index(i)] if i in p["broadcast_dimensions"]
-                                      else 1 for i in range(len(shape))])
-            out = np.broadcast_to(expanded, shape)
-        elif name == "iota":
-            shape, dim = tuple(p["shape"]), p["dimension"]
-            out = np.broadcast_to(np.arange(shape[dim]).reshape([-1 if i == dim else 1 for i in range(len(shape))]),
-                                  shape)
-        elif name == "concatenate":
-            out = np.concatenate(vals, axis=p["dimension"])
-        elif name == "slice" and p.get("strides") in (None, (1,) * len(p["start_indices"])):
-            out = np.asarray(vals[0])[tuple(slice(a, b) for a, b in zip(p["start_indices"], p["limit_indices"],
-                                                                          strict=True))]
-        else:
-            return None
-    if out is None or dtype is None:
-        return None
-    return [np.asarray(out).astype(dtype, copy=False)]
-
-
-def _bind(e: Any, vals: list[Any], avals: list[Any], scalar: bool = False) -> Any:
-    """Run one primitive on small numpy values (``scalar``: on 0-d stand-ins for all-equal arrays):
-    in numpy when it is a common one, else eagerly in JAX."""
-    import jax
-
-    name = e.primitive.name
-    if scalar:
-        if name == "broadcast_in_dim" or name in SHAPE_OPS:
-            return np.asarray(vals[0])
-        out = _numpy(e, vals, avals)
-        return None if out is None else out[0].reshape(())
-    out = _numpy(e, vals, avals)
-    if out is not None:
-        return out
-    with jax.ensure_compile_time_eval():
-        res = e.primitive.bind(*vals, **e.params)
-    return [np.asarray(o) for o in (res if e.primitive.multiple_results else [res])]
 
 
 def leaf_law(v: Val) -> L.Law:

@@ -36,7 +36,7 @@ import numpy as np
 from initspec.audit.trace import NotThisFramework, Recording, Site, Traced, Write
 from initspec.audit.trace import laws as L
 from initspec.audit.trace.jax import _unallocated
-from initspec.audit.trace.jaxpr import excluded_dirs
+from initspec.audit.trace.sites import excluded_dirs
 from initspec.errors import InputError
 
 FRAMEWORK = "keras"

@@ -10,6 +10,9 @@ false-alarm rate is that alpha.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 pytest.importorskip("flax")
@@ -21,6 +24,12 @@ from flax import nnx
 from initspec.audit.run import audit
 from initspec.audit.spec import load_spec
 from initspec.audit.targets import AuditTarget
+from initspec.audit.trace.flax import trace as trace_flax
+from initspec.audit.trace.jax import trace as trace_jax
+
+sys.path.insert(0, str(Path(__file__).parent))
+from trace_checks import cloned as traced_clones
+from trace_checks import drawn_verdicts, group_verdicts, seed_ignored
 
 D, VOCAB, N = 64, 256, 4
 
@@ -90,6 +99,8 @@ def test_correct_nnx_model_conforms_to_its_spec(tmp_path):
         {n: "pass" for n, g in groups.items() if g.rule}
     assert rep.findings == [] and rep.exit_code == 0
     assert groups["blocks.*.fc.kernel"].identified == "flax_dense_default (layer default)"
+    rec = trace_flax(target(), 0)  # the trace, exact, gives the draws' verdicts
+    assert group_verdicts(rep, rec) == drawn_verdicts(rep) and not traced_clones(rec) and not seed_ignored(rec)
 
 
 def test_each_wrong_law_fails_its_own_group(tmp_path):
@@ -102,6 +113,7 @@ def test_each_wrong_law_fails_its_own_group(tmp_path):
         assert groups[name].result.diagnosis[0]["id"] == "not_constant"
     r = groups["head.kernel"].result
     assert r.observed["var"] / r.expected["var"] == pytest.approx(64, rel=0.05)
+    assert group_verdicts(rep, trace_flax(target("gamma,proj,head"), 0)) == drawn_verdicts(rep)
 
 
 def test_cloned_blocks_and_a_private_seed_are_severe_findings(tmp_path):
@@ -109,17 +121,19 @@ def test_cloned_blocks_and_a_private_seed_are_severe_findings(tmp_path):
     cloned = [f for f in rep.findings if f.id == "cloned"]
     assert cloned and rep.exit_code == 1
     assert {f"blocks.{i}.fc.kernel" for i in range(N)} <= {p for f in cloned for p in f.params}
+    assert {p for f in cloned for p in f.params} == traced_clones(trace_flax(target("clone"), 0))
     # a private Rngs(1234) in every block: the spec declares the kernels drawn, so seed_ignored
     rep = run("seed", tmp_path=tmp_path, seeds=2)
     ignored = [f for f in rep.findings if f.id == "seed_ignored"]
     assert ignored and rep.exit_code == 1 and "blocks.0.fc.kernel" in ignored[0].params
     assert "head.kernel" not in ignored[0].params  # the head does get the audit's seed
-    # without a spec nothing says they should be drawn (fixed_seed, a note), but drawn-looking values
-    # equal in every block are still clones
+    # without a spec the trace still sees the kernels drawn from a key the run's seed does not reach:
+    # seed_ignored again (issue 22: a note, fixed_seed, only where no evidence says "drawn")
     rep = run("seed", spec=False, seeds=2)
-    ids = {f.id: f for f in rep.findings}
-    assert "seed_ignored" not in ids and rep.exit_code == 1 and not ids["fixed_seed"].severe
-    assert {f"blocks.{i}.fc.kernel" for i in range(N)} <= set(ids["cloned"].params)
+    ignored = [f for f in rep.findings if f.id == "seed_ignored"]
+    assert ignored and rep.exit_code == 1 and "blocks.0.fc.kernel" in ignored[0].params
+    assert "head.kernel" not in ignored[0].params
+    assert set(ignored[0].params) == seed_ignored(trace_flax(target("seed"), 0))
     # the twin (independent blocks, the audit's Rngs) is test_correct_nnx_model_conforms_to_its_spec
 
 
@@ -143,6 +157,8 @@ def test_linen_zero_module(tmp_path, zero_out):
     assert rep.framework == "flax"
     assert rep.exit_code == (0 if zero_out else 1)
     assert rep.verdict(by_name(rep)["Dense_1.kernel"]) == ("pass" if zero_out else "fail")
+    rec = trace_flax(AuditTarget("LinenMLP", lambda: LinenMLP(zero_out)), 0, input_shape=(1, 16))
+    assert group_verdicts(rep, rec) == drawn_verdicts(rep)
 
 
 def test_jax_pytree_under_convention_jax():
@@ -155,5 +171,7 @@ def test_jax_pytree_under_convention_jax():
     groups = by_name(rep)
     assert (groups["w"].fan_in, groups["w"].fan_out) == (64, 128)  # tf layout by default
     assert "lecun_normal" in groups["w"].identified
-    # a fixed key and no spec: nothing says "fixed" should be drawn, the note fixed_seed (issue 22)
-    assert [(f.id, f.params) for f in rep.findings] == [("fixed_seed", ["fixed"])]
+    # a fixed key: the trace sees it does not descend from the run's key, so seed_ignored even with
+    # no spec (without the trace it would be the note fixed_seed: test_audit_truth)
+    assert [f.params for f in rep.findings if f.id == "seed_ignored"] == [["fixed"]]
+    assert seed_ignored(trace_jax(AuditTarget("params", params, "module", "jax"))) == {"fixed"}

@@ -11,6 +11,9 @@ is a correct draw whose family-wise false-alarm rate is that alpha.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 keras = pytest.importorskip("keras")
@@ -18,6 +21,10 @@ keras = pytest.importorskip("keras")
 from initspec.audit.run import audit  # noqa: E402
 from initspec.audit.spec import load_spec  # noqa: E402
 from initspec.audit.targets import AuditTarget  # noqa: E402
+from initspec.audit.trace.keras import trace  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from trace_checks import drawn_verdicts, group_verdicts, seed_ignored  # noqa: E402
 
 D, VOCAB, N = 64, 256, 4
 
@@ -80,6 +87,7 @@ def test_correct_model_conforms_to_its_spec(tmp_path):
     assert rep.findings == [] and rep.exit_code == 0
     assert groups["fc_*.kernel"].identified == "glorot_uniform (layer default)"
     assert "lecun_normal" in groups["head.kernel"].identified  # N(0, 1/64) on fan_in 64
+    assert group_verdicts(rep, trace(AuditTarget("tiny", tiny))) == drawn_verdicts(rep)  # the trace agrees
 
 
 def test_each_wrong_law_fails_its_own_group(tmp_path):
@@ -92,6 +100,8 @@ def test_each_wrong_law_fails_its_own_group(tmp_path):
         assert groups[name].result.diagnosis[0]["id"] == "not_constant"
     r = groups["head.kernel"].result  # std 1 where 1/8 was declared: 64 times the variance
     assert r.observed["var"] / r.expected["var"] == pytest.approx(64, rel=0.05)
+    rec = trace(AuditTarget("tiny", lambda: tiny("gamma,proj,head")))
+    assert group_verdicts(rep, rec) == drawn_verdicts(rep)
 
 
 def test_cloned_blocks_are_a_severe_finding():
@@ -100,21 +110,29 @@ def test_cloned_blocks_are_a_severe_finding():
     assert "cloned" in ids and rep.exit_code == 1
     assert set(ids["cloned"].params) == {f"fc_{i}.kernel" for i in range(N)}
     # the twin (independent blocks) is test_correct_model_conforms_to_its_spec: no finding
+    # set_weights after creation: the trace does not claim a law for a copied value, and says where it was made
+    rec = trace(AuditTarget("tiny", lambda: tiny("clone")))
+    copied = {p for p, t in rec.traced.items() if t.law.kind == "opaque"}
+    assert copied == {f"fc_{i}.kernel" for i in range(1, N)}
+    assert all(rec.traced[p].last.ops == ("assign",) for p in copied)
 
 
 def test_a_fixed_initializer_seed_is_seed_ignored(tmp_path):
     """The spec declares the kernels drawn (glorot_uniform): identical under every seed, seed_ignored.
-    Without a spec nothing says so (issue 22): the note fixed_seed (each layer has its own seed: no clones)."""
+    Without a spec the trace says so (each initializer's seed is fixed); only a drawn audit with no
+    spec would make it the note fixed_seed (issue 22)."""
     rep = run("seed", tmp_path=tmp_path, seeds=2)
     ids = {f.id: f for f in rep.findings}
     assert "seed_ignored" in ids and rep.exit_code == 1
     assert set(ids["seed_ignored"].params) == {f"fc_{i}.kernel" for i in range(N)}
     # zeros / ones are the same under every seed by design: never a finding
     assert not any(p.startswith(("proj_", "ln_")) for f in rep.findings for p in f.params)
+    assert seed_ignored(trace(AuditTarget("tiny", lambda: tiny("seed")))) == set(ids["seed_ignored"].params)
+    # without a spec the trace still reads each initializer's fixed seed: seed_ignored, not the note
     rep = run("seed", spec=False, seeds=2)
     ids = {f.id: f for f in rep.findings}
-    assert set(ids) == {"fixed_seed"} and rep.exit_code == 0 and not ids["fixed_seed"].severe
-    assert set(ids["fixed_seed"].params) == {f"fc_{i}.kernel" for i in range(N)}
+    assert "fixed_seed" not in ids and rep.exit_code == 1
+    assert set(ids["seed_ignored"].params) == {f"fc_{i}.kernel" for i in range(N)}
 
 
 def test_mobilenet_style_depthwise_kernels_are_their_glorot_default():

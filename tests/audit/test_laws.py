@@ -65,6 +65,18 @@ def test_erfinv_of_the_whole_interval_is_the_normal():
     assert L.erfinv(L.normal(0, 1)).kind == "opaque"
 
 
+def test_erfinv_of_the_float32_grid_end_is_the_normal():
+    """JAX's normal: √2·erfinv(U(nextafter(-1, 0), 1)) in float32 (jax/_src/random/core.py,
+    _normal_real) is N(0, 1), not N(0, 1) cut at -5.42: the end is the float32 grid's, no cut."""
+    lo = float(np.nextafter(np.float32(-1), np.float32(0)))
+    law = L.affine(L.erfinv(L.uniform(lo, 1.0)), float(np.float32(math.sqrt(2))))
+    assert law.kind == "normal" and L.same_law(law, L.normal(0.0, 1.0))
+    # an end one float32 step further in is still the grid's end; a real cut stays a cut
+    assert L.erfinv(L.uniform(-1.0 - 1e-7, 1.0)).kind == "normal"
+    assert L.erfinv(L.uniform(-0.9999, 1.0)).kind == "truncated_normal"
+    assert L.erfinv(L.uniform(-1.01, 1.0)).kind == "opaque"
+
+
 def test_affine_rules():
     assert L.affine(L.normal(1.0, 2.0), -3.0, 0.5) == L.normal(-2.5, 6.0)
     assert L.affine(L.uniform(-1.0, 2.0), -2.0) == L.uniform(-4.0, 2.0)

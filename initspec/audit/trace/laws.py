@@ -16,6 +16,8 @@ The rules:
 - ``erfinv``: for U ~ U(l, h) with -1 ≤ l < h ≤ 1, erfinv(U) = Z/√2 where Z is N(0, 1) cut at
   √2·erfinv(l), √2·erfinv(h) (the inverse-CDF sampler torch's ``trunc_normal_`` and JAX's
   ``truncated_normal`` use), since erfinv(2Φ(z) - 1) = z/√2; U(-1, 1) gives the plain normal.
+  An end within float32 rounding of ±1 is ±1 (JAX's ``normal`` draws U(nextafter(-1, 0), 1):
+  the float32 grid's own end, not a cut).
 - ``clamp``: a no-op when the law's support lies within the clamp's bounds (to float32
   rounding: the inverse-CDF samplers clamp to repair rounding at the ends); a cut normal whose
   bounds stray past the clamp by rounding takes the clamp's bounds; otherwise the result is
@@ -174,10 +176,15 @@ def erfinv(law: Law) -> Law:
         return constant(float(special.erfinv(law.value)))
     if law.kind in ("deterministic", "opaque"):
         return law
-    if law.kind == "uniform" and -1.0 <= law.low < law.high <= 1.0:
-        lo, hi = float(special.erfinv(law.low)), float(special.erfinv(law.high))
+    if law.kind == "uniform" and _within(law.low, -1.0, below=True) and _within(law.high, 1.0, below=False):
+        # an end within float32 rounding of -1 or 1 is that end: JAX's normal sampler draws U(nextafter(-1, 0), 1)
+        # to keep erfinv finite (jax/_src/random/core.py:968-974, _normal_real), a cut at 5.4 std no float32
+        # inverse-CDF sampler can pass (see FAR)
+        lo = -1.0 if _near(law.low, -1.0) else law.low
+        hi = 1.0 if _near(law.high, 1.0) else law.high
+        lo, hi = float(special.erfinv(lo)), float(special.erfinv(hi))
         return canonical(truncated_normal(0.0, math.sqrt(0.5), lo, hi))
-    return opaque(f"erfinv of {law.kind}")
+    return opaque(f"erfinv of {law.scheme() or law.kind}" + (" (beyond [-1, 1])" if law.kind == "uniform" else ""))
 
 
 def clamp(law: Law, low: float | None, high: float | None) -> Law:

@@ -94,24 +94,31 @@ def build(factory: Callable[..., Any], seed: int, input_shape: tuple[int, ...] |
         obj = factory()
     nn = _linen()
     if nn is not None and isinstance(obj, nn.Module):
-        if input_shape is None:
-            raise InputError(f"the linen {type(obj).__name__} needs --input-shape (the dummy input, batch "
-                             "dimension included, e.g. 1,28,28,1)")
-        import jax.numpy as jnp
-        owners: dict[tuple[str, ...], tuple[str, Any]] = {}
-
-        def interceptor(next_fun: Any, args: Any, kwargs: Any, context: Any) -> Any:
-            m = context.module
-            if m.scope is not None:
-                owners.setdefault(tuple(m.scope.path), (type(m).__name__, getattr(m, "features", None)))
-            return next_fun(*args, **kwargs)
-
-        with nn.intercept_methods(interceptor):
-            variables = obj.init(jax.random.key(seed), jnp.ones(tuple(input_shape), jnp.float32))
-        return Linen(obj, variables, owners)
+        return init_linen(obj, jax.random.key(seed), input_shape)
     if not recognizes(obj):
         raise InputError(f"the target returned {type(obj).__name__}, not a flax nnx or linen module")
     return obj
+
+
+def init_linen(module: Any, key: Any, input_shape: tuple[int, ...] | None) -> Linen:
+    """``module.init(key, jnp.ones(input_shape))``, recording the owner of each module path."""
+    import jax.numpy as jnp
+
+    nn = _linen()
+    if input_shape is None:
+        raise InputError(f"the linen {type(module).__name__} needs --input-shape (the dummy input, batch "
+                         "dimension included, e.g. 1,28,28,1)")
+    owners: dict[tuple[str, ...], tuple[str, Any]] = {}
+
+    def interceptor(next_fun: Any, args: Any, kwargs: Any, context: Any) -> Any:
+        m = context.module
+        if m.scope is not None:
+            owners.setdefault(tuple(m.scope.path), (type(m).__name__, getattr(m, "features", None)))
+        return next_fun(*args, **kwargs)
+
+    with nn.intercept_methods(interceptor):
+        variables = module.init(key, jnp.ones(tuple(input_shape), jnp.float32))
+    return Linen(module, variables, owners)
 
 
 def _fans(owner: str, role: str, shape: tuple[int, ...], features: Any) -> tuple[int, int]:

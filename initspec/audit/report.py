@@ -124,6 +124,8 @@ class AuditReport:
     #: spec lines that matched no parameter: {"glob", "declared", "reason"} (each fails the audit)
     missing: list[dict[str, str]] = field(default_factory=list)
     sources: list[str] = field(default_factory=lambda: ["draws"])  # the evidence used: trace, draws
+    #: command-line options beyond the seeds and spec that shaped the run (--world-size ...), for repro
+    options: list[str] = field(default_factory=list)
 
     def verdict(self, g: Group) -> str:
         if g.error:
@@ -251,4 +253,5 @@ def repro(rep: AuditReport) -> str:
         line += " (the spec was a dict: write it to a TOML file for --spec)"
     if rep.alpha != DEFAULT_ALPHA:
         line += f" --alpha {rep.alpha!r}"
+    line += "".join(f" {shlex.quote(o)}" for o in rep.options)
     return line + (" --strict" if rep.strict else "")

@@ -188,6 +188,7 @@ def audit_cmd(target: str, spec_path: str | None, reference: str | None, var: tu
             write_text(json_path, json.dumps({"target": target, "error": str(e), "results": [], "findings": [],
                                               "summary": {"errors": 1}}, indent=2) + "\n")
         sys.exit(1)
+    rep.options = _options(trace_only, draws_only, layout, convention, input_shape, world_size, sharded)
     click.echo(format_report(rep, verbose), err=to_stdout)
     if ref is not None:
         from initspec.references import format_departures
@@ -209,6 +210,24 @@ def audit_cmd(target: str, spec_path: str | None, reference: str | None, var: tu
         n = write_lockfile(write_spec, rep, f"initspec audit {target} ({how})")
         click.echo(f"wrote {write_spec}: {n} lines", err=to_stdout)
     sys.exit(rep.exit_code)
+
+
+def _options(trace_only: bool, draws_only: bool, layout: str | None, convention: str | None,
+             input_shape: str | None, world_size: int | None, sharded: dict) -> list[str]:
+    """The options a reproducing command line needs beyond the seeds and the spec (the evidence used,
+    the layout, a sharded world)."""
+    out = ["--trace"] if trace_only else ["--draws"] if draws_only else []
+    for flag, value in (("--layout", layout), ("--convention", convention), ("--input-shape", input_shape)):
+        if value:
+            out += [flag, str(value)]
+    if world_size is not None:
+        out += ["--world-size", str(world_size)]
+        for key, flag in (("parallelize", "--parallelize"), ("mesh", "--mesh"), ("init", "--init")):
+            if sharded.get(key):
+                out += [flag, str(sharded[key])]
+        if sharded.get("init_before_shard"):
+            out.append("--init-before-shard")
+    return out
 
 
 def _run(target: str, kwargs: dict, timeout: float | None, isolate: bool, progress=None):

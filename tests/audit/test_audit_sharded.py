@@ -134,7 +134,8 @@ needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="re
 def test_torch_cpu_mesh_draws_cloned_shards_and_init_before_shard_passes(tmp_path):
     """The done criterion, both audits at once (free ports: they do not collide)."""
     js = tmp_path / "tp.json"
-    a = _start("shard_models:mlp", "--world-size", "2", "--parallelize", "tp", "--seeds", "1", "--json", str(js))
+    a = _start("shard_models:mlp", "--world-size", "2", "--parallelize", "tp", "--seeds", "1", "--json", str(js),
+               "--junit", str(tmp_path / "tp.xml"))
     spec = tmp_path / "spec.toml"
     spec.write_text('[params]\n"*.weight" = "torch_linear_default"\n"*.bias" = "torch_bias_default"\n')
     jb = tmp_path / "before.json"
@@ -148,6 +149,9 @@ def test_torch_cpu_mesh_draws_cloned_shards_and_init_before_shard_passes(tmp_pat
     f = next(f for f in doc["findings"] if f["id"] == "shards_cloned")
     assert f["severe"] and {d["param"]: d["ranks"] for d in f["details"]}["blocks.1.2.weight"] == [0, 1]
     assert doc["sharded"]["placements"]["blocks.0.2.bias"]["placements"] == "(Replicate(),)"
+    # the finding's reproducing command runs the same sharded world
+    assert "initspec audit shard_models:mlp --seed 0 --seeds 1 --world-size 2 --parallelize tp" in (
+        tmp_path / "tp.xml").read_text()
     code, out, err = _finish(b)
     assert code == 0, out + err
     assert "laws agree" in out and "bit-equal to the unsharded init: 8 of 8" in out

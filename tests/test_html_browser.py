@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,9 @@ def browser(tmp_path_factory):
         yield driver
     finally:
         driver.quit()
+        deadline = time.monotonic() + 15  # quit() returns once the driver has asked; the browser's
+        while _browser_pids(profile) and time.monotonic() < deadline:  # helpers end a moment later
+            time.sleep(0.2)
         left = _browser_pids(profile)
         assert not left, f"Chromium processes left running: {left}"
 

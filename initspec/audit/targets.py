@@ -150,7 +150,13 @@ def check_syntax(text: str) -> None:
     """The target's form, importing nothing (InputError when malformed): the CLI refuses a bad
     target before it starts the audit's child process."""
     prefix, sep, rest = text.strip().partition(":")
-    if sep and prefix in ("hf", "timm"):
+    if sep and prefix == "hf":
+        m = _HF_NAME.fullmatch(rest)
+        if not m:  # the message _hf gives (model types have hyphens: not a Python name)
+            raise InputError(f"target {_show(text)}: expected hf:MODEL_TYPE or hf:MODEL_TYPE(key=literal, ...)")
+        if m.group(2):
+            parse_call("config" + m.group(2), what=f"target {_show(text)}:")
+    elif sep and prefix == "timm":
         parse_call(rest, what="target")
     elif sep:
         try:

@@ -282,7 +282,8 @@ def test_bad_trace_options_are_one_line(run_cli, args, message):
 
 def test_a_framework_without_recorder_is_one_line_under_trace(run_cli, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "initspec.audit.trace.torch", None)  # as if torch had no recorder
-    code, _, err = run_cli("audit", "torch_models:tiny_gpt()", "--trace")
+    # in this process (--no-isolate): the child process would import the recorder again
+    code, _, err = run_cli("audit", "torch_models:tiny_gpt()", "--trace", "--no-isolate")
     assert code == 2 and "no trace recorder for torch" in err and err.count("\n") == 1
-    code, out, doc = _run(run_cli, tmp_path, "torch_models:tiny_gpt()", "--seeds", "2")  # the default: the draws
+    code, out, doc = _run(run_cli, tmp_path, "torch_models:tiny_gpt()", "--seeds", "2", "--no-isolate")  # draws only
     assert code == 0 and doc["sources"] == ["draws"] and "; seeds 0..1 (2), alpha" in out

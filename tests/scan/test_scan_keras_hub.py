@@ -32,11 +32,23 @@ def test_keras_hub_gpt2_departs_from_openai_in_the_two_embeddings(run_cli, tmp_p
 
 
 def test_scan_keras_hub_builds_from_arguments_and_says_why_not(run_cli, tmp_path):
+    import keras
+
     out_json = tmp_path / "s.json"
     c, out, err = run_cli("scan", "keras_hub", "--only", "GPT2Backbone,BertBackbone,CLIPBackbone", "--no-progress",
                           "--json", str(out_json), "--max-seeds", "2")
     rows = {r["name"]: r for r in json.loads(out_json.read_text())["rows"]}
-    assert rows["GPT2Backbone"]["status"] == "ok" and rows["BertBackbone"]["status"] == "ok", out + err
+    assert rows["GPT2Backbone"]["status"] == "ok", out + err
+    bert = rows["BertBackbone"]
+    if keras.backend.backend() == "torch":
+        # a real deviation, the same on every run (seeded): Keras' torch truncated_normal keeps its first
+        # of 4 candidates when all miss (-2, 2) (docs/findings/keras.md, p = 4.3e-6 a value), and a draw
+        # of the token embedding lies past 2 std: the trace says the code asked for TruncatedNormal, the
+        # draws reject its support
+        assert bert["status"] == "failed" and bert["reason"].startswith("trace_mismatch: token_embedding.embeddings")
+        assert "TruncatedNormal(mean=0.0, stddev=0.02)" in bert["reason"] and "support" in bert["reason"]
+    else:
+        assert bert["status"] == "ok", out + err
     assert rows["CLIPBackbone"]["status"] == "could not build"
     assert "needs 'vision_encoder'" in rows["CLIPBackbone"]["reason"] and c == 1
     assert rows["GPT2Backbone"]["target"].startswith("keras_hub.models:GPT2Backbone(vocabulary_size=1024")

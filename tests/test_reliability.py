@@ -21,6 +21,12 @@ TESTS = Path(__file__).resolve().parent
 GOOD = ("--target", "bad_inits:he_normal", "--scheme", "he_normal", "--shape", "16,16", "-q")
 
 
+def _python(code: str, **env: str) -> subprocess.CompletedProcess:
+    """``python -c code`` with this checkout importable (and ``env`` added): its exit code and output."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+
+
 def _one_line(err: str) -> str:
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
@@ -701,11 +707,9 @@ def test_framework_log_lines_are_filtered(tmp_path):
             "    os.write(2, b'I0000 partial')\n"
             "    os.write(2, b' at the start of a line is a user line\\n')\n"
             "    print('kept two', file=sys.stderr)\n")
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    p = _python(code)
     assert p.stderr == "kept one\nI0000 partial at the start of a line is a user line\nkept two\n"
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                       env={**os.environ, "PYTHONPATH": str(ROOT), "INITSPEC_FRAMEWORK_LOGS": "1"})
+    p = _python(code, INITSPEC_FRAMEWORK_LOGS="1")
     assert "port.cc:153" in p.stderr
 
 
@@ -902,6 +906,5 @@ def test_os_exit_is_stopped_only_in_the_guarded_thread():
             "    print(e, flush=True)\n"
             "threading.Thread(target=lambda: (time.sleep(0.2), os._exit(3))).start()\n"
             "guarded(time.sleep, 30, timeout=60)\n")
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    p = _python(code)
     assert p.returncode == 3 and p.stdout == "the draw called os._exit(4)\n", (p.returncode, p.stdout, p.stderr)

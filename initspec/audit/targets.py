@@ -61,15 +61,7 @@ def _hf(text: str, rest: str) -> AuditTarget:
     ``xlm-roberta``); every refusal of transformers (an unknown type, a config that rejects the
     overrides, a type without a base model class) is one line of bad input."""
     shown = _show(text)
-    m = _HF_NAME.fullmatch(rest)
-    if not m:
-        raise InputError(f"target {shown}: expected hf:MODEL_TYPE or hf:MODEL_TYPE(key=literal, ...)")
-    model_type, call = m.group(1), m.group(2)
-    args, overrides = [], {}
-    if call:
-        _, args, overrides = parse_call("config" + call, what=f"target {shown}:")
-    if args:
-        raise InputError(f"target {shown}: config overrides are keywords, e.g. hf:gpt2(n_layer=4)")
+    model_type, overrides = _hf_call(text, rest)
     try:
         import transformers
         from transformers.models.auto.configuration_auto import CONFIG_MAPPING
@@ -109,6 +101,21 @@ def _hf(text: str, rest: str) -> AuditTarget:
     factory.config = config  # type: ignore[attr-defined]  # a reference's vars read it (--reference)
     return AuditTarget(text, factory, "hf", "torch", [f"{cls.__name__} from {type(config).__name__}"
                                                       f"({', '.join(f'{k}={v!r}' for k, v in overrides.items())})"])
+
+
+def _hf_call(text: str, rest: str) -> tuple[str, dict[str, Any]]:
+    """The model type and the config overrides of ``hf:MODEL_TYPE[(key=literal, ...)]``, importing nothing."""
+    shown = _show(text)
+    m = _HF_NAME.fullmatch(rest)
+    if not m:
+        raise InputError(f"target {shown}: expected hf:MODEL_TYPE or hf:MODEL_TYPE(key=literal, ...)")
+    model_type, call = m.group(1), m.group(2)
+    args, overrides = [], {}
+    if call:
+        _, args, overrides = parse_call("config" + call, what=f"target {shown}:")
+    if args:
+        raise InputError(f"target {shown}: config overrides are keywords, e.g. hf:gpt2(n_layer=4)")
+    return model_type, overrides
 
 
 def _one_line(e: BaseException, limit: int = 160) -> str:
@@ -151,11 +158,7 @@ def check_syntax(text: str) -> None:
     target before it starts the audit's child process."""
     prefix, sep, rest = text.strip().partition(":")
     if sep and prefix == "hf":
-        m = _HF_NAME.fullmatch(rest)
-        if not m:  # the message _hf gives (model types have hyphens: not a Python name)
-            raise InputError(f"target {_show(text)}: expected hf:MODEL_TYPE or hf:MODEL_TYPE(key=literal, ...)")
-        if m.group(2):
-            parse_call("config" + m.group(2), what=f"target {_show(text)}:")
+        _hf_call(text.strip(), rest)  # model types have hyphens: not a Python name
     elif sep and prefix == "timm":
         parse_call(rest, what="target")
     elif sep:

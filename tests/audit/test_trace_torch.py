@@ -133,6 +133,31 @@ def test_index_writes_are_rows_and_none_index_covers_the_table():
     assert t["weight"].law == L.constant(0.0) and not t["weight"].regions
 
 
+def test_a_tensor_written_part_by_part_has_the_parts_law():
+    """timm's CondConv initializes each expert through ``weight[i].view(shape)`` (cond_conv2d.py,
+    get_condconv_initializer): no write covers the whole parameter, yet every byte is written.
+    Found by the timm scan, where it was a false ``uninitialized``."""
+    def build(parts: str):
+        w = nn.Parameter(torch.empty(4, 6 * 3 * 3))
+        nn.init.zeros_(w[0].view(6, 3, 3))  # overwritten below: shadowed
+        for i in range(4 if parts != "missing" else 3):
+            std = 0.5 if parts == "differ" and i == 3 else 0.1
+            nn.init.normal_(w[i].view(6, 3, 3), 0.0, std)  # THE PART LINE
+        m = nn.Module()
+        m.weight = w
+        return m
+
+    t, _ = traced(build, parts="same")
+    w = t["weight"]
+    assert w.law == L.normal(0.0, 0.1) and not w.regions
+    src = Path(__file__).read_text().splitlines()
+    assert "THE PART LINE" in src[w.last.site.line - 1]
+    t, _ = traced(build, parts="differ")
+    assert t["weight"].law.kind == "opaque" and "4 parts written with different laws" in t["weight"].law.why
+    t, rec = traced(build, parts="missing")  # a row never written: the tensor is not initialized
+    assert t["weight"].law.kind == "unwritten" and rec.params[0].uninitialized
+
+
 def test_values_made_elsewhere_and_copied_in_carry_their_law():
     class M(nn.Module):
         def __init__(self) -> None:

@@ -500,7 +500,13 @@ class Recorder:
             writes.append(Write(w.value.law, w.site, w.value.ops, declared, region, named=named,
                                 composes=whole and w.kind == "map"))
         if law.kind == "unwritten":
-            writes = [w for w in writes if w.region is not None]
+            law, seeds, parts = _law_of_parts(st.writes, start, end, law, seeds)
+            if parts:  # written part by part: one write of the law, at the line of the last part
+                w = parts[0]
+                declared, named = _declared(w.names, law, default, fan_in, fan_out)
+                writes = [Write(law, w.site, w.value.ops, declared, None, named=named)]
+            else:
+                writes = [w for w in writes if w.region is not None]
         source = by_key.get(copy_of) if copy_of is not None else None
         self.seeds[path] = seeds
         return Traced(path, law, writes, copy_of=source if source != path else None)
@@ -537,6 +543,41 @@ class Recorder:
                     lost.append(Write(w.value.law, w.site, w.value.ops, names[0] if names else None, named=names,
                                       target=target))
         return lost
+
+
+def _law_of_parts(raws: list[_Raw], start: int, end: int, law: L.Law,
+                  seeds: tuple) -> tuple[L.Law, tuple, list[_Raw]]:
+    """A tensor no single write covers, written part by part (timm's CondConv initializes each
+    expert through ``weight[i].view(shape)``): where the last dense writes of its parts cover it,
+    their law if they all write the same one, else opaque, and those writes (the last first);
+    uncovered, ``law`` (unwritten) as it was and no writes."""
+    covered: list[tuple[int, int]] = []  # byte ranges a later write already set
+    visible = []
+    for w in reversed(raws):
+        if not (w.dense and w.kind != "select" and _overlaps(w, start, end)):
+            continue
+        lo, hi = max(w.start, start), min(w.end, end)
+        if _reach(covered, lo) >= hi:
+            continue  # shadowed: later writes set every byte of it
+        covered.append((lo, hi))
+        visible.append(w)
+    if not visible or _reach(covered, start) < end or any(w.value.law.kind == "unwritten" for w in visible):
+        return law, seeds, []
+    first = visible[0].value.law
+    every = tuple(dict.fromkeys(s for w in visible for s in w.value.seeds))
+    if all(L.same_law(w.value.law, first) for w in visible):
+        return first, every, visible
+    return L.opaque(f"{len(visible)} parts written with different laws"), every, visible
+
+
+def _reach(ranges: list[tuple[int, int]], start: int) -> int:
+    """How far from ``start`` the union of the byte ranges runs without a gap."""
+    reach = start
+    for a, b in sorted(ranges):
+        if a > reach:
+            break
+        reach = max(reach, b)
+    return reach
 
 
 @functools.lru_cache(maxsize=4096)

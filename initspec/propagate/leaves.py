@@ -74,6 +74,18 @@ def forward(target: str, input_shape: tuple[int, ...], fn: Callable[..., T], *ar
         raise rejects(target, input_shape, e) from None
 
 
+def first_leaf(y: Any) -> Any:
+    """The first element of nested tuples, lists and dicts (a model's output), at most 100 levels down."""
+    for _ in range(100):
+        if isinstance(y, (list, tuple)) and y:
+            y = y[0]
+        elif isinstance(y, dict) and y:
+            y = next(iter(y.values()))
+        else:
+            break
+    return y
+
+
 def describe(y: Any) -> str:
     if y is None:
         return "None"

@@ -40,17 +40,6 @@ def _jax_grads(probe: Probe, run: Callable[[Any], Any], x: Any, r: Any) -> list[
     return [np.asarray(g) for g in jax.grad(loss)([jnp.zeros(s, jnp.float32) for s in probe.shapes])]
 
 
-def _first_array(y: Any) -> Any:
-    for _ in range(100):
-        if isinstance(y, (list, tuple)) and y:
-            y = y[0]
-        elif isinstance(y, dict) and y:
-            y = next(iter(y.values()))
-        else:
-            break
-    return y
-
-
 def flax_model(model: Any, target: str, input_shape: tuple[int, ...], seed: int = 0, *,
                timeout: float | None = leaves.DEFAULT_TIMEOUT, backward: bool = True) -> dict[str, Any]:
     """Per-leaf statistics of one Flax module: an nnx module as built, or a linen module (init under seed)."""
@@ -69,7 +58,7 @@ def flax_model(model: Any, target: str, input_shape: tuple[int, ...], seed: int 
         run, kind = _nnx_runner(model, probe, what, timeout), "nnx"
 
     def first(a: Any) -> Any:
-        y = _first_array(run(a))
+        y = leaves.first_leaf(run(a))
         if not probe.is_float(y) or not int(np.prod(y.shape)):
             raise ModelError(f"--model {what}: its output is {leaves.describe(y)}, not a non-empty floating array")
         return y

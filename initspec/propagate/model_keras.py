@@ -21,17 +21,6 @@ class _Skip(Exception):
     """No backward pass asked for (the coordinate check at init needs the forward only)."""
 
 
-def _pick(y: Any) -> Any:
-    for _ in range(100):
-        if isinstance(y, (list, tuple)) and y:
-            y = y[0]
-        elif isinstance(y, dict) and y:
-            y = next(iter(y.values()))
-        else:
-            return y
-    return y
-
-
 def keras_model(model: Any, target: str, input_shape: tuple[int, ...], seed: int = 0, *,
                 timeout: float | None = leaves.DEFAULT_TIMEOUT, residual: bool = True,
                 backward: bool = True) -> dict[str, Any]:
@@ -70,7 +59,7 @@ def keras_model(model: Any, target: str, input_shape: tuple[int, ...], seed: int
         object.__setattr__(layer, "call", call)  # Keras' own __setattr__ would track the function
 
     def run(x: Any) -> Any:
-        y = _pick(model(x, training=False))  # batch-norm and dropout as at inference: the init's own signal
+        y = leaves.first_leaf(model(x, training=False))  # batch-norm and dropout as at inference: the init's own signal
         if not is_float(y) or not int(np.prod(y.shape)):
             raise ModelError(f"--model {what}: its output is {leaves.describe(y)}, not a non-empty floating tensor")
         return y

@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
@@ -27,14 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "propagate"))  # the models the tests name as targets
 
-
-def _time(fn, repeat: int) -> dict[str, float]:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return {"best_s": min(times), "median_s": statistics.median(times)}
+from propagate import _time  # noqa: E402 - bench/propagate.py, beside this script
 
 
 def main() -> None:

@@ -73,7 +73,7 @@ def test_findings_name_the_parameters_placements_and_ranks(world):
                                                            "blocks.1.0.bias", "blocks.1.0.weight", "blocks.1.2.weight"]
     text = cloned["messages"][0]
     assert f"blocks.0.2.weight (Shard(dim=1),) on dp={world}: the blocks of {everyone} are identical" in text
-    assert f"torch {torch.__version__}" in text and "pytorch#180088" in text
+    assert f"torch {torch.__version__}" in text and "pytorch#138329" in text
     # the row-parallel bias is Replicate(): its copies must agree, and here they differ
     assert "blocks.0.2.bias (Replicate(),)" in res["rank_seed_tp"]["messages"][0]
     fans = res["local_fans_tp"]

@@ -2,7 +2,8 @@
 
 - ``shards_cloned``: two different blocks of one parameter hold the same values (bit for bit, or
   within a few ulps on the values compared) -- every rank drew its shard from the same generator
-  state (OLMo-core#307; pytorch#180088, and torch's own DTensor init on a CPU mesh);
+  state (OLMo-core#307; pytorch#180088, a CPU tensor on an accelerator mesh; pytorch#138329, torch's
+  own DTensor init on a CPU mesh);
 - ``replicas_differ``: copies of one block (a ``Replicate`` placement, or a tensor every rank holds
   whole) that differ -- seeding by rank applied to a replicated parameter (OLMo-core#319);
 - ``uninitialized``: storage the init never wrote after ``to_empty`` (the sentinel is still there;
@@ -27,7 +28,7 @@ MIN_BLOCK = 8
 #: the torch version's own reason for cloned shards, shown when the mesh is one DTensor cannot seed
 RNG_CAUSE = ("torch {version}: DTensor's random ops offset the generator per shard only on CUDA-like "
              "devices (torch/distributed/tensor/_random.py is_rng_supported_mesh); on a {device} mesh "
-             "every rank draws the same numbers (pytorch#180088)")
+             "every rank draws the same numbers (pytorch#138329)")
 
 
 def _where(ev: Merged) -> str:

@@ -118,10 +118,10 @@ def is_constant(p: Param) -> bool:
     return value_facts(p)[0]
 
 
-def seeds_needed(groups: dict[tuple, Group], alpha_each: float, max_seeds: int) -> int:
-    """As many instances as the smallest random group needs for the variance test's power (>= 2:
-    the seed check needs two), capped by ``max_seeds``."""
-    need = 2
+def seeds_needed(groups: dict[tuple, Group], alpha_each: float, max_seeds: int, floor: int = 2) -> int:
+    """As many instances as the smallest random group needs for the variance test's power (at least
+    ``floor``: the seed check needs two), capped by ``max_seeds``."""
+    need = floor
     for g in groups.values():
         if g.dtype not in FLOATS or not g.random_members:
             continue

@@ -11,7 +11,6 @@ rank of an initialized process group, after the init; every rank gets the same r
 from __future__ import annotations
 
 import gc
-import math
 import pickle
 import time
 from collections.abc import Callable
@@ -20,14 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from initspec.audit.draws import seeds_needed
 from initspec.audit.findings import Finding, clones, model_findings
 from initspec.audit.report import DEFAULT_ALPHA, DEFAULT_MAX_SEEDS, FLOATS, AuditReport, Group, framework_version
 from initspec.audit.shards import findings as sf
 from initspec.audit.shards.merge import Merged, merge, merge_records, quotas, sample_positions, summary
 from initspec.audit.spec import AuditSpec
 from initspec.audit.verdicts import adopt, check_groups, identify_group, name_groups, planned_tests
-from initspec.engine import stats as st
-from initspec.spec.reference import build as build_reference
 
 
 @dataclass
@@ -108,24 +106,6 @@ class Settings:
     notes: list[str] = field(default_factory=list)
     sharded: dict[str, Any] = field(default_factory=dict)
     identify: bool = True
-
-
-def _instances_needed(groups: dict[tuple, Group], alpha_each: float, max_seeds: int) -> int:
-    """As many instances as the smallest random group needs for the variance test's power -- as the
-    single-process audit's ``draws.seeds_needed``, without its floor of two (the seed check is not
-    what a sharded audit is for, and each instance is a whole sharded model)."""
-    need = 1
-    for g in groups.values():
-        if g.dtype not in FLOATS or not g.random_members:
-            continue
-        kurt = 3.0
-        if g.rule is not None:
-            ref = build_reference(g.rule.scheme, g.fan_in, g.fan_out, g.dtype)
-            if ref is None:
-                continue
-            kurt = ref.kurtosis
-        need = max(need, math.ceil(st.samples_for_power(kurt, alpha_each) / (len(g.members) * g.size)))
-    return max(1, min(need, max_seeds))
 
 
 class _Rank0:
@@ -236,7 +216,9 @@ def audit_loop(build: Callable[[int], Any], comm: Comm, s: Settings, source: Any
             if i == 0:
                 r0.first = box["evidence"]
                 if s.seeds is None:
-                    return _instances_needed(r0.groups, r0.alpha_each, s.max_seeds)
+                    # no floor of two: the seed check is not what a sharded audit is for, and each instance is a
+                    # whole sharded model
+                    return seeds_needed(r0.groups, r0.alpha_each, s.max_seeds, floor=1)
             return n
 
         n_instances = _on_rank0(comm, feed)

@@ -74,6 +74,17 @@ def forward(target: str, input_shape: tuple[int, ...], fn: Callable[..., T], *ar
         raise rejects(target, input_shape, e) from None
 
 
+def backward(what: str, fn: Callable[..., T], *args: Any, timeout: float | None) -> T:
+    """The backward pass of ``what``: any failure of the model's code there (a custom gradient, a
+    hook) is a failed run (ModelError, exit 1), never bad input."""
+    try:
+        return call(fn, *args, what=f"the backward pass of {what}", timeout=timeout)
+    except (ModelError, KeyboardInterrupt):
+        raise
+    except Exception as e:  # noqa: BLE001 - the model's own code failed on the second pass
+        raise ModelError(f"the backward pass of {what} raised {type(e).__name__}: {first_line(e)}") from None
+
+
 def first_leaf(y: Any) -> Any:
     """The first element of nested tuples, lists and dicts (a model's output), at most 100 levels down."""
     for _ in range(100):

@@ -66,14 +66,7 @@ def flax_model(model: Any, target: str, input_shape: tuple[int, ...], seed: int 
     try:
         y = leaves.forward(target, input_shape, first, x, timeout=timeout)
         r = jnp.asarray(rng.standard_normal(tuple(y.shape)).astype("float32"))
-        try:
-            grads = None if not backward else leaves.call(_jax_grads, probe, first, x, r,
-                                                          what=f"the backward pass of {what}", timeout=timeout)
-        except ModelError:
-            raise
-        except Exception as e:  # noqa: BLE001 - the model's own code failed on the second pass
-            raise ModelError(f"the backward pass of {what} raised {type(e).__name__}: {leaves.first_line(e)}"
-                             ) from None
+        grads = None if not backward else leaves.backward(what, _jax_grads, probe, first, x, r, timeout=timeout)
         probe.set_grads(grads)
     finally:
         restore = getattr(run, "restore", None)

@@ -17,10 +17,6 @@ from initspec.propagate import leaves
 from initspec.propagate.leaves import ModelError, Probe
 
 
-class _Skip(Exception):
-    """No backward pass asked for (the coordinate check at init needs the forward only)."""
-
-
 def keras_model(model: Any, target: str, input_shape: tuple[int, ...], seed: int = 0, *,
                 timeout: float | None = leaves.DEFAULT_TIMEOUT, residual: bool = True,
                 backward: bool = True) -> dict[str, Any]:
@@ -67,18 +63,8 @@ def keras_model(model: Any, target: str, input_shape: tuple[int, ...], seed: int
     try:
         y = leaves.forward(target, input_shape, run, keras.ops.convert_to_tensor(x_np), timeout=timeout)
         r_np = rng.standard_normal(tuple(y.shape)).astype("float32")
-        try:
-            if not backward:
-                raise _Skip
-            grads = leaves.call(_keras_grads, backend, run, x_np, r_np, probe.shapes, probe,
-                                what=f"the backward pass of {what}", timeout=timeout)
-        except _Skip:
-            grads = None
-        except ModelError:
-            raise
-        except Exception as e:  # noqa: BLE001 - the model's own code failed on the second pass
-            raise ModelError(f"the backward pass of {what} raised {type(e).__name__}: {leaves.first_line(e)}"
-                             ) from None
+        grads = None if not backward else leaves.backward(what, _keras_grads, backend, run, x_np, r_np, probe.shapes,
+                                                          probe, timeout=timeout)
         probe.set_grads(grads)
     finally:
         for layer, had, orig in saved:

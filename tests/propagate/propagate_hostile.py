@@ -14,6 +14,18 @@ import torch
 from torch import nn
 
 
+class _BrokenGrad(torch.autograd.Function):
+    """The identity forward, a backward that raises (a custom kernel's gradient that fails)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        raise RuntimeError("no gradient kernel for this input")
+
+
 def hostile_model(kind: str):
     """A Linear(4, 4) whose forward, eval() or output misbehaves as ``kind`` says."""
     class Hostile(nn.Module):
@@ -34,6 +46,8 @@ def hostile_model(kind: str):
                 raise BaseException("not an Exception")
             if kind == "forward_sleeps":
                 time.sleep(60)
+            if kind == "backward_raises":
+                y = _BrokenGrad.apply(y)
             outputs = {"none": None, "empty_tuple": (), "string": "logits", "integer": y.argmax(-1),
                        "complex": torch.complex(y, y), "detached": y.detach(), "empty": y[:0]}
             if kind == "hf_logits":

@@ -83,6 +83,8 @@ HOSTILE = [
     ("forward_sys_exit", "the forward pass of propagate_hostile:hostile_model('forward_sys_exit') called sys.exit(3)"),
     ("forward_base_exception", "raised BaseException: not an Exception"),
     ("eval_os_exit", "propagate_hostile:hostile_model('eval_os_exit').eval() called os._exit(7)"),
+    ("backward_raises", "the backward pass of propagate_hostile:hostile_model('backward_raises') raised "
+                        "RuntimeError: no gradient kernel for this input"),
     ("none", "its output is None, not a tensor"),
     ("empty_tuple", "its output is an empty tuple, not a tensor"),
     ("string", "its output is a builtins.str, not a tensor"),
